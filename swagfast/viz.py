@@ -1,0 +1,63 @@
+"""Pictures: heatmap overlays and labelled panels, written atomically with OpenCV."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def normalize_heatmap(heatmap: np.ndarray, clip_percentile: float = 99.0) -> np.ndarray:
+    """Scale a (H, W) heatmap to [0, 1]: min to 0, the ``clip_percentile`` value (and above) to 1."""
+    h = np.asarray(heatmap, dtype=np.float64)
+    if h.ndim != 2:
+        raise ValueError(f"heatmap must have shape (H, W), got {h.shape}")
+    lo = float(np.nanmin(h))
+    hi = float(np.nanpercentile(h, clip_percentile))
+    if not np.isfinite(hi - lo) or hi <= lo:
+        return np.zeros_like(h)
+    return np.clip((h - lo) / (hi - lo), 0.0, 1.0)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a JET-coloured heatmap over an (H, W, 3) uint8 RGB image; returns uint8 RGB."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    h = normalize_heatmap(heatmap)
+    if h.shape != image.shape[:2]:
+        raise ValueError(f"heatmap must have the image's size {image.shape[:2]}, got {h.shape}")
+    colour = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    return cv2.addWeighted(image, 1.0 - alpha, colour, alpha, 0.0)
+
+
+def caption(image: np.ndarray, lines: list[str], height: int = 18) -> np.ndarray:
+    """Add a white band with text lines under an RGB image."""
+    band = np.full((height * len(lines) + 6, image.shape[1], 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(band, line, (4, height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([image, band], axis=0)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 image as PNG atomically (temporary file + rename): never half-written."""
+    path = Path(path)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:  # pragma: no cover - OpenCV failure
+        raise RuntimeError(f"could not encode {path} as PNG")
+    write_bytes_atomic(path, buf.tobytes())
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

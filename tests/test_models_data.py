@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from swagfast import data, models
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return models.load("efficientnet-lite0")
+
+
+def test_sample_images_are_real_rgb_photos():
+    photos = data.sample_images()
+    assert len(photos) >= 8
+    for name, img in photos.items():
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, name
+        assert min(img.shape[:2]) >= 200, name
+        assert img.std() > 10, name  # a real picture, not a flat array
+    assert {"chelsea", "coffee", "china", "flower"} <= set(photos)
+
+
+def test_embedded_model_predicts_cat_and_espresso(lite0):
+    photos = data.sample_images()
+    x = lite0.preprocess([photos["chelsea"], photos["coffee"]])
+    assert x.shape == (2, 3, 224, 224)
+    with torch.no_grad():
+        pred = lite0.model(x).argmax(1).tolist()
+    assert pred == [285, 967]
+    assert lite0.class_names[285] == "Egyptian cat"
+    assert lite0.class_names[967] == "espresso"
+    assert len(lite0.class_names) == 1000
+
+
+def test_model_uses_relu6_and_is_in_eval_mode(lite0):
+    assert not lite0.model.training
+    assert any(isinstance(m, torch.nn.ReLU6) for m in lite0.model.modules())
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="name must be one of efficientnet-lite0; got 'resnet'"):
+        models.load("resnet")
+
+
+def test_center_crop_resize_bad_input():
+    with pytest.raises(ValueError, match=r"image must be an \(H, W, 3\) numpy array, got \(4, 4\)"):
+        data.center_crop_resize(np.zeros((4, 4), np.uint8), 2)

@@ -10,6 +10,22 @@
 
 namespace swagfast::cpu {
 
+namespace {
+
+// First pass over one item with the reduction fixed at compile time (no switch per pixel).
+// Returns -1, or the index of the first label outside [0, n_seg).
+template <Reduce R, typename T>
+int64_t accumulate(const T* v, const int32_t* lab, int64_t N, int64_t n_seg, double* acc) {
+  for (int64_t i = 0; i < N; ++i) {
+    const int32_t l = lab[i];
+    if (l < 0 || l >= n_seg) return i;
+    acc_add(acc + l * kAccWidth, static_cast<double>(v[i]), R);
+  }
+  return -1;
+}
+
+}  // namespace
+
 template <typename T>
 int64_t segment_pool(const T* values, const int32_t* labels, int64_t B, int64_t N, int64_t n_seg,
                      Reduce reduce, T* seg_out, T* map_out) {
@@ -21,14 +37,21 @@ int64_t segment_pool(const T* values, const int32_t* labels, int64_t B, int64_t 
     std::vector<double> acc(static_cast<size_t>(n_seg) * kAccWidth);
     for (int64_t s = 0; s < n_seg; ++s) acc_init(&acc[s * kAccWidth]);
     int64_t first_bad = -1;
-    for (int64_t i = 0; i < N; ++i) {
-      const int32_t l = lab[i];
-      if (l < 0 || l >= n_seg) {
-        first_bad = b * N + i;
-        break;
-      }
-      acc_add(&acc[l * kAccWidth], static_cast<double>(v[i]), reduce);
+    switch (reduce) {
+#define SWAGFAST_POOL_CASE(R)                                     \
+  case R: first_bad = accumulate<R>(v, lab, N, n_seg, acc.data()); \
+    break;
+      SWAGFAST_POOL_CASE(Reduce::Mean)
+      SWAGFAST_POOL_CASE(Reduce::Sum)
+      SWAGFAST_POOL_CASE(Reduce::Min)
+      SWAGFAST_POOL_CASE(Reduce::Max)
+      SWAGFAST_POOL_CASE(Reduce::L1)
+      SWAGFAST_POOL_CASE(Reduce::L2)
+      SWAGFAST_POOL_CASE(Reduce::Var)
+      SWAGFAST_POOL_CASE(Reduce::Std)
+#undef SWAGFAST_POOL_CASE
     }
+    if (first_bad >= 0) first_bad += b * N;
     if (first_bad >= 0) {
       bad = std::min(bad, first_bad);
       continue;

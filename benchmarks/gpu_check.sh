@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The prepared GPU check: on a machine with a CUDA device (and no network), build swagfast with
+# CUDA into the machine's Python, run the tests marked `cuda`, run the GPU benchmarks, and write
+# everything under benchmarks/results/ (or the folder given as $1).
+#
+#   bash benchmarks/gpu_check.sh [RESULTS_DIR]
+#
+# Uses the Python that holds torch (python3, or $PYTHON); needs pybind11, scikit-build-core,
+# numba, numpy, pytest, scikit-image there (the lent machines have them).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+res=$(realpath -m "${1:-benchmarks/results}")
+mkdir -p "$res"
+py=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+log="$res/gpu_check.log"
+status=0
+{
+  echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+  echo "== build (SWAGFAST_CUDA=ON)"
+  SWAGFAST_CUDA=ON "$py" -m pip install -q --no-build-isolation --no-deps --no-index . || exit 1
+  "$py" -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
+  echo "== tests marked cuda"
+  "$py" -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests || status=1
+  echo "== benchmarks"
+  for b in benchmarks/bench_pool.py; do
+    "$py" "$b" --device cuda || status=1
+  done
+  cp benchmarks/results/*_cuda.json "$res"/ 2>/dev/null || true
+  exit $status
+} 2>&1 | tee "$log"
+exit "${PIPESTATUS[0]}"

@@ -21,7 +21,7 @@ status=0
   SWAGFAST_CUDA=ON "$py" -m pip install -q --no-build-isolation --no-deps --no-index . || exit 1
   "$py" -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
   echo "== tests marked cuda"
-  "$py" -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests || status=1
+  "$py" -P -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests || status=1
   echo "== benchmarks"
   for b in benchmarks/bench_pool.py; do
     "$py" "$b" --device cuda || status=1

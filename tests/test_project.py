@@ -1,0 +1,33 @@
+"""The README's set-up commands are what CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert block, "README must start with a bash block of set-up commands"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_starts_with_two_setup_commands():
+    if not (ROOT / "README.md").exists():
+        pytest.skip("README.md is not next to the tests (installed test run)")
+    cmds = readme_commands()
+    assert len(cmds) == 2
+    assert "swagfast demo" in cmds[0] and "pytest" in cmds[1]
+    assert all("torch==2.13.0" in c for c in cmds)
+
+
+def test_ci_runs_the_readme_test_command():
+    if not (ROOT / ".ci" / "run").exists():
+        pytest.skip(".ci/run is not next to the tests (installed test run)")
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert readme_commands()[1] in ci_lines

@@ -11,11 +11,12 @@ from swagfast._backend import (
     get_num_threads,
     set_num_threads,
 )
-from swagfast.superpixels import REDUCTIONS, SegmentPool, segment_pool
+from swagfast.superpixels import MODES, REDUCTIONS, SegmentPool, segment_pool, slic, supervoxels
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MODES",
     "REDUCTIONS",
     "BackendStatus",
     "BackendUnavailableError",
@@ -25,4 +26,6 @@ __all__ = [
     "get_num_threads",
     "segment_pool",
     "set_num_threads",
+    "slic",
+    "supervoxels",
 ]

@@ -3,10 +3,13 @@
 // and dtypes first, these checks only guard against misuse of the private API.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
+#include <tuple>
 
 #include "../cpu/segment_pool_cpu.h"
+#include "../cpu/slic_cpu.h"
 #include "common.h"
 
 namespace py = pybind11;
@@ -53,6 +56,65 @@ int64_t segment_pool(py::array values, py::array labels, int64_t n_seg, const st
   throw py::type_error("values must be float32 or float64");
 }
 
+void require_c_array(const py::array& a, const py::dtype& dt, const char* name) {
+  require((a.flags() & py::array::c_style) && a.dtype().is(dt), std::string(name) + " must be a C-contiguous " +
+                                                                       std::string(py::str(dt)) + " array");
+}
+
+void rgb_to_lab(py::array rgb, py::array out) {
+  const bool u8 = rgb.dtype().is(py::dtype::of<uint8_t>());
+  require_c_array(rgb, u8 ? py::dtype::of<uint8_t>() : py::dtype::of<float>(), "rgb");
+  require_c_array(out, py::dtype::of<float>(), "out");
+  require(rgb.ndim() >= 1 && rgb.shape(rgb.ndim() - 1) == 3, "rgb must have 3 channels last");
+  const int64_t n = rgb.size() / 3;
+  require(out.ndim() >= 1 && out.shape(out.ndim() - 1) >= 3 && out.size() / out.shape(out.ndim() - 1) == n &&
+              out.writeable(),
+          "out must be writeable, with as many pixels as rgb and at least 3 channels");
+  float* dst = static_cast<float*>(out.mutable_data());
+  const int64_t stride = out.shape(out.ndim() - 1);
+  const void* src = rgb.data();
+  py::gil_scoped_release release;
+  if (u8)
+    cpu::rgb_to_lab_u8(static_cast<const uint8_t*>(src), n, dst, stride);
+  else
+    cpu::rgb_to_lab(static_cast<const float*>(src), n, dst, stride);
+}
+
+int64_t slic_iterate(py::array feat, py::array weights, int64_t n_segments, std::tuple<double, double, double> spacing,
+                     int max_iter, py::array labels) {
+  require_c_array(feat, py::dtype::of<float>(), "features");
+  require_c_array(weights, py::dtype::of<float>(), "weights");
+  require_c_array(labels, py::dtype::of<int32_t>(), "labels");
+  require(feat.ndim() == 5, "features must be [B, Z, Y, X, F]");
+  const int64_t B = feat.shape(0), Z = feat.shape(1), Y = feat.shape(2), X = feat.shape(3);
+  const int F = static_cast<int>(feat.shape(4));
+  require(F >= 1 && F <= 4 && weights.size() == F, "features must have 1 to 4 channels, one weight each");
+  require(labels.ndim() == 4 && labels.shape(0) == B && labels.shape(1) == Z && labels.shape(2) == Y &&
+              labels.shape(3) == X && labels.writeable(),
+          "labels must be a writeable [B, Z, Y, X] int32 array");
+  require(n_segments >= 1 && max_iter >= 0, "n_segments must be >= 1 and max_iter >= 0");
+  const float* f = static_cast<const float*>(feat.data());
+  const float* w = static_cast<const float*>(weights.data());
+  int32_t* l = static_cast<int32_t*>(labels.mutable_data());
+  auto [sz, sy, sx] = spacing;
+  py::gil_scoped_release release;
+  return cpu::slic_iterate(f, w, B, Z, Y, X, F, n_segments, sz, sy, sx, max_iter, l);
+}
+
+void relabel(py::array labels, int64_t n_centres, double min_size_factor, double max_size_factor, bool connect,
+             py::array counts) {
+  require_c_array(labels, py::dtype::of<int32_t>(), "labels");
+  require_c_array(counts, py::dtype::of<int32_t>(), "counts");
+  require(labels.ndim() == 4 && labels.writeable(), "labels must be a writeable [B, Z, Y, X] array");
+  require(counts.ndim() == 1 && counts.shape(0) == labels.shape(0) && counts.writeable(),
+          "counts must be a writeable [B] array");
+  int32_t* l = static_cast<int32_t*>(labels.mutable_data());
+  int32_t* c = static_cast<int32_t*>(counts.mutable_data());
+  const int64_t B = labels.shape(0), Z = labels.shape(1), Y = labels.shape(2), X = labels.shape(3);
+  py::gil_scoped_release release;
+  cpu::relabel(l, B, Z, Y, X, n_centres, min_size_factor, max_size_factor, connect, c);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -60,6 +122,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("n_seg"), py::arg("reduce"),
         py::arg("seg_out"), py::arg("map_out"),
         "Pool [B, N] values into [B, n_seg] segments; returns -1, or the flat index of an invalid label.");
+  m.def("rgb_to_lab", &rgb_to_lab, py::arg("rgb"), py::arg("out"),
+        "sRGB [..., 3] (float32 in [0, 1] or uint8) -> CIELAB written to the first 3 channels of out [..., C]");
+  m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("n_segments"),
+        py::arg("spacing"), py::arg("max_iter"), py::arg("labels"),
+        "SLIC assignment/update rounds; writes centre indices to labels, returns the centres per item");
+  m.def("relabel", &relabel, py::arg("labels"), py::arg("n_centres"), py::arg("min_size_factor"),
+        py::arg("max_size_factor"), py::arg("connect"), py::arg("counts"),
+        "Enforce connectivity (optional) and renumber labels 0..n-1 in place; counts[b] = n");
   m.def("num_threads", &cpu::num_threads);
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"));
   m.def("has_openmp", &cpu::has_openmp);

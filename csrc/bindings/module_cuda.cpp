@@ -1,11 +1,15 @@
 // swagfast._C_cuda: the CUDA kernels, driven by raw device pointers and torch's current
 // stream (passed as integers), so no torch or CUDA headers are needed here.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "../cuda/segment_pool_cuda.h"
+#include "../cuda/slic_cuda.h"
 #include "common.h"
 
 namespace py = pybind11;
@@ -35,6 +39,20 @@ void segment_pool(std::uintptr_t values, std::uintptr_t labels, int64_t B, int64
   }
 }
 
+void rgb_to_lab(std::uintptr_t rgb, int64_t n, std::uintptr_t lab, int64_t stride, std::uintptr_t stream) {
+  cuda::rgb_to_lab(ptr<const float>(rgb), n, ptr<float>(lab), stride, reinterpret_cast<void*>(stream));
+}
+
+int64_t slic_iterate(std::uintptr_t feat, const std::vector<float>& weights, std::tuple<int64_t, int64_t, int64_t,
+                     int64_t> shape, int64_t n_segments, std::tuple<double, double, double> spacing, int max_iter,
+                     std::uintptr_t labels, std::uintptr_t workspace, std::uintptr_t stream) {
+  auto [B, Z, Y, X] = shape;
+  auto [sz, sy, sx] = spacing;
+  return cuda::slic_iterate(ptr<const float>(feat), weights.data(), B, Z, Y, X, static_cast<int>(weights.size()),
+                            n_segments, sz, sy, sx, max_iter, ptr<int32_t>(labels), ptr<double>(workspace),
+                            reinterpret_cast<void*>(stream));
+}
+
 py::tuple device_count() {
   const char* err = nullptr;
   const int n = cuda::device_count(&err);
@@ -48,5 +66,12 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("B"), py::arg("N"),
         py::arg("n_seg"), py::arg("reduce"), py::arg("dtype"), py::arg("seg_out"), py::arg("map_out"),
         py::arg("workspace"), py::arg("stream"));
+  m.def("rgb_to_lab", &rgb_to_lab, py::arg("rgb"), py::arg("n"), py::arg("lab"), py::arg("stride"),
+        py::arg("stream"));
+  m.def("slic_centres", &cuda::slic_centres, py::arg("Z"), py::arg("Y"), py::arg("X"), py::arg("F"),
+        py::arg("n_segments"), py::arg("sz"), py::arg("sy"), py::arg("sx"));
+  m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("shape"),
+        py::arg("n_segments"), py::arg("spacing"), py::arg("max_iter"), py::arg("labels"), py::arg("workspace"),
+        py::arg("stream"));
   m.def("device_count", &device_count, "(count, error): count is -1 when the CUDA runtime reports an error");
 }

@@ -1,0 +1,305 @@
+#include "slic_cpu.h"
+
+#include <algorithm>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "swagfast/lab.h"
+#include "swagfast/slic.h"
+
+namespace swagfast::cpu {
+
+namespace {
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// First voxel of grid cell j along an axis (inverse of cell_of): ceil(j * extent / cells).
+inline int64_t cell_start(int64_t j, int64_t extent, int64_t cells) { return (j * extent + cells - 1) / cells; }
+
+// One assignment round, centre-major: each centre k scans the voxels of its own and the
+// neighbouring grid cells that lie in its 2S window. This visits exactly the (voxel, centre)
+// pairs of the pixel-parallel assign_voxel() and evaluates the same expression, in increasing
+// k with a strict '<', so it gives the same labels (ties to the lowest k) while reading each
+// centre once and streaming along rows.
+// The hot loop: one row of voxels [x0, x1) against one centre (features as planes [F, N]).
+// 32-bit indices: SSE2 converts int32 (not int64) to float in vector registers.
+template <int F>
+__attribute__((noinline)) void scan_row(const float* __restrict planes, int64_t N, float* __restrict drow,
+                                        int32_t* __restrict lrow, int32_t x0, int32_t x1, float pzy, float sxf,
+                                        float cxf, float inv_S2f, const float* wf_in, const float* cf_in,
+                                        int32_t k) {
+  float wf[F], cf[F];
+  const float* __restrict plane[F];
+  for (int q = 0; q < F; ++q) wf[q] = wf_in[q], cf[q] = cf_in[q], plane[q] = planes + q * N;
+  for (int32_t x = x0; x < x1; ++x) {
+    const float px = sxf * (static_cast<float>(x) - cxf);
+    float d = (pzy + px * px) * inv_S2f;
+    for (int q = 0; q < F; ++q) {
+      const float diff = plane[q][x] - cf[q];
+      d += wf[q] * diff * diff;
+    }
+    const float old = drow[x];
+    const int32_t old_k = lrow[x];
+    const bool better = (d < old) | ((d == old) & (k < old_k));
+    drow[x] = better ? d : old;
+    lrow[x] = better ? k : old_k;
+  }
+}
+
+template <int F>
+void assign_centre_major(const float* planes, const float* w, const SlicGrid& g, const double* centres, float* dist,
+                         int32_t* labels, bool inner) {
+  const int64_t N = g.voxels();
+  constexpr int stride = F + 3;
+  // Locals, so the compiler knows the stores to dist cannot change them (and vectorises).
+  const float sxf = g.sxf, syf = g.syf, szf = g.szf, inv_S2f = g.inv_S2f;
+  float wf[F];
+  for (int q = 0; q < F; ++q) wf[q] = w[q];
+  std::fill(dist, dist + N, INFINITY);
+  // Parallel without races: centres whose cell rows (iz, iy) agree mod 3 touch disjoint voxel
+  // rows, so each of the 9 phases runs its cell rows in parallel. The winner is the
+  // lexicographic minimum of (distance, k), which does not depend on the visiting order.
+  for (int phase = 0; phase < 9; ++phase) {
+    const int64_t pz = phase / 3, py = phase % 3;
+    const int64_t nz = (g.gz - pz + 2) / 3, ny = (g.gy - py + 2) / 3;
+#pragma omp parallel for schedule(dynamic, 1) if (inner)
+    for (int64_t row = 0; row < nz * ny; ++row) {
+      const int64_t iz = pz + 3 * (row / ny), iy = py + 3 * (row % ny);
+      for (int64_t ix = 0; ix < g.gx; ++ix) {
+        const int64_t k = (iz * g.gy + iy) * g.gx + ix;
+        const double* c = centres + k * stride;
+        float cf[F];
+        for (int q = 0; q < F; ++q) cf[q] = static_cast<float>(c[q]);
+        const float czf = static_cast<float>(c[F]), cyf = static_cast<float>(c[F + 1]);
+        const float cxf = static_cast<float>(c[F + 2]);
+        const int64_t z0 = cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz);
+        const int64_t z1 = cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz);
+        const int64_t y0 = cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy);
+        const int64_t y1 = cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy);
+        int64_t x0 = cell_start(std::max<int64_t>(ix - 1, 0), g.X, g.gx);
+        int64_t x1 = cell_start(std::min<int64_t>(ix + 2, g.gx), g.X, g.gx);
+        // Narrow [x0, x1) to the window with the exact test assign_voxel() applies per voxel.
+        auto outside_x = [&](int64_t x) { return fabs(g.sx * (static_cast<double>(x) - c[F + 2])) > g.S; };
+        while (x0 < x1 && outside_x(x0)) ++x0;
+        while (x1 > x0 && outside_x(x1 - 1)) --x1;
+        const int32_t kk = static_cast<int32_t>(k);
+        for (int64_t z = z0; z < z1; ++z) {
+          if (fabs(g.sz * (static_cast<double>(z) - c[F])) > g.S) continue;
+          const float pzf = szf * (static_cast<float>(z) - czf);
+          for (int64_t y = y0; y < y1; ++y) {
+            if (fabs(g.sy * (static_cast<double>(y) - c[F + 1])) > g.S) continue;
+            const float pyf = syf * (static_cast<float>(y) - cyf);
+            const float pzy = pzf * pzf + pyf * pyf;
+            const int64_t base = (z * g.Y + y) * g.X;
+            scan_row<F>(planes + base, N, dist + base, labels + base, static_cast<int32_t>(x0),
+                        static_cast<int32_t>(x1), pzy, sxf, cxf, inv_S2f, wf, cf, kk);
+          }
+        }
+      }
+    }
+  }
+}
+
+void assign_round(const float* planes, const float* w, const SlicGrid& g, const double* centres, float* dist,
+                  int32_t* labels, bool inner) {
+  switch (g.F) {
+    case 1: return assign_centre_major<1>(planes, w, g, centres, dist, labels, inner);
+    case 3: return assign_centre_major<3>(planes, w, g, centres, dist, labels, inner);
+    case 4: return assign_centre_major<4>(planes, w, g, centres, dist, labels, inner);
+    default: return assign_centre_major<2>(planes, w, g, centres, dist, labels, inner);
+  }
+}
+
+// Centre sums [F features, z, y, x, count] over runs of equal labels along each row: a run is
+// summed in registers, then added once (the Numba kernel sums in the same order).
+template <int F>
+void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid& g, double* sums) {
+  const int64_t N = g.voxels();
+  std::fill(sums, sums + g.centres() * (F + 4), 0.0);
+  for (int64_t z = 0; z < g.Z; ++z)
+    for (int64_t y = 0; y < g.Y; ++y) {
+      const int64_t base = (z * g.Y + y) * g.X;
+      int64_t x = 0;
+      while (x < g.X) {
+        const int32_t l = labels[base + x];
+        double f[F] = {};
+        double xs = 0.0;
+        const int64_t start = x;
+        for (; x < g.X && labels[base + x] == l; ++x) {
+          for (int q = 0; q < F; ++q) f[q] += planes[q * N + base + x];
+          xs += static_cast<double>(x);
+        }
+        const double n = static_cast<double>(x - start);
+        double* s = sums + static_cast<int64_t>(l) * (F + 4);
+        for (int q = 0; q < F; ++q) s[q] += f[q];
+        s[F] += static_cast<double>(z) * n;
+        s[F + 1] += static_cast<double>(y) * n;
+        s[F + 2] += xs;
+        s[F + 3] += n;
+      }
+    }
+}
+
+void accumulate_round(const float* planes, const int32_t* labels, const SlicGrid& g, double* sums) {
+  switch (g.F) {
+    case 1: return accumulate_sums<1>(planes, labels, g, sums);
+    case 3: return accumulate_sums<3>(planes, labels, g, sums);
+    case 4: return accumulate_sums<4>(planes, labels, g, sums);
+    default: return accumulate_sums<2>(planes, labels, g, sums);
+  }
+}
+
+// One item. `inner` parallelises within the item (used when the batch is smaller than the threads).
+void slic_one(const float* feat, const float* w, const SlicGrid& g, int max_iter, int32_t* labels, bool inner) {
+  const int64_t K = g.centres(), N = g.voxels();
+  const int stride = g.F + 3, acc_stride = g.F + 4;
+  std::vector<double> centres(K * stride), sums(K * acc_stride);
+  std::vector<float> dist(N), planes(static_cast<size_t>(N) * g.F);  // planes: features as [F, N]
+  for (int64_t i = 0; i < N; ++i)
+    for (int q = 0; q < g.F; ++q) planes[q * N + i] = feat[i * g.F + q];
+  for (int64_t k = 0; k < K; ++k) init_centre(feat, w, g, k, &centres[k * stride]);
+  // Before the first assignment every voxel belongs to its own grid cell.
+  for (int64_t z = 0; z < g.Z; ++z)
+    for (int64_t y = 0; y < g.Y; ++y)
+      for (int64_t x = 0; x < g.X; ++x)
+        labels[(z * g.Y + y) * g.X + x] = static_cast<int32_t>(
+            (cell_of(z, g.Z, g.gz) * g.gy + cell_of(y, g.Y, g.gy)) * g.gx + cell_of(x, g.X, g.gx));
+  for (int it = 0; it < max_iter; ++it) {
+    assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
+    accumulate_round(planes.data(), labels, g, sums.data());
+    for (int64_t k = 0; k < K; ++k) update_centre(&sums[k * acc_stride], g.F, &centres[k * stride]);
+  }
+}
+
+// Connected components of equal labels, small ones merged into an adjacent segment
+// (as skimage's _enforce_label_connectivity_cython, with the first component also merged).
+int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t min_size, int64_t max_size,
+                    bool connect) {
+  const int64_t N = Z * Y * X;
+  std::vector<int32_t> out(N, -1);
+  int32_t next = 0;
+  if (!connect) {
+    std::vector<int32_t> map;
+    for (int64_t i = 0; i < N; ++i) {
+      const int32_t l = labels[i];
+      if (l >= static_cast<int32_t>(map.size())) map.resize(l + 1, -1);
+      if (map[l] < 0) map[l] = next++;
+      labels[i] = map[l];
+    }
+    return next;
+  }
+  std::vector<int64_t> queue(N);
+  const int64_t offsets[6][3] = {{0, 0, -1}, {0, 0, 1}, {0, -1, 0}, {0, 1, 0}, {-1, 0, 0}, {1, 0, 0}};
+  const int n_nb = Z > 1 ? 6 : 4;
+  int64_t first_size = 0;
+  for (int64_t start = 0; start < N; ++start) {
+    if (out[start] >= 0) continue;
+    const int32_t label = labels[start];
+    int32_t adjacent = -1;
+    int64_t size = 1, head = 0;
+    queue[0] = start;
+    out[start] = next;
+    while (head < size && size < max_size) {
+      const int64_t i = queue[head++];
+      const int64_t x = i % X, y = (i / X) % Y, z = i / (X * Y);
+      for (int n = 0; n < n_nb; ++n) {
+        const int64_t zz = z + offsets[n][0], yy = y + offsets[n][1], xx = x + offsets[n][2];
+        if (zz < 0 || zz >= Z || yy < 0 || yy >= Y || xx < 0 || xx >= X) continue;
+        const int64_t j = (zz * Y + yy) * X + xx;
+        if (out[j] < 0 && labels[j] == label) {
+          out[j] = next;
+          queue[size++] = j;
+          if (size >= max_size) break;
+        } else if (out[j] >= 0 && out[j] != next) {
+          adjacent = out[j];
+        }
+      }
+    }
+    if (size < min_size && adjacent >= 0) {
+      for (int64_t q = 0; q < size; ++q) out[queue[q]] = adjacent;
+    } else {
+      if (next == 0) first_size = size;
+      ++next;
+    }
+  }
+  // The first component has no labelled neighbour when it is found: merge it now if small.
+  if (first_size < min_size && next > 1) {
+    int32_t adjacent = -1;
+    for (int64_t i = 0; i < N && adjacent < 0; ++i) {
+      if (out[i] != 0) continue;
+      const int64_t x = i % X, y = (i / X) % Y, z = i / (X * Y);
+      for (int n = 0; n < n_nb; ++n) {
+        const int64_t zz = z + offsets[n][0], yy = y + offsets[n][1], xx = x + offsets[n][2];
+        if (zz < 0 || zz >= Z || yy < 0 || yy >= Y || xx < 0 || xx >= X) continue;
+        const int32_t o = out[(zz * Y + yy) * X + xx];
+        if (o != 0) {
+          adjacent = o;
+          break;
+        }
+      }
+    }
+    if (adjacent > 0) {
+      for (int64_t i = 0; i < N; ++i) out[i] = out[i] == 0 ? adjacent - 1 : out[i] - 1;
+      --next;
+    }
+  }
+  // Renumber in raster order of first appearance (merging the first component reorders).
+  std::vector<int32_t> map(next, -1);
+  int32_t k = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (map[out[i]] < 0) map[out[i]] = k++;
+    labels[i] = map[out[i]];
+  }
+  return k;
+}
+
+}  // namespace
+
+void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride) {
+  // uint8 input: linearise through a 256-entry table of exactly what the float path computes
+  // for v / 255.0f, so both paths give identical Lab values.
+  static const auto table = [] {
+    std::vector<double> t(256);
+    for (int v = 0; v < 256; ++v) t[v] = srgb_to_linear(static_cast<float>(v) / 255.0f);
+    return t;
+  }();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    linear_rgb_to_lab(table[rgb[3 * i]], table[rgb[3 * i + 1]], table[rgb[3 * i + 2]], lab + i * stride);
+}
+
+void rgb_to_lab(const float* rgb, int64_t n, float* lab, int64_t stride) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) swagfast::rgb_to_lab(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], lab + i * stride);
+}
+
+int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t Z, int64_t Y, int64_t X, int F,
+                     int64_t n_segments, double sz, double sy, double sx, int max_iter, int32_t* labels) {
+  const SlicGrid g = make_grid(Z, Y, X, F, n_segments, sz, sy, sx);
+  const int64_t N = g.voxels();
+  const bool outer = B >= max_threads();
+#pragma omp parallel for schedule(dynamic, 1) if (outer)
+  for (int64_t b = 0; b < B; ++b) slic_one(feat + b * N * F, weights, g, max_iter, labels + b * N, !outer);
+  return g.centres();
+}
+
+void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres, double min_size_factor,
+             double max_size_factor, bool connect, int32_t* counts) {
+  const int64_t N = Z * Y * X;
+  const double segment_size = static_cast<double>(N) / static_cast<double>(std::max<int64_t>(n_centres, 1));
+  const int64_t min_size = static_cast<int64_t>(min_size_factor * segment_size);
+  const int64_t max_size = std::max<int64_t>(static_cast<int64_t>(max_size_factor * segment_size), 1);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t b = 0; b < B; ++b) counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect);
+}
+
+}  // namespace swagfast::cpu

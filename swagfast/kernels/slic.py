@@ -1,0 +1,318 @@
+"""Numba SLIC: the same formulation as ``csrc/include/swagfast/slic.h`` and ``csrc/cpu/slic_cpu.cpp``."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def _srgb_to_linear(c):
+    return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+
+
+@numba.njit(cache=True, inline="always")
+def _lab_f(t):
+    return np.cbrt(t) if t > 0.008856 else 7.787 * t + 16.0 / 116.0
+
+
+@numba.njit(cache=True, inline="always")
+def _linear_to_lab(r, g, b, out, i):
+    x = (0.412453 * r + 0.357580 * g + 0.180423 * b) / 0.95047
+    y = 0.212671 * r + 0.715160 * g + 0.072169 * b
+    z = (0.019334 * r + 0.119193 * g + 0.950227 * b) / 1.08883
+    fx, fy, fz = _lab_f(x), _lab_f(y), _lab_f(z)
+    out[i, 0] = np.float32(116.0 * fy - 16.0)
+    out[i, 1] = np.float32(500.0 * (fx - fy))
+    out[i, 2] = np.float32(200.0 * (fy - fz))
+
+
+@numba.njit(parallel=True, cache=True)
+def _rgb_to_lab_float(rgb, out):
+    for i in numba.prange(rgb.shape[0]):
+        r = _srgb_to_linear(np.float64(rgb[i, 0]))
+        g = _srgb_to_linear(np.float64(rgb[i, 1]))
+        b = _srgb_to_linear(np.float64(rgb[i, 2]))
+        _linear_to_lab(r, g, b, out, i)
+
+
+@numba.njit(cache=True)
+def _u8_table():
+    t = np.empty(256)
+    for v in range(256):
+        t[v] = _srgb_to_linear(np.float64(np.float32(v) / np.float32(255.0)))
+    return t
+
+
+@numba.njit(parallel=True, cache=True)
+def _rgb_to_lab_u8(rgb, out, table):
+    for i in numba.prange(rgb.shape[0]):
+        _linear_to_lab(table[rgb[i, 0]], table[rgb[i, 1]], table[rgb[i, 2]], out, i)
+
+
+def rgb_to_lab(rgb, out) -> None:
+    """rgb (n, 3) float32 in [0, 1] or uint8 -> Lab into out[:, :3] (out is (n, C), C >= 3)."""
+    if rgb.dtype == np.uint8:
+        _rgb_to_lab_u8(rgb, out, _u8_table())
+    else:
+        _rgb_to_lab_float(rgb, out)
+
+
+def make_grid(Z: int, Y: int, X: int, K: int, spacing: tuple[float, float, float]):
+    """(gz, gy, gx, S) exactly as swagfast::make_grid."""
+    sz, sy, sx = spacing
+    vol = Z > 1
+    volume = (Z * sz if vol else 1.0) * Y * sy * X * sx
+    S = np.cbrt(volume / K) if vol else math.sqrt(volume / K)
+
+    def cells(extent):
+        return max(1, int(math.floor(extent / S + 0.5)))
+
+    return (cells(Z * sz) if vol else 1), cells(Y * sy), cells(X * sx), float(S)
+
+
+@numba.njit(cache=True, inline="always")
+def _cell_of(p, extent, cells):
+    c = p * cells // extent
+    return c if c < cells else cells - 1
+
+
+@numba.njit(cache=True, inline="always")
+def _clamp(v, n):
+    return 0 if v < 0 else (n - 1 if v >= n else v)
+
+
+@numba.njit(cache=True)
+def _feature_gradient(feat, w, z, y, x):
+    Z, Y, X, F = feat.shape
+    total = 0.0
+    for f in range(F):
+        dx = np.float64(feat[z, y, _clamp(x + 1, X), f]) - np.float64(feat[z, y, _clamp(x - 1, X), f])
+        dy = np.float64(feat[z, _clamp(y + 1, Y), x, f]) - np.float64(feat[z, _clamp(y - 1, Y), x, f])
+        dz = 0.0
+        if Z > 1:
+            dz = np.float64(feat[_clamp(z + 1, Z), y, x, f]) - np.float64(feat[_clamp(z - 1, Z), y, x, f])
+        total += w[f] * (dx * dx + dy * dy + dz * dz)
+    return total
+
+
+@numba.njit(cache=True)
+def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
+    Z, Y, X, F = feat.shape
+    K = gz * gy * gx
+    centres = np.empty((K, F + 3))
+    inv_S2f = np.float32(1.0 / (S * S))
+    szf, syf, sxf = np.float32(sz), np.float32(sy), np.float32(sx)
+    wf = w.astype(np.float32)
+    rz = 1 if Z > 1 else 0
+    for k in range(K):
+        ix = k % gx
+        iy = (k // gx) % gy
+        iz = k // (gx * gy)
+        z0 = (2 * iz + 1) * Z // (2 * gz)
+        y0 = (2 * iy + 1) * Y // (2 * gy)
+        x0 = (2 * ix + 1) * X // (2 * gx)
+        bz, by, bx = z0, y0, x0
+        best = _feature_gradient(feat, w, z0, y0, x0)
+        for dz in range(-rz, rz + 1):
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    z, y, x = z0 + dz, y0 + dy, x0 + dx
+                    if z < 0 or z >= Z or y < 0 or y >= Y or x < 0 or x >= X:
+                        continue
+                    grad = _feature_gradient(feat, w, z, y, x)
+                    if grad < best:
+                        best, bz, by, bx = grad, z, y, x
+        for f in range(F):
+            centres[k, f] = feat[bz, by, bx, f]
+        centres[k, F] = bz
+        centres[k, F + 1] = by
+        centres[k, F + 2] = bx
+    for z in range(Z):
+        for y in range(Y):
+            for x in range(X):
+                labels[z, y, x] = (_cell_of(z, Z, gz) * gy + _cell_of(y, Y, gy)) * gx + _cell_of(x, X, gx)
+    sums = np.zeros((K, F + 4))
+    for _ in range(max_iter):
+        for z in range(Z):
+            cz = _cell_of(z, Z, gz)
+            for y in range(Y):
+                cy = _cell_of(y, Y, gy)
+                for x in range(X):
+                    cx = _cell_of(x, X, gx)
+                    best = np.float32(np.inf)
+                    label = labels[z, y, x]
+                    for iz in range(cz - 1, cz + 2):
+                        if iz < 0 or iz >= gz:
+                            continue
+                        for iy in range(cy - 1, cy + 2):
+                            if iy < 0 or iy >= gy:
+                                continue
+                            for ix in range(cx - 1, cx + 2):
+                                if ix < 0 or ix >= gx:
+                                    continue
+                                k = (iz * gy + iy) * gx + ix
+                                if (
+                                    abs(sz * (z - centres[k, F])) > S
+                                    or abs(sy * (y - centres[k, F + 1])) > S
+                                    or abs(sx * (x - centres[k, F + 2])) > S
+                                ):
+                                    continue
+                                # float32, in the order of swagfast::voxel_distance
+                                pz = szf * (np.float32(z) - np.float32(centres[k, F]))
+                                py = syf * (np.float32(y) - np.float32(centres[k, F + 1]))
+                                px = sxf * (np.float32(x) - np.float32(centres[k, F + 2]))
+                                d = (pz * pz + py * py + px * px) * inv_S2f
+                                for f in range(F):
+                                    diff = feat[z, y, x, f] - np.float32(centres[k, f])
+                                    d += wf[f] * diff * diff
+                                if d < best:
+                                    best = d
+                                    label = k
+                    labels[z, y, x] = label
+        # runs of equal labels along each row, summed first (as csrc/cpu/slic_cpu.cpp)
+        sums[:] = 0.0
+        run = np.zeros(F)
+        for z in range(Z):
+            for y in range(Y):
+                x = 0
+                while x < X:
+                    k = labels[z, y, x]
+                    run[:] = 0.0
+                    xs = 0.0
+                    start = x
+                    while x < X and labels[z, y, x] == k:
+                        for f in range(F):
+                            run[f] += feat[z, y, x, f]
+                        xs += x
+                        x += 1
+                    n = np.float64(x - start)
+                    for f in range(F):
+                        sums[k, f] += run[f]
+                    sums[k, F] += z * n
+                    sums[k, F + 1] += y * n
+                    sums[k, F + 2] += xs
+                    sums[k, F + 3] += n
+        for k in range(K):
+            n = sums[k, F + 3]
+            if n > 0:
+                for c in range(F + 3):
+                    centres[k, c] = sums[k, c] / n
+
+
+@numba.njit(parallel=True, cache=True)
+def _slic_batch(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
+    for b in numba.prange(feat.shape[0]):
+        _slic_one(feat[b], w, gz, gy, gx, S, sz, sy, sx, max_iter, labels[b])
+
+
+def slic_iterate(feat, weights, n_segments, spacing, max_iter, labels) -> int:
+    """Same contract as ``swagfast._C.slic_iterate``: returns the grid centres per item."""
+    _, Z, Y, X, _ = feat.shape
+    gz, gy, gx, S = make_grid(Z, Y, X, n_segments, spacing)
+    w = np.asarray(weights, dtype=np.float64)
+    _slic_batch(feat, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels)
+    return gz * gy * gx
+
+
+@numba.njit(cache=True)
+def _relabel_one(labels, min_size, max_size, connect):
+    Z, Y, X = labels.shape
+    flat = labels.reshape(-1)
+    N = flat.size
+    out = np.full(N, -1, np.int32)
+    nxt = 0
+    if not connect:
+        mapping = np.full(flat.max() + 1, -1, np.int32)
+        for i in range(N):
+            if mapping[flat[i]] < 0:
+                mapping[flat[i]] = nxt
+                nxt += 1
+            flat[i] = mapping[flat[i]]
+        return nxt
+    queue = np.empty(N, np.int64)
+    offs = np.array([[0, 0, -1], [0, 0, 1], [0, -1, 0], [0, 1, 0], [-1, 0, 0], [1, 0, 0]])
+    n_nb = 6 if Z > 1 else 4
+    first_size = 0
+    for start in range(N):
+        if out[start] >= 0:
+            continue
+        label = flat[start]
+        adjacent = -1
+        size = 1
+        head = 0
+        queue[0] = start
+        out[start] = nxt
+        while head < size and size < max_size:
+            i = queue[head]
+            head += 1
+            x = i % X
+            y = (i // X) % Y
+            z = i // (X * Y)
+            for n in range(n_nb):
+                zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
+                if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
+                    continue
+                j = (zz * Y + yy) * X + xx
+                if out[j] < 0 and flat[j] == label:
+                    out[j] = nxt
+                    queue[size] = j
+                    size += 1
+                    if size >= max_size:
+                        break
+                elif out[j] >= 0 and out[j] != nxt:
+                    adjacent = out[j]
+        if size < min_size and adjacent >= 0:
+            for q in range(size):
+                out[queue[q]] = adjacent
+        else:
+            if nxt == 0:
+                first_size = size
+            nxt += 1
+    if first_size < min_size and nxt > 1:
+        adjacent = -1
+        for i in range(N):
+            if adjacent >= 0:
+                break
+            if out[i] != 0:
+                continue
+            x = i % X
+            y = (i // X) % Y
+            z = i // (X * Y)
+            for n in range(n_nb):
+                zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
+                if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
+                    continue
+                o = out[(zz * Y + yy) * X + xx]
+                if o != 0:
+                    adjacent = o
+                    break
+        if adjacent > 0:
+            for i in range(N):
+                out[i] = adjacent - 1 if out[i] == 0 else out[i] - 1
+            nxt -= 1
+    mapping = np.full(nxt, -1, np.int32)
+    k = 0
+    for i in range(N):
+        if mapping[out[i]] < 0:
+            mapping[out[i]] = k
+            k += 1
+        flat[i] = mapping[out[i]]
+    return k
+
+
+@numba.njit(parallel=True, cache=True)
+def _relabel_batch(labels, min_size, max_size, connect, counts):
+    for b in numba.prange(labels.shape[0]):
+        counts[b] = _relabel_one(labels[b], min_size, max_size, connect)
+
+
+def relabel(labels, n_centres, min_size_factor, max_size_factor, connect, counts) -> None:
+    """Same contract as ``swagfast._C.relabel``."""
+    _, Z, Y, X = labels.shape
+    segment_size = Z * Y * X / max(n_centres, 1)
+    min_size = int(min_size_factor * segment_size)
+    max_size = max(int(max_size_factor * segment_size), 1)
+    _relabel_batch(labels, min_size, max_size, connect, counts)

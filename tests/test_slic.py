@@ -1,0 +1,223 @@
+"""Gradient-augmented SLIC: against scikit-image, ground-truth blobs, backend agreement, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.color import rgb2lab
+from skimage.segmentation import slic as sk_slic
+
+import swagfast
+from swagfast import kernels
+from swagfast.data import center_crop_resize, sample_images
+from swagfast.testing import connected_segment_count, explained_variation, photo_clip, to_backend, to_numpy
+
+PHOTOS = {name: center_crop_resize(img, 224) for name, img in sample_images().items()}
+
+
+def check_segmentation(labels: np.ndarray, K: int) -> int:
+    n = int(labels.max()) + 1
+    assert labels.dtype == np.int32
+    assert set(np.unique(labels).tolist()) == set(range(n)), "labels must be 0..n-1"
+    assert 0.5 * K <= n <= 1.1 * K, f"{n} segments for K={K}"
+    assert connected_segment_count(labels) == n, "every segment must be one connected component"
+    return n
+
+
+# ---- colour conversion ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_lab_matches_skimage_on_every_host_backend(dtype, rng):
+    from swagfast import _C
+
+    rgb = rng.integers(0, 256, size=(4000, 3)).astype(np.uint8)
+    rgb[:256] = np.arange(256)[:, None]  # every uint8 level, greys included
+    inp = rgb if dtype == np.uint8 else (rgb / 255.0).astype(np.float32)
+    expected = rgb2lab(rgb[None])[0]
+    for impl in (_C, kernels.slic):
+        out = np.full((len(rgb), 4), -1.0, np.float32)
+        impl.rgb_to_lab(inp, out)
+        np.testing.assert_allclose(out[:, :3], expected, atol=2e-3)
+        assert np.all(out[:, 3] == -1.0)  # writes only the first 3 channels
+
+
+# ---- colour mode against scikit-image ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(PHOTOS))
+def test_colour_mode_beats_skimage_explained_variation(name):
+    img = PHOTOS[name]
+    ours = swagfast.slic(img, 300)
+    check_segmentation(ours, 300)
+    lab = rgb2lab(img)
+    ref = sk_slic(img, n_segments=300, compactness=10, start_label=0)
+    assert explained_variation(lab, ours) >= explained_variation(lab, ref) - 0.02
+
+
+def test_supervoxels_on_a_photo_clip_against_skimage():
+    clip = photo_clip(16, 112)
+    ours = swagfast.supervoxels(clip, 120)
+    assert ours.shape == (16, 112, 112)
+    check_segmentation(ours, 120)
+    lab = rgb2lab(clip)
+    ref = sk_slic(clip, n_segments=120, compactness=10, start_label=0, channel_axis=-1)
+    assert explained_variation(lab, ours) >= explained_variation(lab, ref) - 0.02
+
+
+def test_supervoxel_spacing_stretches_segments_in_time():
+    clip = photo_clip(16, 112)
+    iso = swagfast.supervoxels(clip, 120)
+    stretched = swagfast.supervoxels(clip, 120, spacing=(4.0, 1.0, 1.0))
+
+    def frames_per_segment(lab):
+        return np.mean([len(np.unique(np.nonzero(lab == s)[0])) for s in range(lab.max() + 1)])
+
+    # a larger time step makes a voxel "further" from its temporal neighbours: shorter tubes
+    assert frames_per_segment(stretched) < frames_per_segment(iso)
+
+
+# ---- gradient modes follow the gradient -------------------------------------------------------
+
+
+def blob_case(size=96, centre=(41, 53), radius=9.0):
+    yy, xx = np.mgrid[:size, :size]
+    blob = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+    grad = np.where(blob, 1.0, 0.05).astype(np.float32)
+    flat = np.full((size, size, 3), 128, np.uint8)
+    return flat, grad, blob
+
+
+def best_iou(labels: np.ndarray, mask: np.ndarray) -> float:
+    best = 0.0
+    for s in np.unique(labels[mask]):
+        seg = labels == s
+        best = max(best, (seg & mask).sum() / (seg | mask).sum())
+    return best
+
+
+@pytest.mark.parametrize("mode", ["G", "I+G"])
+def test_gradient_modes_snap_a_segment_to_the_blob(mode, backend):
+    flat, grad, blob = blob_case()
+    image = to_backend(flat, backend) if mode == "I+G" else None
+    labels = to_numpy(swagfast.slic(image, 36, gradient=to_backend(grad, backend), mode=mode, backend=backend))
+    assert best_iou(labels, blob) > 0.8
+    # colour alone cannot see the blob on a flat image: the segments stay a grid
+    colour_only = swagfast.slic(flat, 36)
+    assert best_iou(colour_only, blob) < 0.8
+
+
+def test_larger_w_g_makes_segments_ignore_the_gradient():
+    """Documented direction: larger w_g weakens the gradient term (more grid-like segments)."""
+    _, grad, blob = blob_case()
+    ious = [best_iou(swagfast.slic(None, 36, gradient=grad, mode="G", w_g=w), blob) for w in (5.0, 50.0, 500.0)]
+    assert ious[0] >= ious[1] >= ious[2]
+    assert ious[0] > 0.8 > ious[2]
+
+
+def test_gradient_is_rescaled_per_image():
+    """G mode depends on the gradient's shape only: affine changes of the map give the same labels."""
+    _, grad, _ = blob_case()
+    a = swagfast.slic(None, 36, gradient=grad, mode="G")
+    b = swagfast.slic(None, 36, gradient=grad * 1e-4 + 3.0, mode="G")
+    np.testing.assert_array_equal(a, b)
+
+
+# ---- backends, batches, types -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", swagfast.MODES)
+def test_cpu_and_numba_agree(mode):
+    img = PHOTOS["coffee"]
+    grad = np.abs(np.gradient(img.mean(axis=2).astype(np.float32))[0])
+    kw = {"gradient": grad} if mode != "I" else {}
+    image = img if mode != "G" else None
+    cpu = swagfast.slic(image, 300, mode=mode, backend="cpu", **kw)
+    nb = swagfast.slic(image, 300, mode=mode, backend="numba", **kw)
+    assert (cpu == nb).mean() >= 0.995
+
+
+def test_cpu_and_numba_agree_in_3d():
+    clip = photo_clip(8, 64)
+    cpu = swagfast.supervoxels(clip, 60, backend="cpu")
+    nb = swagfast.supervoxels(clip, 60, backend="numba")
+    assert (cpu == nb).mean() >= 0.995
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mode", swagfast.MODES)
+def test_cuda_agrees_with_cpu(mode):
+    img = np.stack([PHOTOS["chelsea"], PHOTOS["coffee"]])
+    grad = np.abs(np.gradient(img.mean(axis=3).astype(np.float32), axis=1))
+    kw = {"gradient": grad} if mode != "I" else {}
+    image = img if mode != "G" else None
+    cpu = swagfast.slic(image, 300, mode=mode, backend="cpu", **kw)
+    gpu = swagfast.slic(
+        to_backend(image, "cuda") if image is not None else None, 300, mode=mode,
+        **({"gradient": to_backend(grad, "cuda")} if kw else {}), channel_axis=-1,
+    )
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.int32
+    assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
+
+
+def test_batch_equals_items_and_is_deterministic():
+    batch = np.stack([PHOTOS["chelsea"], PHOTOS["rocket"]])
+    labels = swagfast.slic(batch, 200)
+    assert labels.shape == (2, 224, 224)
+    for i in range(2):
+        np.testing.assert_array_equal(labels[i], swagfast.slic(batch[i], 200))
+    np.testing.assert_array_equal(labels, swagfast.slic(batch, 200))
+
+
+def test_torch_channel_first_and_float_input():
+    img = PHOTOS["astronaut"]
+    ref = swagfast.slic(img, 150)
+    t = torch.from_numpy(img).permute(2, 0, 1)[None]
+    out = swagfast.slic(t, 150)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.int32 and out.shape == (1, 224, 224)
+    np.testing.assert_array_equal(out[0].numpy(), ref)
+    np.testing.assert_array_equal(swagfast.slic(img.astype(np.float32) / 255.0, 150), ref)
+    np.testing.assert_array_equal(swagfast.slic(np.moveaxis(img, -1, 0), 150, channel_axis=0), ref)
+
+
+def test_without_connectivity_labels_are_still_renumbered():
+    labels = swagfast.slic(PHOTOS["china"], 100, enforce_connectivity=False)
+    n = labels.max() + 1
+    assert set(np.unique(labels).tolist()) == set(range(n))
+
+
+# ---- bad input --------------------------------------------------------------------------------
+
+
+def test_bad_input_messages():
+    img = PHOTOS["coffee"]
+    grad = np.ones((224, 224), np.float32)
+    cases = [
+        (ValueError, "mode must be one of", dict(image=img, mode="RGB")),
+        (ValueError, r"image must have 3 colour channels \(RGB\) on channel_axis=-1, got 4", dict(image=np.zeros((8, 8, 4), np.uint8))),
+        (ValueError, "image must have 2 spatial axes", dict(image=np.zeros((8, 3), np.uint8))),
+        (ValueError, "mode 'G' needs gradient=", dict(image=None, mode="G")),
+        (ValueError, "mode 'I\\+G' needs the colour image; got image=None", dict(image=None, mode="I+G", gradient=grad)),
+        (ValueError, r"gradient must have the image's spatial shape \(224, 224\), got \(10, 10\)", dict(image=img, mode="I+G", gradient=np.ones((10, 10), np.float32))),
+        (ValueError, "mode 'I' clusters colour alone", dict(image=img, gradient=grad)),
+        (ValueError, "n_segments must be >= 1, got 0", dict(image=img, n_segments=0)),
+        (ValueError, r"n_segments must be at most the number of pixels \(64\), got 65", dict(image=np.zeros((8, 8, 3), np.uint8), n_segments=65)),
+        (ValueError, "w_c must be a positive finite number, got -1", dict(image=img, w_c=-1)),
+        (ValueError, "w_g must be a positive finite number, got 0", dict(image=img, w_g=0)),
+        (ValueError, "gradient must hold finite values", dict(image=None, mode="G", gradient=np.full((8, 8), np.nan, np.float32))),
+        (ValueError, "image must hold finite values", dict(image=np.full((8, 8, 3), np.nan, np.float32))),
+        (ValueError, r"float image values must lie in \[0, 1\], got the range \[0, 255\]", dict(image=img.astype(np.float32))),
+        (ValueError, r"image must not be empty, got spatial shape \(0, 8\)", dict(image=np.zeros((0, 8, 3), np.uint8), n_segments=1)),
+        (TypeError, "image must be uint8 or float", dict(image=np.zeros((8, 8, 3), np.int16))),
+        (TypeError, "n_segments must be an int, got float", dict(image=img, n_segments=10.0)),
+        (TypeError, "image must be a numpy.ndarray or torch.Tensor, got list", dict(image=[[1, 2, 3]])),
+        (ValueError, "spacing must have 2 entries", dict(image=img, spacing=(1.0, 1.0, 1.0))),
+        (ValueError, "backend must be one of", dict(image=img, backend="tpu")),
+    ]
+    for exc, msg, kw in cases:
+        image = kw.pop("image")
+        with pytest.raises(exc, match=msg):
+            swagfast.slic(image, **kw)
+    with pytest.raises(ValueError, match=r"clip must have 3 spatial axes"):
+        swagfast.supervoxels(img, 10)

@@ -23,7 +23,7 @@ status=0
   echo "== tests marked cuda"
   "$py" -P -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests || status=1
   echo "== benchmarks"
-  for b in benchmarks/bench_pool.py; do
+  for b in benchmarks/bench_pool.py benchmarks/bench_slic.py; do
     "$py" "$b" --device cuda || status=1
   done
   cp benchmarks/results/*_cuda.json "$res"/ 2>/dev/null || true

@@ -14,6 +14,8 @@ namespace swagfast::cpu {
 
 namespace {
 
+constexpr int64_t kInnerParallelVoxels = 150000;
+
 int max_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -30,38 +32,58 @@ inline int64_t cell_start(int64_t j, int64_t extent, int64_t cells) { return (j 
 // pairs of the pixel-parallel assign_voxel() and evaluates the same expression, in increasing
 // k with a strict '<', so it gives the same labels (ties to the lowest k) while reading each
 // centre once and streaming along rows.
-// The hot loop: one row of voxels [x0, x1) against one centre (features as planes [F, N]).
-// 32-bit indices: SSE2 converts int32 (not int64) to float in vector registers.
+// The hot loop: one centre against the voxels [z0, z1) x [y0, y1) x [x0, x1) of its window
+// (features as planes [F, N]); rows outside the 2S window are skipped with the exact test of
+// assign_voxel(). 32-bit x: SSE2 converts int32 (not int64) to float in vector registers.
+struct Window {
+  int64_t z0, z1, y0, y1;
+  int32_t x0, x1;
+};
+
 template <int F>
-__attribute__((noinline)) void scan_row(const float* __restrict planes, int64_t N, float* __restrict drow,
-                                        int32_t* __restrict lrow, int32_t x0, int32_t x1, float pzy, float sxf,
-                                        float cxf, float inv_S2f, const float* wf_in, const float* cf_in,
-                                        int32_t k) {
+__attribute__((noinline)) void scan_window(const float* __restrict planes, float* __restrict dist,
+                                           int32_t* __restrict labels, const SlicGrid& g, const double* c,
+                                           const Window& win, const float* wf_in, int32_t k) {
+  const int64_t N = g.voxels(), X = g.X, Y = g.Y;
+  const float sxf = g.sxf, syf = g.syf, szf = g.szf, inv_S2f = g.inv_S2f;
+  const double S = g.S, sz = g.sz, sy = g.sy;
   float wf[F], cf[F];
-  const float* __restrict plane[F];
-  for (int q = 0; q < F; ++q) wf[q] = wf_in[q], cf[q] = cf_in[q], plane[q] = planes + q * N;
-  for (int32_t x = x0; x < x1; ++x) {
-    const float px = sxf * (static_cast<float>(x) - cxf);
-    float d = (pzy + px * px) * inv_S2f;
-    for (int q = 0; q < F; ++q) {
-      const float diff = plane[q][x] - cf[q];
-      d += wf[q] * diff * diff;
+  for (int q = 0; q < F; ++q) wf[q] = wf_in[q], cf[q] = static_cast<float>(c[q]);
+  const float czf = static_cast<float>(c[F]), cyf = static_cast<float>(c[F + 1]);
+  const float cxf = static_cast<float>(c[F + 2]);
+  for (int64_t z = win.z0; z < win.z1; ++z) {
+    if (fabs(sz * (static_cast<double>(z) - c[F])) > S) continue;
+    const float pzf = szf * (static_cast<float>(z) - czf);
+    for (int64_t y = win.y0; y < win.y1; ++y) {
+      if (fabs(sy * (static_cast<double>(y) - c[F + 1])) > S) continue;
+      const float pyf = syf * (static_cast<float>(y) - cyf);
+      const float pzy = pzf * pzf + pyf * pyf;
+      const int64_t base = (z * Y + y) * X;
+      float* __restrict drow = dist + base;
+      int32_t* __restrict lrow = labels + base;
+      const float* __restrict p0 = planes + base;
+      for (int32_t x = win.x0; x < win.x1; ++x) {
+        const float px = sxf * (static_cast<float>(x) - cxf);
+        float d = (pzy + px * px) * inv_S2f;
+        for (int q = 0; q < F; ++q) {
+          const float diff = p0[q * N + x] - cf[q];
+          d += wf[q] * diff * diff;
+        }
+        const float old = drow[x];
+        const int32_t old_k = lrow[x];
+        const bool better = (d < old) | ((d == old) & (k < old_k));
+        drow[x] = better ? d : old;
+        lrow[x] = better ? k : old_k;
+      }
     }
-    const float old = drow[x];
-    const int32_t old_k = lrow[x];
-    const bool better = (d < old) | ((d == old) & (k < old_k));
-    drow[x] = better ? d : old;
-    lrow[x] = better ? k : old_k;
   }
 }
 
 template <int F>
-void assign_centre_major(const float* planes, const float* w, const SlicGrid& g, const double* centres, float* dist,
+void assign_centre_major(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
                          int32_t* labels, bool inner) {
   const int64_t N = g.voxels();
   constexpr int stride = F + 3;
-  // Locals, so the compiler knows the stores to dist cannot change them (and vectorises).
-  const float sxf = g.sxf, syf = g.syf, szf = g.szf, inv_S2f = g.inv_S2f;
   float wf[F];
   for (int q = 0; q < F; ++q) wf[q] = w[q];
   std::fill(dist, dist + N, INFINITY);
@@ -71,45 +93,36 @@ void assign_centre_major(const float* planes, const float* w, const SlicGrid& g,
   for (int phase = 0; phase < 9; ++phase) {
     const int64_t pz = phase / 3, py = phase % 3;
     const int64_t nz = (g.gz - pz + 2) / 3, ny = (g.gy - py + 2) / 3;
-#pragma omp parallel for schedule(dynamic, 1) if (inner)
-    for (int64_t row = 0; row < nz * ny; ++row) {
+    auto scan_cell_row = [&](int64_t row) {
       const int64_t iz = pz + 3 * (row / ny), iy = py + 3 * (row % ny);
       for (int64_t ix = 0; ix < g.gx; ++ix) {
         const int64_t k = (iz * g.gy + iy) * g.gx + ix;
         const double* c = centres + k * stride;
-        float cf[F];
-        for (int q = 0; q < F; ++q) cf[q] = static_cast<float>(c[q]);
-        const float czf = static_cast<float>(c[F]), cyf = static_cast<float>(c[F + 1]);
-        const float cxf = static_cast<float>(c[F + 2]);
-        const int64_t z0 = cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz);
-        const int64_t z1 = cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz);
-        const int64_t y0 = cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy);
-        const int64_t y1 = cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy);
+        Window win{cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz),
+                   cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz),
+                   cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy),
+                   cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy), 0, 0};
         int64_t x0 = cell_start(std::max<int64_t>(ix - 1, 0), g.X, g.gx);
         int64_t x1 = cell_start(std::min<int64_t>(ix + 2, g.gx), g.X, g.gx);
         // Narrow [x0, x1) to the window with the exact test assign_voxel() applies per voxel.
         auto outside_x = [&](int64_t x) { return fabs(g.sx * (static_cast<double>(x) - c[F + 2])) > g.S; };
         while (x0 < x1 && outside_x(x0)) ++x0;
         while (x1 > x0 && outside_x(x1 - 1)) --x1;
-        const int32_t kk = static_cast<int32_t>(k);
-        for (int64_t z = z0; z < z1; ++z) {
-          if (fabs(g.sz * (static_cast<double>(z) - c[F])) > g.S) continue;
-          const float pzf = szf * (static_cast<float>(z) - czf);
-          for (int64_t y = y0; y < y1; ++y) {
-            if (fabs(g.sy * (static_cast<double>(y) - c[F + 1])) > g.S) continue;
-            const float pyf = syf * (static_cast<float>(y) - cyf);
-            const float pzy = pzf * pzf + pyf * pyf;
-            const int64_t base = (z * g.Y + y) * g.X;
-            scan_row<F>(planes + base, N, dist + base, labels + base, static_cast<int32_t>(x0),
-                        static_cast<int32_t>(x1), pzy, sxf, cxf, inv_S2f, wf, cf, kk);
-          }
-        }
+        win.x0 = static_cast<int32_t>(x0), win.x1 = static_cast<int32_t>(x1);
+        scan_window<F>(planes, dist, labels, g, c, win, wf, static_cast<int32_t>(k));
       }
+    };
+    // A serial loop when not splitting the item: an OpenMP region per phase costs more than it saves.
+    if (inner) {
+#pragma omp parallel for schedule(static)
+      for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(row);
+    } else {
+      for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(row);
     }
   }
 }
 
-void assign_round(const float* planes, const float* w, const SlicGrid& g, const double* centres, float* dist,
+void assign_round(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
                   int32_t* labels, bool inner) {
   switch (g.F) {
     case 1: return assign_centre_major<1>(planes, w, g, centres, dist, labels, inner);
@@ -122,7 +135,7 @@ void assign_round(const float* planes, const float* w, const SlicGrid& g, const 
 // Centre sums [F features, z, y, x, count] over runs of equal labels along each row: a run is
 // summed in registers, then added once (the Numba kernel sums in the same order).
 template <int F>
-void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid& g, double* sums) {
+void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid g, double* sums) {
   const int64_t N = g.voxels();
   std::fill(sums, sums + g.centres() * (F + 4), 0.0);
   for (int64_t z = 0; z < g.Z; ++z)
@@ -149,7 +162,7 @@ void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid&
     }
 }
 
-void accumulate_round(const float* planes, const int32_t* labels, const SlicGrid& g, double* sums) {
+void accumulate_round(const float* planes, const int32_t* labels, const SlicGrid g, double* sums) {
   switch (g.F) {
     case 1: return accumulate_sums<1>(planes, labels, g, sums);
     case 3: return accumulate_sums<3>(planes, labels, g, sums);
@@ -159,7 +172,7 @@ void accumulate_round(const float* planes, const int32_t* labels, const SlicGrid
 }
 
 // One item. `inner` parallelises within the item (used when the batch is smaller than the threads).
-void slic_one(const float* feat, const float* w, const SlicGrid& g, int max_iter, int32_t* labels, bool inner) {
+void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter, int32_t* labels, bool inner) {
   const int64_t K = g.centres(), N = g.voxels();
   const int stride = g.F + 3, acc_stride = g.F + 4;
   std::vector<double> centres(K * stride), sums(K * acc_stride);
@@ -197,27 +210,33 @@ int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t mi
     }
     return next;
   }
-  std::vector<int64_t> queue(N);
-  const int64_t offsets[6][3] = {{0, 0, -1}, {0, 0, 1}, {0, -1, 0}, {0, 1, 0}, {-1, 0, 0}, {1, 0, 0}};
+  // The queue holds (index, z, y, x) so no division is needed per visited voxel.
+  struct Voxel {
+    int64_t i;
+    int32_t z, y, x;
+  };
+  std::vector<Voxel> queue(static_cast<size_t>(std::min(N, max_size) + 1));  // a component stops at max_size
+  const int32_t offsets[6][3] = {{0, 0, -1}, {0, 0, 1}, {0, -1, 0}, {0, 1, 0}, {-1, 0, 0}, {1, 0, 0}};
   const int n_nb = Z > 1 ? 6 : 4;
   int64_t first_size = 0;
+  int32_t sz = 0, sy = 0, sx = -1;  // coordinates of `start`, advanced in raster order
   for (int64_t start = 0; start < N; ++start) {
+    if (++sx == X) sx = 0, (++sy == Y) ? (sy = 0, ++sz) : 0;
     if (out[start] >= 0) continue;
     const int32_t label = labels[start];
     int32_t adjacent = -1;
     int64_t size = 1, head = 0;
-    queue[0] = start;
+    queue[0] = {start, sz, sy, sx};
     out[start] = next;
     while (head < size && size < max_size) {
-      const int64_t i = queue[head++];
-      const int64_t x = i % X, y = (i / X) % Y, z = i / (X * Y);
+      const Voxel v = queue[head++];
       for (int n = 0; n < n_nb; ++n) {
-        const int64_t zz = z + offsets[n][0], yy = y + offsets[n][1], xx = x + offsets[n][2];
+        const int32_t zz = v.z + offsets[n][0], yy = v.y + offsets[n][1], xx = v.x + offsets[n][2];
         if (zz < 0 || zz >= Z || yy < 0 || yy >= Y || xx < 0 || xx >= X) continue;
-        const int64_t j = (zz * Y + yy) * X + xx;
+        const int64_t j = (static_cast<int64_t>(zz) * Y + yy) * X + xx;
         if (out[j] < 0 && labels[j] == label) {
           out[j] = next;
-          queue[size++] = j;
+          queue[size++] = {j, zz, yy, xx};
           if (size >= max_size) break;
         } else if (out[j] >= 0 && out[j] != next) {
           adjacent = out[j];
@@ -225,7 +244,7 @@ int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t mi
       }
     }
     if (size < min_size && adjacent >= 0) {
-      for (int64_t q = 0; q < size; ++q) out[queue[q]] = adjacent;
+      for (int64_t q = 0; q < size; ++q) out[queue[q].i] = adjacent;
     } else {
       if (next == 0) first_size = size;
       ++next;
@@ -264,30 +283,62 @@ int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t mi
 
 }  // namespace
 
+namespace {
+
+// Lab of `n` linear-RGB pixels (planar) into lab[i * stride + 0..2]; the math loop vectorises.
+void linear_block_to_lab(const float* R, const float* G, const float* B, int64_t n, float* lab, int64_t stride) {
+  constexpr int64_t kBlock = 256;
+  float L[kBlock], A[kBlock], Bb[kBlock];
+  for (int64_t i = 0; i < n; ++i) linear_rgb_to_lab(R[i], G[i], B[i], L[i], A[i], Bb[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    float* o = lab + i * stride;
+    o[0] = L[i], o[1] = A[i], o[2] = Bb[i];
+  }
+}
+
+template <typename Linearise>
+void rgb_to_lab_blocks(int64_t n, float* lab, int64_t stride, Linearise linearise) {
+  constexpr int64_t kBlock = 256;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t start = blk * kBlock, m = std::min(kBlock, n - start);
+    float R[kBlock], G[kBlock], B[kBlock];
+    for (int64_t i = 0; i < m; ++i) linearise(start + i, R[i], G[i], B[i]);
+    linear_block_to_lab(R, G, B, m, lab + start * stride, stride);
+  }
+}
+
+}  // namespace
+
 void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride) {
   // uint8 input: linearise through a 256-entry table of exactly what the float path computes
   // for v / 255.0f, so both paths give identical Lab values.
   static const auto table = [] {
-    std::vector<double> t(256);
+    std::vector<float> t(256);
     for (int v = 0; v < 256; ++v) t[v] = srgb_to_linear(static_cast<float>(v) / 255.0f);
     return t;
   }();
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    linear_rgb_to_lab(table[rgb[3 * i]], table[rgb[3 * i + 1]], table[rgb[3 * i + 2]], lab + i * stride);
+  const float* tab = table.data();
+  rgb_to_lab_blocks(n, lab, stride, [&](int64_t i, float& r, float& g, float& b) {
+    r = tab[rgb[3 * i]], g = tab[rgb[3 * i + 1]], b = tab[rgb[3 * i + 2]];
+  });
 }
 
 void rgb_to_lab(const float* rgb, int64_t n, float* lab, int64_t stride) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) swagfast::rgb_to_lab(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], lab + i * stride);
+  rgb_to_lab_blocks(n, lab, stride, [&](int64_t i, float& r, float& g, float& b) {
+    r = srgb_to_linear(rgb[3 * i]), g = srgb_to_linear(rgb[3 * i + 1]), b = srgb_to_linear(rgb[3 * i + 2]);
+  });
 }
 
 int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t Z, int64_t Y, int64_t X, int F,
                      int64_t n_segments, double sz, double sy, double sx, int max_iter, int32_t* labels) {
   const SlicGrid g = make_grid(Z, Y, X, F, n_segments, sz, sy, sx);
   const int64_t N = g.voxels();
-  const bool outer = B >= max_threads();
-#pragma omp parallel for schedule(dynamic, 1) if (outer)
+  // Threads across the batch; within an item only for large items (a region per phase and
+  // iteration costs more than it saves on a 224x224 image).
+  const bool outer = B >= max_threads() || N < kInnerParallelVoxels;
+#pragma omp parallel for schedule(dynamic, 1) if (outer && B > 1)
   for (int64_t b = 0; b < B; ++b) slic_one(feat + b * N * F, weights, g, max_iter, labels + b * N, !outer);
   return g.centres();
 }

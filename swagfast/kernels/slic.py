@@ -8,41 +8,54 @@ import numba
 import numpy as np
 
 
+_F32 = np.float32
+
+
 @numba.njit(cache=True, inline="always")
 def _srgb_to_linear(c):
-    return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+    v = np.float64(c)
+    return np.float32(((v + 0.055) / 1.055) ** 2.4 if v > 0.04045 else v / 12.92)
+
+
+@numba.njit(cache=True, inline="always")
+def _cbrt_halley(t):
+    y = np.sqrt(np.sqrt(t))
+    for _ in range(3):
+        y3 = y * y * y
+        y = y * (y3 + _F32(2.0) * t) / (_F32(2.0) * y3 + t)
+    return y
 
 
 @numba.njit(cache=True, inline="always")
 def _lab_f(t):
-    return np.cbrt(t) if t > 0.008856 else 7.787 * t + 16.0 / 116.0
+    if t > _F32(0.008856):
+        return _cbrt_halley(t)
+    return _F32(7.787) * t + _F32(16.0) / _F32(116.0)
 
 
 @numba.njit(cache=True, inline="always")
 def _linear_to_lab(r, g, b, out, i):
-    x = (0.412453 * r + 0.357580 * g + 0.180423 * b) / 0.95047
-    y = 0.212671 * r + 0.715160 * g + 0.072169 * b
-    z = (0.019334 * r + 0.119193 * g + 0.950227 * b) / 1.08883
+    """float32 throughout, in the order of swagfast::linear_rgb_to_lab (csrc/include/swagfast/lab.h)."""
+    x = (_F32(0.412453) * r + _F32(0.357580) * g + _F32(0.180423) * b) / _F32(0.95047)
+    y = _F32(0.212671) * r + _F32(0.715160) * g + _F32(0.072169) * b
+    z = (_F32(0.019334) * r + _F32(0.119193) * g + _F32(0.950227) * b) / _F32(1.08883)
     fx, fy, fz = _lab_f(x), _lab_f(y), _lab_f(z)
-    out[i, 0] = np.float32(116.0 * fy - 16.0)
-    out[i, 1] = np.float32(500.0 * (fx - fy))
-    out[i, 2] = np.float32(200.0 * (fy - fz))
+    out[i, 0] = _F32(116.0) * fy - _F32(16.0)
+    out[i, 1] = _F32(500.0) * (fx - fy)
+    out[i, 2] = _F32(200.0) * (fy - fz)
 
 
 @numba.njit(parallel=True, cache=True)
 def _rgb_to_lab_float(rgb, out):
     for i in numba.prange(rgb.shape[0]):
-        r = _srgb_to_linear(np.float64(rgb[i, 0]))
-        g = _srgb_to_linear(np.float64(rgb[i, 1]))
-        b = _srgb_to_linear(np.float64(rgb[i, 2]))
-        _linear_to_lab(r, g, b, out, i)
+        _linear_to_lab(_srgb_to_linear(rgb[i, 0]), _srgb_to_linear(rgb[i, 1]), _srgb_to_linear(rgb[i, 2]), out, i)
 
 
 @numba.njit(cache=True)
 def _u8_table():
-    t = np.empty(256)
+    t = np.empty(256, np.float32)
     for v in range(256):
-        t[v] = _srgb_to_linear(np.float64(np.float32(v) / np.float32(255.0)))
+        t[v] = _srgb_to_linear(np.float32(v) / np.float32(255.0))
     return t
 
 
@@ -77,6 +90,11 @@ def make_grid(Z: int, Y: int, X: int, K: int, spacing: tuple[float, float, float
 def _cell_of(p, extent, cells):
     c = p * cells // extent
     return c if c < cells else cells - 1
+
+
+@numba.njit(cache=True, inline="always")
+def _cell_start(j, extent, cells):
+    return (j * extent + cells - 1) // cells
 
 
 @numba.njit(cache=True, inline="always")
@@ -135,43 +153,42 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
             for x in range(X):
                 labels[z, y, x] = (_cell_of(z, Z, gz) * gy + _cell_of(y, Y, gy)) * gx + _cell_of(x, X, gx)
     sums = np.zeros((K, F + 4))
+    dist = np.empty((Z, Y, X), np.float32)
+    cf = np.empty(F, np.float32)
     for _ in range(max_iter):
-        for z in range(Z):
-            cz = _cell_of(z, Z, gz)
-            for y in range(Y):
-                cy = _cell_of(y, Y, gy)
-                for x in range(X):
-                    cx = _cell_of(x, X, gx)
-                    best = np.float32(np.inf)
-                    label = labels[z, y, x]
-                    for iz in range(cz - 1, cz + 2):
-                        if iz < 0 or iz >= gz:
+        # centre-major scan in increasing k with a strict '<': the same (voxel, centre) pairs and
+        # float32 expression as csrc/cpu/slic_cpu.cpp, so ties go to the lowest k there too
+        dist[:] = np.inf
+        for k in range(K):
+            ix = k % gx
+            iy = (k // gx) % gy
+            iz = k // (gx * gy)
+            z0, z1 = _cell_start(max(iz - 1, 0), Z, gz), _cell_start(min(iz + 2, gz), Z, gz)
+            y0, y1 = _cell_start(max(iy - 1, 0), Y, gy), _cell_start(min(iy + 2, gy), Y, gy)
+            x0, x1 = _cell_start(max(ix - 1, 0), X, gx), _cell_start(min(ix + 2, gx), X, gx)
+            czf, cyf, cxf = np.float32(centres[k, F]), np.float32(centres[k, F + 1]), np.float32(centres[k, F + 2])
+            for f in range(F):
+                cf[f] = np.float32(centres[k, f])
+            for z in range(z0, z1):
+                if abs(sz * (z - centres[k, F])) > S:
+                    continue
+                pz = szf * (np.float32(z) - czf)
+                for y in range(y0, y1):
+                    if abs(sy * (y - centres[k, F + 1])) > S:
+                        continue
+                    py = syf * (np.float32(y) - cyf)
+                    pzy = pz * pz + py * py
+                    for x in range(x0, x1):
+                        if abs(sx * (x - centres[k, F + 2])) > S:
                             continue
-                        for iy in range(cy - 1, cy + 2):
-                            if iy < 0 or iy >= gy:
-                                continue
-                            for ix in range(cx - 1, cx + 2):
-                                if ix < 0 or ix >= gx:
-                                    continue
-                                k = (iz * gy + iy) * gx + ix
-                                if (
-                                    abs(sz * (z - centres[k, F])) > S
-                                    or abs(sy * (y - centres[k, F + 1])) > S
-                                    or abs(sx * (x - centres[k, F + 2])) > S
-                                ):
-                                    continue
-                                # float32, in the order of swagfast::voxel_distance
-                                pz = szf * (np.float32(z) - np.float32(centres[k, F]))
-                                py = syf * (np.float32(y) - np.float32(centres[k, F + 1]))
-                                px = sxf * (np.float32(x) - np.float32(centres[k, F + 2]))
-                                d = (pz * pz + py * py + px * px) * inv_S2f
-                                for f in range(F):
-                                    diff = feat[z, y, x, f] - np.float32(centres[k, f])
-                                    d += wf[f] * diff * diff
-                                if d < best:
-                                    best = d
-                                    label = k
-                    labels[z, y, x] = label
+                        px = sxf * (np.float32(x) - cxf)
+                        d = (pzy + px * px) * inv_S2f
+                        for f in range(F):
+                            diff = feat[z, y, x, f] - cf[f]
+                            d += wf[f] * diff * diff
+                        if d < dist[z, y, x]:
+                            dist[z, y, x] = d
+                            labels[z, y, x] = k
         # runs of equal labels along each row, summed first (as csrc/cpu/slic_cpu.cpp)
         sums[:] = 0.0
         run = np.zeros(F)

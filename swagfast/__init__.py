@@ -11,6 +11,7 @@ from swagfast._backend import (
     get_num_threads,
     set_num_threads,
 )
+from swagfast.explainers import SWAG, Explanation, captum_feature_mask, lime_segmenter
 from swagfast.superpixels import MODES, REDUCTIONS, SegmentPool, segment_pool, slic, supervoxels
 
 __version__ = "0.1.0"
@@ -20,7 +21,11 @@ __all__ = [
     "REDUCTIONS",
     "BackendStatus",
     "BackendUnavailableError",
+    "SWAG",
+    "Explanation",
     "SegmentPool",
+    "captum_feature_mask",
+    "lime_segmenter",
     "__version__",
     "backends",
     "get_num_threads",

@@ -33,6 +33,23 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
     return cv2.addWeighted(image, 1.0 - alpha, colour, alpha, 0.0)
 
 
+def segment_borders(labels: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose right or lower neighbour has another label."""
+    b = np.zeros(labels.shape, bool)
+    b[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    b[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return b
+
+
+def draw_borders(image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
+    """A copy of an (H, W, 3) uint8 image with the borders of ``labels`` (H, W) painted."""
+    if labels.shape != image.shape[:2]:
+        raise ValueError(f"labels must have the image's size {image.shape[:2]}, got {labels.shape}")
+    out = image.copy()
+    out[segment_borders(labels)] = colour
+    return out
+
+
 def caption(image: np.ndarray, lines: list[str], height: int = 18) -> np.ndarray:
     """Add a white band with text lines under an RGB image."""
     band = np.full((height * len(lines) + 6, image.shape[1], 3), 255, np.uint8)

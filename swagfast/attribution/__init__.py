@@ -1,5 +1,34 @@
 """Pixel attributions (SPEC.md section 1): gradients of a class score with respect to the input."""
 
-from swagfast.attribution.gradients import pixel_map, resolve_target, vanilla
+from swagfast.attribution.gradients import (
+    METHODS,
+    SCORES,
+    attribute,
+    check_input,
+    class_score,
+    guided,
+    input_x_gradient,
+    noise_map,
+    pixel_map,
+    resolve_target,
+    sobel_map,
+    vanilla,
+)
+from swagfast.attribution.guided import guided_relus, unknown_activations
 
-__all__ = ["pixel_map", "resolve_target", "vanilla"]
+__all__ = [
+    "METHODS",
+    "SCORES",
+    "attribute",
+    "check_input",
+    "class_score",
+    "guided",
+    "guided_relus",
+    "input_x_gradient",
+    "noise_map",
+    "pixel_map",
+    "resolve_target",
+    "sobel_map",
+    "unknown_activations",
+    "vanilla",
+]

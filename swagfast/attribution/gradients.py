@@ -1,14 +1,21 @@
-"""Vanilla gradients, target handling and the per-pixel map ``max_c |g|`` (thesis 3.3, 3.6.3)."""
+"""Input gradients (vanilla, guided, input x gradient), target handling, the per-pixel map
+``max_c |g|`` and the sanity baselines of thesis Tables 3.4/3.5 (thesis 3.3, 3.6.3)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from swagfast.attribution.guided import guided_relus
 
 Target = int | Sequence[int] | torch.Tensor | None
 SCORES = ("logit", "softmax")
+METHODS = ("guided", "vanilla", "input_x_gradient", "noise", "sobel")
 
 
 def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
@@ -22,9 +29,9 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
         t = logits.argmax(dim=1)
     elif isinstance(target, bool):
         raise TypeError("target must be None, an int, a sequence of ints or a tensor, got bool")
-    elif isinstance(target, int):
-        t = torch.full((B,), target, dtype=torch.long, device=logits.device)
-    elif isinstance(target, torch.Tensor | Sequence):
+    elif isinstance(target, int | np.integer):
+        t = torch.full((B,), int(target), dtype=torch.long, device=logits.device)
+    elif isinstance(target, torch.Tensor | Sequence | np.ndarray):
         t = torch.as_tensor(target, device=logits.device)
         if t.dtype.is_floating_point or t.dtype == torch.bool:
             raise TypeError(f"target must hold integers, got dtype {t.dtype}")
@@ -48,13 +55,26 @@ def class_score(logits: torch.Tensor, target: torch.Tensor, score: str) -> torch
     return out.gather(1, target.view(-1, 1)).squeeze(1)
 
 
-def _check_input(x: torch.Tensor) -> None:
+def check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:
         raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     if x.ndim not in (4, 5):
         raise ValueError(f"x must have shape (B, C, H, W) or (B, C, T, H, W), got {tuple(x.shape)}")
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided: bool):
+    check_input(x)
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
+    xg = x.detach().requires_grad_(True)
+    ctx = guided_relus(model) if guided else contextlib.nullcontext()
+    with torch.enable_grad(), ctx:
+        logits = model(xg)
+        t = resolve_target(logits, target)
+        (grad,) = torch.autograd.grad(class_score(logits, t, score).sum(), xg)
+    return grad, t
 
 
 def vanilla(
@@ -66,7 +86,8 @@ def vanilla(
     ----------
     model : nn.Module
         A classifier returning (B, classes) logits. Its parameters' ``.grad`` are untouched
-        (``torch.autograd.grad`` is used), and its mode is left as the caller set it.
+        (``torch.autograd.grad`` is used), and its train/eval mode and ``requires_grad`` flags
+        are left as the caller set them.
     x : (B, C, H, W) or (B, C, T, H, W) float tensor
         Input, normalised as the model expects.
     target : None, int, sequence or tensor
@@ -78,15 +99,65 @@ def vanilla(
     grad : tensor shaped like ``x``
     target : (B,) int64 tensor
     """
-    _check_input(x)
-    xg = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(xg)
-        t = resolve_target(logits, target)
-        (grad,) = torch.autograd.grad(class_score(logits, t, score).sum(), xg)
-    return grad, t
+    return _input_gradient(model, x, target, score, guided=False)
+
+
+def guided(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, score: str = "logit"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Guided backpropagation (thesis 3.3): as :func:`vanilla`, with every ReLU-like unit passing
+    only positive gradient where its input was positive (see :mod:`swagfast.attribution.guided`).
+    """
+    return _input_gradient(model, x, target, score, guided=True)
+
+
+def input_x_gradient(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, score: str = "logit"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient times input (Shrikumar et al.), same arguments as :func:`vanilla`."""
+    grad, t = _input_gradient(model, x, target, score, guided=False)
+    return grad * x.detach(), t
 
 
 def pixel_map(grad: torch.Tensor) -> torch.Tensor:
     """``M = max_c |g_c|`` over the channel axis 1: (B, C, ...) -> (B, ...) (SPEC.md section 1)."""
     return grad.abs().amax(dim=1)
+
+
+def noise_map(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Sanity baseline: uniform random values in [0, 1), (B, ...) on ``x``'s device, seeded."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    return torch.rand((x.shape[0], *x.shape[2:]), generator=g, device=x.device, dtype=x.dtype)
+
+
+def sobel_map(image: torch.Tensor) -> torch.Tensor:
+    """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W)."""
+    grey = image.float().mean(dim=1, keepdim=True)
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=image.device)
+    k = torch.stack([kx, kx.T]).unsqueeze(1)
+    g = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), k)
+    return g.pow(2).sum(dim=1).sqrt()
+
+
+def attribute(
+    model: nn.Module, x: torch.Tensor, method: str = "guided", target: Target = None, *,
+    score: str = "logit", image: torch.Tensor | None = None, seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel map ``M`` (B, ...) for ``method`` and the explained targets (B,).
+
+    ``method``: "guided", "vanilla", "input_x_gradient" (``max_c |g|`` of that gradient), or the
+    sanity baselines "noise" (uniform, seeded) and "sobel" (edges of ``image``, or of ``x``).
+    The baselines still run the model once to resolve ``target``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"attribution must be one of {', '.join(METHODS)}; got {method!r}")
+    if method in ("noise", "sobel"):
+        check_input(x)
+        with torch.no_grad():
+            t = resolve_target(model(x), target)
+        if method == "noise":
+            return noise_map(x, seed), t
+        return sobel_map(image if image is not None else x).to(x.dtype), t
+    fn = {"guided": guided, "vanilla": vanilla, "input_x_gradient": input_x_gradient}[method]
+    grad, t = fn(model, x, target, score=score)
+    return pixel_map(grad), t

@@ -1,0 +1,27 @@
+"""Baseline heatmaps every metric is reported with (SPEC.md section 6)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def centre(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torch.Tensor:
+    """Negative distance to the centre of the spatial grid: (B, H, W) or (B, T, H, W) from ``shape``
+    = (B, H, W) / (B, T, H, W). For clips the distance is spatial (every frame the same)."""
+    B, H, W = shape[0], shape[-2], shape[-1]
+    yy = torch.arange(H, device=device, dtype=torch.float32) - (H - 1) / 2
+    xx = torch.arange(W, device=device, dtype=torch.float32) - (W - 1) / 2
+    d = -(yy[:, None] ** 2 + xx[None, :] ** 2).sqrt()
+    return d.expand(*shape).clone() if len(shape) == 3 else d.expand(B, shape[1], H, W).clone()
+
+
+def random_point(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Negative distance to one uniformly drawn pixel per item (seeded), shaped like :func:`centre`."""
+    B, H, W = shape[0], shape[-2], shape[-1]
+    g = torch.Generator().manual_seed(seed)
+    py = torch.randint(0, H, (B,), generator=g).float().to(device)
+    px = torch.randint(0, W, (B,), generator=g).float().to(device)
+    yy = torch.arange(H, device=device, dtype=torch.float32)
+    xx = torch.arange(W, device=device, dtype=torch.float32)
+    d = -((yy[None, :, None] - py[:, None, None]) ** 2 + (xx[None, None, :] - px[:, None, None]) ** 2).sqrt()
+    return d if len(shape) == 3 else d[:, None].expand(B, shape[1], H, W).clone()

@@ -1,0 +1,84 @@
+"""The one result type every explainer returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import torch
+
+from swagfast import viz
+
+
+def _np(a):
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
+
+def _images_hwc(images, B: int) -> np.ndarray:
+    """(B, H, W, 3) uint8 from (H, W, 3) / (B, H, W, 3) numpy or (B, 3, H, W) tensors in [0, 1] or uint8."""
+    if isinstance(images, torch.Tensor):
+        t = images.detach().cpu()
+        if t.ndim == 3:
+            t = t.unsqueeze(0)
+        t = t.permute(0, 2, 3, 1)
+        if t.dtype != torch.uint8:
+            t = (t.float().clamp(0, 1) * 255).round().to(torch.uint8)
+        images = t.numpy()
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != B:
+        raise ValueError(f"images must be {B} RGB images (B, H, W, 3) or (B, 3, H, W), got shape {images.shape}")
+    if images.dtype != np.uint8:
+        images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+    return images
+
+
+@dataclass
+class Explanation:
+    """What an explainer computed for a batch.
+
+    heatmap : (B, H, W) or (B, T, H, W), on the input's device
+        The explanation at input resolution (higher = more important).
+    target : (B,) int64
+        The explained class of each item.
+    method : str
+    segments : int32 labels like ``heatmap``, or None
+        Superpixels / supervoxels (SWAG).
+    segment_scores : (B, n) or None
+        The pooled score of every segment (0 for numbers absent from an item's segments).
+    pixel_map : like ``heatmap``, or None
+        The per-pixel attribution before pooling (SWAG's ``max_c |g|``).
+    raw : tensor or None
+        Method-specific raw output (a CAM before resizing).
+    timings : dict of str to seconds
+        Wall-clock per stage. On CUDA only meaningful when the explainer was asked to
+        ``profile`` (which synchronises at stage boundaries).
+    """
+
+    heatmap: torch.Tensor
+    target: torch.Tensor
+    method: str
+    segments: torch.Tensor | None = None
+    segment_scores: torch.Tensor | None = None
+    pixel_map: torch.Tensor | None = None
+    raw: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def numpy(self) -> Explanation:
+        """A copy with every tensor as a numpy array on the host."""
+        return replace(self, **{f.name: _np(getattr(self, f.name)) for f in fields(self) if f.name not in ("method", "timings")})
+
+    def overlay(self, images, alpha: float = 0.5) -> np.ndarray:
+        """Heatmaps blended over ``images`` (see :func:`swagfast.viz.overlay`): (B, H, W, 3) uint8."""
+        heat = _np(self.heatmap)
+        imgs = _images_hwc(images, heat.shape[0])
+        return np.stack([viz.overlay(img, h, alpha) for img, h in zip(imgs, heat, strict=True)])
+
+    def borders(self, images, colour: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
+        """``images`` with the superpixel borders drawn: (B, H, W, 3) uint8."""
+        if self.segments is None:
+            raise ValueError(f"method {self.method!r} has no segments to draw")
+        seg = _np(self.segments)
+        imgs = _images_hwc(images, seg.shape[0])
+        return np.stack([viz.draw_borders(img, s, colour) for img, s in zip(imgs, seg, strict=True)])

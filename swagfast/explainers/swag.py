@@ -1,0 +1,242 @@
+"""SWAG: superpixels weighted by average gradients (thesis chapter 3, SPEC.md section 3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from swagfast import attribution as attr
+from swagfast.explainers.explanation import Explanation
+from swagfast.superpixels import MODES, REDUCTIONS, segment_pool, slic, supervoxels
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Default weights per variant (SPEC.md section 2): I: w_c = 10; G: w_g = 10; I+G: 20 and 9.
+DEFAULT_WEIGHTS = {"I": (10.0, 10.0), "G": (10.0, 10.0), "I+G": (20.0, 9.0)}
+
+
+class _Clock:
+    def __init__(self, device: torch.device, sync: bool) -> None:
+        self.sync = sync and device.type == "cuda"
+        self.t = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.timings[name] = now - self.t
+        self.t = now
+
+
+class SWAG:
+    """SWAG / SWAG-V: pixel attributions mean-pooled into (gradient-augmented) SLIC segments.
+
+    ``E(R_i) = mean of M over segment R_i`` with ``M = max_c |g|`` of guided backpropagation;
+    the heatmap is ``E`` scattered back to the pixels (thesis 3.3). Images (B, 3, H, W) use
+    superpixels (:func:`swagfast.slic`), clips (B, 3, T, H, W) supervoxels
+    (:func:`swagfast.supervoxels`): one code path.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Classifier taking the normalised input, returning (B, classes) logits.
+    variant : {"G", "I", "I+G"}, default "G"
+        Which features the SLIC clusters: the gradient (G), the colour (I) or both.
+    n_segments : int, default 300
+        Superpixels per image (SPEC.md: 300 at 224x224; SWAG-V: 120 supervoxels).
+    attribution : {"guided", "vanilla", "input_x_gradient", "noise", "sobel"}, default "guided"
+        The per-pixel map; "noise" and "sobel" are the sanity baselines of Tables 3.4/3.5.
+    pooling : {"mean", "sum", "min", "max", "l1", "l2", "var", "std"}, default "mean"
+    w_c, w_g : float, optional
+        SLIC weights; default per variant: I (10, -), G (-, 10), I+G (20, 9).
+    mean, std : 3 floats, default ImageNet
+        The model's normalisation, used to recover the colour image for variants I and I+G
+        when ``image`` is not given to the call.
+    score : {"logit", "softmax"}, default "logit"
+    spacing : (t, y, x), optional
+        Voxel spacing for clips (supervoxels).
+    seed : int, default 0
+        Seed of the "noise" baseline.
+    backend : {"auto", "cpu", "cuda", "numba"}
+    profile : bool, default False
+        Synchronise CUDA at stage boundaries so ``timings`` are exact (adds host syncs).
+
+    Examples
+    --------
+    >>> from swagfast import SWAG, models, data                     # doctest: +SKIP
+    >>> lite0 = models.load()
+    >>> x = lite0.preprocess([data.sample_images()["chelsea"]])
+    >>> exp = SWAG(lite0.model, "G", mean=lite0.mean, std=lite0.std)(x)
+    >>> exp.heatmap.shape, exp.target
+    (torch.Size([1, 224, 224]), tensor([285]))
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        variant: str = "G",
+        n_segments: int = 300,
+        *,
+        attribution: str = "guided",
+        pooling: str = "mean",
+        w_c: float | None = None,
+        w_g: float | None = None,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        score: str = "logit",
+        max_num_iter: int = 10,
+        spacing: tuple[float, float, float] | None = None,
+        seed: int = 0,
+        backend: str = "auto",
+        profile: bool = False,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if variant not in MODES:
+            raise ValueError(f"variant must be one of 'G', 'I', 'I+G'; got {variant!r}")
+        if attribution not in attr.METHODS:
+            raise ValueError(f"attribution must be one of {', '.join(attr.METHODS)}; got {attribution!r}")
+        if pooling not in REDUCTIONS:
+            raise ValueError(f"pooling must be one of {', '.join(REDUCTIONS)}; got {pooling!r}")
+        if score not in attr.SCORES:
+            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        for name, v in (("mean", mean), ("std", std)):
+            if len(tuple(v)) != 3:
+                raise ValueError(f"{name} must have 3 values (one per RGB channel), got {v!r}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {std!r}")
+        self.model = model
+        self.variant = variant
+        self.n_segments = n_segments
+        self.attribution = attribution
+        self.pooling = pooling
+        dc, dg = DEFAULT_WEIGHTS[variant]
+        self.w_c = dc if w_c is None else w_c
+        self.w_g = dg if w_g is None else w_g
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.score = score
+        self.max_num_iter = max_num_iter
+        self.spacing = spacing
+        self.seed = seed
+        self.backend = backend
+        self.profile = profile
+
+    def method_name(self, video: bool = False) -> str:
+        """"SWAG_G", "SWAG-V_I+G", ... with the attribution in brackets when not guided."""
+        name = "SWAG-V" if video else "SWAG"
+        return f"{name}_{self.variant}" + ("" if self.attribution == "guided" else f"[{self.attribution}]")
+
+    def colour_image(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation: (B, 3, ...) in [0, 1] on ``x``'s device."""
+        shape = (1, 3) + (1,) * (x.ndim - 2)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(shape)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(shape)
+        return (x.detach() * std + mean).clamp_(0.0, 1.0)
+
+    def _image_tensor(self, x: torch.Tensor, image) -> torch.Tensor:
+        if image is None:
+            return self.colour_image(x)
+        if isinstance(image, np.ndarray):
+            image = torch.from_numpy(np.ascontiguousarray(image)).movedim(-1, 1)  # numpy is channel-last
+        if not isinstance(image, torch.Tensor):
+            raise TypeError(f"image must be a numpy array or tensor, got {type(image).__name__}")
+        expected = (x.shape[0], 3, *x.shape[2:])
+        if tuple(image.shape) != expected:
+            raise ValueError(
+                f"image must be the un-normalised RGB input of shape {expected} (numpy: channel-last), "
+                f"got {tuple(image.shape)}"
+            )
+        return image.to(x.device)
+
+    def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
+        """(segments, M, target): the superpixels SWAG pools into, the pixel map and the classes."""
+        attr.check_input(x)
+        clock = _clock or _Clock(x.device, self.profile)
+        need_colour = self.variant in ("I", "I+G") or self.attribution == "sobel"
+        img = self._image_tensor(x, image) if need_colour else None
+        M, t = attr.attribute(self.model, x, self.attribution, target, score=self.score, image=img, seed=self.seed)
+        clock.lap("attribution")
+        fn = slic if x.ndim == 4 else supervoxels
+        kw = {} if x.ndim == 4 or self.spacing is None else {"spacing": self.spacing}
+        colour = img if self.variant in ("I", "I+G") else None
+        grad = M if self.variant in ("G", "I+G") else None
+        segments = fn(colour, self.n_segments, gradient=grad, mode=self.variant, w_c=self.w_c, w_g=self.w_g,
+                      max_num_iter=self.max_num_iter, backend=self.backend, **kw)
+        clock.lap("superpixels")
+        return segments, M, t
+
+    def __call__(self, x: torch.Tensor, target=None, *, image=None) -> Explanation:
+        """Explain ``x`` (B, 3, H, W) or (B, 3, T, H, W), normalised as the model expects.
+
+        ``target``: None (top-1), an int, or one class per item. ``image``: the un-normalised
+        RGB input (tensor (B, 3, ...) in [0, 1] or uint8, or numpy channel-last); by default it
+        is recovered from ``x`` with ``mean``/``std``.
+        """
+        attr.check_input(x)
+        clock = _Clock(x.device, self.profile)
+        segments, M, t = self.segment(x, target, image=image, _clock=clock)
+        pooled = segment_pool(M, segments, self.pooling, backend=self.backend)
+        clock.lap("pooling")
+        clock.timings["total"] = sum(clock.timings.values())
+        return Explanation(
+            heatmap=pooled.pixel_values, target=t, method=self.method_name(x.ndim == 5), segments=segments,
+            segment_scores=pooled.segment_values, pixel_map=M, timings=clock.timings,
+        )
+
+
+def lime_segmenter(
+    model: nn.Module,
+    variant: str = "G",
+    n_segments: int = 50,
+    *,
+    preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    target=None,
+    **swag_kwargs,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``segmentation_fn`` for ``lime.lime_image.LimeImageExplainer.explain_instance``.
+
+    LIME_G / LIME_I / LIME_I+G of thesis Table 3.9: LIME with SWAG's superpixels (default
+    ``n_segments=50``) instead of quickshift. The returned function takes the (H, W, 3) image
+    LIME passes (uint8, or float in [0, 1]) and returns (H, W) int labels.
+
+    ``preprocess`` maps that image to the model's normalised (1, 3, H, W) input; by default the
+    image is scaled to [0, 1] and normalised with ``mean``/``std`` (no resizing, so the segments
+    match the image). ``target``: the class whose gradient drives the G variants (None: top-1).
+    """
+    swag = SWAG(model, variant, n_segments, mean=mean, std=std, **swag_kwargs)
+
+    def default_preprocess(image: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+        if image.dtype == np.uint8 or t.max() > 1.0:
+            t = t / 255.0
+        m = torch.tensor(mean).view(1, 3, 1, 1)
+        s = torch.tensor(std).view(1, 3, 1, 1)
+        return (t - m) / s
+
+    prep = preprocess or default_preprocess
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+
+    def segmentation_fn(image: np.ndarray) -> np.ndarray:
+        x = prep(image).to(device)
+        segments, _, _ = swag.segment(x, target)
+        return segments[0].cpu().numpy()
+
+    return segmentation_fn
+
+
+def captum_feature_mask(model: nn.Module, x: torch.Tensor, variant: str = "G", n_segments: int = 50, *,
+                        target=None, image=None, **swag_kwargs) -> torch.Tensor:
+    """(B, 1, H, W) int64 feature masks for ``captum.attr.Lime(...).attribute(feature_mask=...)``.
+
+    Each item's segments are numbered 0..n-1 (Captum's requirement), on ``x``'s device.
+    """
+    segments, _, _ = SWAG(model, variant, n_segments, **swag_kwargs).segment(x, target, image=image)
+    return segments.long().unsqueeze(1)

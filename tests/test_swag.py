@@ -1,0 +1,161 @@
+"""SWAG on a model with a known answer, Explanation helpers, LIME/Captum plumbing, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import swagfast
+from swagfast import SWAG, baselines, metrics
+
+MEAN = STD = (0.5, 0.5, 0.5)
+SQUARE = (slice(20, 80), slice(30, 90))  # 60 x 60, off-centre
+
+
+class RedDetector(nn.Module):
+    """Responds only to red: 1x1 conv (R - G - B - 0.5 on the normalised input), ReLU, global mean,
+    class 1 = +20 x mean activation, class 0 = -20 x it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1))
+            self.conv.bias.fill_(-0.5)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        a = self.relu(self.conv(x)).mean(dim=(2, 3))
+        return torch.cat([-20 * a, 20 * a], dim=1)
+
+
+def red_square_batch(B: int = 2, size: int = 224):
+    img = torch.full((B, 3, size, size), 0.5)
+    img[:, 0, SQUARE[0], SQUARE[1]] = 1.0
+    img[:, 1:, SQUARE[0], SQUARE[1]] = 0.0
+    return (img - 0.5) / 0.5, img
+
+
+@pytest.mark.parametrize("variant", swagfast.MODES)
+def test_top_five_percent_lies_in_the_red_square(variant):
+    x, _ = red_square_batch()
+    exp = SWAG(RedDetector().eval(), variant, mean=MEAN, std=STD)(x)
+    assert exp.target.tolist() == [1, 1]
+    inside = torch.zeros(224, 224, dtype=torch.bool)
+    inside[SQUARE] = True
+    for heat in exp.heatmap:
+        top = heat.flatten().argsort(descending=True, stable=True)[: int(0.05 * heat.numel())]
+        assert inside.flatten()[top].float().mean() >= 0.99, variant
+
+
+def test_deletion_of_swag_order_beats_the_centre_baseline():
+    x, _ = red_square_batch()
+    model = RedDetector().eval()
+    exp = SWAG(model, "G", mean=MEAN, std=STD)(x)
+    ours = metrics.deletion(model, x, exp.heatmap)
+    centre = metrics.deletion(model, x, baselines.centre((2, 224, 224)))
+    assert (ours.auc < centre.auc - 0.2).all()
+
+
+def test_explanation_contents_and_helpers():
+    x, img = red_square_batch()
+    exp = SWAG(RedDetector().eval(), "I", n_segments=100, mean=MEAN, std=STD)(x)
+    assert exp.method == "SWAG_I"
+    assert exp.heatmap.shape == exp.segments.shape == exp.pixel_map.shape == (2, 224, 224)
+    assert exp.segments.dtype == torch.int32
+    # the heatmap is the per-segment mean of the pixel map, scattered back
+    seg, M = exp.segments[0], exp.pixel_map[0]
+    for s in seg.unique()[:10]:
+        torch.testing.assert_close(exp.heatmap[0][seg == s], M[seg == s].mean().expand(int((seg == s).sum())))
+        torch.testing.assert_close(exp.segment_scores[0, s], M[seg == s].mean())
+    assert set(exp.timings) == {"attribution", "superpixels", "pooling", "total"}
+    as_np = exp.numpy()
+    assert isinstance(as_np.heatmap, np.ndarray) and isinstance(exp.heatmap, torch.Tensor)
+    over = exp.overlay(img)
+    assert over.shape == (2, 224, 224, 3) and over.dtype == np.uint8
+    borders = exp.borders(img)
+    assert (borders[0] == (255, 255, 0)).all(axis=-1).sum() > 500  # the square's outline at least
+
+
+def test_explicit_image_equals_recovered_image_and_batch_equals_items():
+    x, img = red_square_batch()
+    swag = SWAG(RedDetector().eval(), "I+G", n_segments=120, mean=MEAN, std=STD)
+    a = swag(x)
+    b = swag(x, image=(img.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+    torch.testing.assert_close(a.heatmap, b.heatmap)
+    one = swag(x[1:])
+    torch.testing.assert_close(a.heatmap[1:], one.heatmap)
+
+
+def test_sanity_baselines_and_random_target():
+    x, _ = red_square_batch(1)
+    model = RedDetector().eval()
+    noise = SWAG(model, "I", attribution="noise", mean=MEAN, std=STD)(x)
+    sobel = SWAG(model, "I", attribution="sobel", mean=MEAN, std=STD)(x)
+    guided = SWAG(model, "I", mean=MEAN, std=STD)(x)
+    assert noise.method == "SWAG_I[noise]"
+    assert not torch.allclose(noise.heatmap, guided.heatmap)
+    assert not torch.allclose(sobel.heatmap, guided.heatmap)
+    other = SWAG(model, "G", mean=MEAN, std=STD)(x, target=0)
+    assert other.target.tolist() == [0]
+
+
+def test_bad_arguments():
+    model = RedDetector()
+    with pytest.raises(ValueError, match="variant must be one of 'G', 'I', 'I\\+G'; got 'X'"):
+        SWAG(model, "X")
+    with pytest.raises(ValueError, match="attribution must be one of"):
+        SWAG(model, attribution="lrp")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SWAG(model, pooling="median")
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        SWAG(lambda x: x)
+    with pytest.raises(ValueError, match="std must be positive"):
+        SWAG(model, std=(0.5, 0.0, 0.5))
+    x, _ = red_square_batch(1)
+    with pytest.raises(ValueError, match=r"image must be the un-normalised RGB input of shape \(1, 3, 224, 224\)"):
+        SWAG(model, "I", mean=MEAN, std=STD)(x, image=torch.zeros(1, 3, 10, 10))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
+        SWAG(model)(x[0])
+
+
+def test_lime_package_uses_our_superpixels():
+    lime_image = pytest.importorskip("lime.lime_image", reason="lime is a test dependency (pip install .[test])")
+    model = RedDetector().eval()
+    _, img = red_square_batch(1, size=96)
+    image = (img[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    seg_fn = swagfast.lime_segmenter(model, "G", n_segments=30, mean=MEAN, std=STD)
+    expected = seg_fn(image)
+
+    def classifier(batch):
+        t = (torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
+        with torch.no_grad():
+            return model(t).softmax(1).numpy()
+
+    explainer = lime_image.LimeImageExplainer(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = explainer.explain_instance(image, classifier, labels=(1,), top_labels=None, hide_color=128,
+                                         num_samples=40, segmentation_fn=seg_fn, random_seed=0)
+    np.testing.assert_array_equal(exp.segments, expected)
+    # the most important LIME feature is a superpixel inside the red square
+    best = max(exp.local_exp[1], key=lambda kv: kv[1])[0]
+    assert (image[expected == best] == (255, 0, 0)).all(axis=-1).mean() > 0.9
+
+
+def test_captum_lime_with_our_feature_mask():
+    captum_attr = pytest.importorskip("captum.attr", reason="captum is a test dependency (pip install .[test])")
+    model = RedDetector().eval()
+    x, _ = red_square_batch(1, size=64)
+    mask = swagfast.captum_feature_mask(model, x, "I", n_segments=20, mean=MEAN, std=STD)
+    assert mask.shape == (1, 1, 64, 64) and mask.dtype == torch.int64
+    n = int(mask.max()) + 1
+    assert set(mask.unique().tolist()) == set(range(n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attr = captum_attr.Lime(model).attribute(x, target=1, feature_mask=mask, n_samples=30)
+    assert attr.shape == x.shape

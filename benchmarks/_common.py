@@ -52,17 +52,43 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2, sync: boo
     return statistics.median(times)
 
 
-def report(name: str, rows: list[dict], reference: str, extra: dict | None = None) -> None:
-    """Print a markdown table with ratios to ``reference`` (a row's method) and write JSON."""
-    ref = next(r["median_ms"] for r in rows if r["method"] == reference)
-    for r in rows:
-        r["ratio_to_" + reference.replace(" ", "_")] = round(r["median_ms"] / ref, 3)
+def median_ms_interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
+                          sync: bool = False) -> dict[str, float]:
+    """Median ms of each function, timed in interleaved rounds (every round runs each once, in a
+    rotating order), so slow periods of a shared machine hit all of them alike."""
+    names = list(fns)
+    for _ in range(warmup):
+        for n in names:
+            fns[n]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for n in names[r % len(names):] + names[: r % len(names)]:
+            if sync:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fns[n]()
+            if sync:
+                torch.cuda.synchronize()
+            times[n].append((time.perf_counter() - t0) * 1e3)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def report(name: str, rows: list[dict], reference: str | None, extra: dict | None = None) -> None:
+    """Print a markdown table (with ratios to the row whose method is ``reference``, if given)
+    and write the rows as JSON to benchmarks/results/NAME.json."""
+    if reference is not None:
+        ref = next(r["median_ms"] for r in rows if r["method"] == reference)
+        key = "ratio_to_" + reference.replace(" ", "_")
+        for r in rows:
+            r[key] = round(r["median_ms"] / ref, 3)
     cols = [k for k in rows[0] if k != "median_ms" and not k.startswith("ratio_to_")]
-    print(f"| {' | '.join(cols)} | median ms | x {reference} |")
-    print("|" + "---|" * (len(cols) + 2))
+    head = f"| {' | '.join(cols)} | median ms |" + (f" x {reference} |" if reference else "")
+    print(head)
+    print("|" + "---|" * (len(cols) + 1 + (reference is not None)))
     for r in rows:
         vals = " | ".join(str(r[c]) for c in cols)
-        print(f"| {vals} | {r['median_ms']:.3f} | {r['median_ms'] / ref:.3f} |")
+        tail = f" {r['median_ms'] / ref:.3f} |" if reference else ""
+        print(f"| {vals} | {r['median_ms']:.3f} |{tail}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"benchmark": name, "machine": machine(), "rows": rows, **(extra or {})}
     path = RESULTS / f"{name}.json"

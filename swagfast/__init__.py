@@ -11,7 +11,21 @@ from swagfast._backend import (
     get_num_threads,
     set_num_threads,
 )
-from swagfast.explainers import SWAG, Explanation, captum_feature_mask, lime_segmenter
+from swagfast.explainers import (
+    SWAG,
+    AblationCAM,
+    Explanation,
+    GradAMapCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    JitterCAM,
+    SaliencyTubes,
+    ScoreCAM,
+    XGradCAM,
+    captum_feature_mask,
+    lime_segmenter,
+)
+from swagfast.patches import accumulate_patches
 from swagfast.superpixels import MODES, REDUCTIONS, SegmentPool, segment_pool, slic, supervoxels
 
 __version__ = "0.1.0"
@@ -22,6 +36,15 @@ __all__ = [
     "BackendStatus",
     "BackendUnavailableError",
     "SWAG",
+    "AblationCAM",
+    "GradAMapCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "JitterCAM",
+    "SaliencyTubes",
+    "ScoreCAM",
+    "XGradCAM",
+    "accumulate_patches",
     "Explanation",
     "SegmentPool",
     "captum_feature_mask",

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "../cpu/patches_cpu.h"
 #include "../cpu/segment_pool_cpu.h"
 #include "../cpu/slic_cpu.h"
 #include "common.h"
@@ -115,6 +116,31 @@ void relabel(py::array labels, int64_t n_centres, double min_size_factor, double
   cpu::relabel(l, B, Z, Y, X, n_centres, min_size_factor, max_size_factor, connect, c);
 }
 
+template <typename T>
+void patches_typed(const py::array& maps, const py::array& offsets, const PatchGrid& g, py::array& J, py::array& C) {
+  const T* mp = static_cast<const T*>(maps.data());
+  const int64_t* off = static_cast<const int64_t*>(offsets.data());
+  T* j = static_cast<T*>(J.mutable_data());
+  T* c = static_cast<T*>(C.mutable_data());
+  const int64_t B = maps.shape(0);
+  py::gil_scoped_release release;
+  cpu::accumulate_patches<T>(mp, off, B, g, j, c);
+}
+
+void accumulate_patches(py::array maps, py::array offsets, py::array J, py::array C) {
+  require(maps.ndim() == 5 && (maps.flags() & py::array::c_style), "maps must be a C-contiguous [B, P, t, h, w] array");
+  require_c_array(offsets, py::dtype::of<int64_t>(), "offsets");
+  require(offsets.ndim() == 2 && offsets.shape(0) == maps.shape(1) && offsets.shape(1) == 3, "offsets must be [P, 3]");
+  for (const py::array* a : {&J, &C})
+    require(a->ndim() == 4 && a->shape(0) == maps.shape(0) && (a->flags() & py::array::c_style) &&
+                a->dtype().is(maps.dtype()) && a->writeable(),
+            "J and C must be writeable C-contiguous [B, T, H, W] arrays of the maps' dtype");
+  const PatchGrid g{maps.shape(1), maps.shape(2), maps.shape(3), maps.shape(4), J.shape(1), J.shape(2), J.shape(3)};
+  if (maps.dtype().is(py::dtype::of<float>())) return patches_typed<float>(maps, offsets, g, J, C);
+  if (maps.dtype().is(py::dtype::of<double>())) return patches_typed<double>(maps, offsets, g, J, C);
+  throw py::type_error("maps must be float32 or float64");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -130,6 +156,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("relabel", &relabel, py::arg("labels"), py::arg("n_centres"), py::arg("min_size_factor"),
         py::arg("max_size_factor"), py::arg("connect"), py::arg("counts"),
         "Enforce connectivity (optional) and renumber labels 0..n-1 in place; counts[b] = n");
+  m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("J"), py::arg("C"),
+        "Sum [B, P, t, h, w] patch maps at [P, 3] offsets into J [B, T, H, W], counts into C");
   m.def("num_threads", &cpu::num_threads);
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"));
   m.def("has_openmp", &cpu::has_openmp);

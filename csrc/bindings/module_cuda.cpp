@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../cuda/patches_cuda.h"
 #include "../cuda/segment_pool_cuda.h"
 #include "../cuda/slic_cuda.h"
 #include "common.h"
@@ -53,6 +54,23 @@ int64_t slic_iterate(std::uintptr_t feat, const std::vector<float>& weights, std
                             reinterpret_cast<void*>(stream));
 }
 
+void accumulate_patches(std::uintptr_t maps, std::uintptr_t offsets, std::tuple<int64_t, int64_t, int64_t, int64_t,
+                        int64_t> maps_shape, std::tuple<int64_t, int64_t, int64_t> out_shape, const std::string& dtype,
+                        std::uintptr_t J, std::uintptr_t C, std::uintptr_t stream) {
+  auto [B, P, t, h, w] = maps_shape;
+  auto [T, H, W] = out_shape;
+  const PatchGrid g{P, t, h, w, T, H, W};
+  auto* s = reinterpret_cast<void*>(stream);
+  if (dtype == "float32")
+    cuda::accumulate_patches<float>(ptr<const float>(maps), ptr<const int64_t>(offsets), B, g, ptr<float>(J),
+                                    ptr<float>(C), s);
+  else if (dtype == "float64")
+    cuda::accumulate_patches<double>(ptr<const double>(maps), ptr<const int64_t>(offsets), B, g, ptr<double>(J),
+                                     ptr<double>(C), s);
+  else
+    throw py::type_error("maps must be float32 or float64, got " + dtype);
+}
+
 py::tuple device_count() {
   const char* err = nullptr;
   const int n = cuda::device_count(&err);
@@ -73,5 +91,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("shape"),
         py::arg("n_segments"), py::arg("spacing"), py::arg("max_iter"), py::arg("labels"), py::arg("workspace"),
         py::arg("stream"));
+  m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("maps_shape"),
+        py::arg("out_shape"), py::arg("dtype"), py::arg("J"), py::arg("C"), py::arg("stream"));
   m.def("device_count", &device_count, "(count, error): count is -1 when the CUDA runtime reports an error");
 }

@@ -1,6 +1,18 @@
-"""Explainers: SWAG / SWAG-V (and, later, the CAM family and Jitter-CAM)."""
+"""Explainers: SWAG / SWAG-V, the CAM family and Jitter-CAM."""
 
+from swagfast.explainers.cam import (
+    CAMS,
+    AblationCAM,
+    BaseCAM,
+    GradAMapCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    SaliencyTubes,
+    ScoreCAM,
+    XGradCAM,
+)
 from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.jitter import JitterCAM
 from swagfast.explainers.swag import (
     DEFAULT_WEIGHTS,
     IMAGENET_MEAN,
@@ -10,5 +22,8 @@ from swagfast.explainers.swag import (
     lime_segmenter,
 )
 
-__all__ = ["DEFAULT_WEIGHTS", "IMAGENET_MEAN", "IMAGENET_STD", "SWAG", "Explanation", "captum_feature_mask",
-           "lime_segmenter"]
+__all__ = [
+    "CAMS", "DEFAULT_WEIGHTS", "IMAGENET_MEAN", "IMAGENET_STD", "SWAG", "AblationCAM", "BaseCAM", "Explanation",
+    "GradAMapCAM", "GradCAM", "GradCAMPlusPlus", "JitterCAM", "SaliencyTubes", "ScoreCAM", "XGradCAM",
+    "captum_feature_mask", "lime_segmenter",
+]

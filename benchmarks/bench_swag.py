@@ -1,0 +1,105 @@
+"""SWAG on the embedded EfficientNet-Lite0 (224x224): cost over guided backprop alone, against the
+naive composition users write today, and LIME with quickshift vs with SWAG's G superpixels.
+
+Run: ``python benchmarks/bench_swag.py [--device cuda] [--repeats N] [--lime-samples 1000]``.
+Timings are interleaved (every round runs each method once) and reported as medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+from _common import median_ms_interleaved, report
+
+import swagfast
+from swagfast import SWAG, attribution, data, metrics, models
+
+
+def naive_swag(model, x, image_u8):
+    """Captum GuidedBackprop + skimage.segmentation.slic + numpy.bincount, as one writes it today."""
+    from captum.attr import GuidedBackprop
+    from skimage.segmentation import slic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grad = GuidedBackprop(model).attribute(x, target=model(x).argmax(1))
+    M = grad.abs().amax(dim=1).detach().numpy()
+    out = []
+    for m, img in zip(M, image_u8, strict=True):
+        seg = slic(img, n_segments=300, compactness=10, start_label=0)
+        mean = np.bincount(seg.ravel(), weights=m.ravel()) / np.bincount(seg.ravel())
+        out.append(mean[seg])
+    return np.stack(out)
+
+
+def timing_rows(lite, photos, device, repeats):
+    rows = []
+    for B in (1, 8):
+        crops = np.stack([lite.preprocess.crop(photos[n]) for n in list(photos)[:B]])
+        x = lite.preprocess.normalize(crops).to(device)
+        fns = {"guided backprop": lambda x=x: attribution.pixel_map(attribution.guided(lite.model, x)[0])}
+        for v in ("G", "I", "I+G"):
+            swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std)
+            fns[f"SWAG_{v}"] = lambda swag=swag, x=x: swag(x)
+        if B == 1 and device == "cpu":
+            fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
+        res = median_ms_interleaved(fns, repeats, sync=device == "cuda")
+        base = res["guided backprop"]
+        for name, ms in res.items():
+            rows.append({"method": name, "batch": B, "device": device, "x_guided": round(ms / base, 3),
+                         "median_ms": ms})
+    return rows
+
+
+def lime_rows(lite, photos, samples):
+    from lime import lime_image
+
+    def classifier(batch):
+        x = lite.preprocess.normalize(batch.astype(np.uint8))
+        with torch.no_grad():
+            return lite.model(x).softmax(1).numpy()
+
+    seg_g = swagfast.lime_segmenter(lite.model, "G", n_segments=50, mean=lite.mean, std=lite.std)
+    rows = []
+    for label, seg_fn in (("LIME (quickshift)", None), ("LIME_G (SWAG superpixels, K=50)", seg_g)):
+        times, aucs = [], []
+        for name in photos:
+            img = lite.preprocess.crop(photos[name])
+            x = lite.preprocess.normalize(img[None])
+            target = int(lite.model(x).argmax(1))
+            kw = {"segmentation_fn": seg_fn} if seg_fn is not None else {}
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exp = lime_image.LimeImageExplainer(random_state=0).explain_instance(
+                    img, classifier, labels=(target,), top_labels=None, num_samples=samples, random_seed=0, **kw)
+            times.append(time.perf_counter() - t0)
+            weights = dict(exp.local_exp[target])
+            heat = np.vectorize(lambda s: weights.get(s, 0.0))(exp.segments).astype(np.float32)
+            aucs.append(float(metrics.deletion(lite.model, x, torch.from_numpy(heat)[None]).auc[0]))
+        rows.append({"method": label, "photos": len(photos), "samples": samples,
+                     "deletion_auc": round(float(np.mean(aucs)), 4), "median_ms": float(np.median(times)) * 1e3})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--lime-samples", type=int, default=1000)
+    parser.add_argument("--no-lime", action="store_true")
+    args = parser.parse_args()
+    lite = models.load("efficientnet-lite0", device=args.device)
+    photos = data.sample_images()
+    report(f"bench_swag_{args.device}", timing_rows(lite, photos, args.device, args.repeats), reference=None)
+    if not args.no_lime and args.device == "cpu":
+        print()
+        report("bench_swag_lime", lime_rows(lite, photos, args.lime_samples), reference="LIME (quickshift)")
+
+
+if __name__ == "__main__":
+    main()

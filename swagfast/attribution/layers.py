@@ -1,0 +1,52 @@
+"""Finding a layer and capturing its activations (and editing them) for one call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+
+def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
+    """``layer`` as a module of ``model``: the module itself or its dotted name (``"blocks.15"``)."""
+    if isinstance(layer, str):
+        try:
+            return model.get_submodule(layer)
+        except AttributeError as err:
+            raise ValueError(f"layer {layer!r} is not a submodule of the model ({err})") from None
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise ValueError(f"layer must be a submodule of the model, got a {type(layer).__name__} that is not")
+        return layer
+    raise TypeError(f"layer must be an nn.Module or a dotted module name, got {type(layer).__name__}")
+
+
+class Capture:
+    """The activations of a layer in the last forward pass (``.output``)."""
+
+    output: torch.Tensor | None = None
+
+
+@contextlib.contextmanager
+def capture(layer: nn.Module, edit: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Capture]:
+    """Record ``layer``'s output during the block (optionally replaced by ``edit(output)``).
+
+    The forward hook is removed when the block ends, also on exceptions.
+    """
+    box = Capture()
+
+    def hook(_module, _inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"the layer must output one tensor to be explained, got {type(output).__name__}")
+        if edit is not None:
+            output = edit(output)
+        box.output = output
+        return output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield box
+    finally:
+        handle.remove()

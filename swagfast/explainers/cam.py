@@ -1,0 +1,209 @@
+"""The CAM family on any layer (thesis chapter 5 and 6, SPEC.md section 4).
+
+``CAM = ReLU(sum_k w_k A_k)`` over the K channels of a layer's activations ``A`` (B, K, h, w) or
+(B, K, t, h, w), with weights per method:
+
+* Grad-CAM: spatial mean of ``dY_c/dA_k``;
+* Grad-CAM++: ``sum_ij alpha_kij relu(g_kij)``, ``alpha = g^2 / (2 g^2 + sum_ab A_kab g^3)``
+  (the exp-score closed form, thesis eq. 6.2);
+* XGrad-CAM: ``sum_ij (A_kij / sum_ab A_kab) g_kij`` (eq. 6.3);
+* Grad-AMap-CAM: ``mean_ij(g_kij A_kij)`` (eq. 6.6);
+* Score-CAM: softmax score of the class on the input masked by each channel's upsampled,
+  min-max normalised activation;
+* Ablation-CAM: ``(y_c - y_c^k) / y_c`` with channel k zeroed at the layer (forward hook, so any
+  model works, not only ones with a separable head);
+* Saliency Tubes: the class-weighted sum of 3-D activations (video), weights as Grad-CAM (for a
+  global-average-pool + linear head these are the classifier weights up to a constant).
+
+Each returns an :class:`Explanation` with the map resized to the input (bilinear / trilinear)
+and ``raw``, the h x w (t x h x w) map before resizing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from swagfast import attribution as attr
+from swagfast.attribution.layers import capture, resolve_layer
+from swagfast.explainers.explanation import Explanation
+
+
+def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """(B, h, w) -> (B, H, W) bilinear, (B, t, h, w) -> (B, T, H, W) trilinear (align_corners=False)."""
+    if tuple(cam.shape[1:]) == tuple(size):
+        return cam
+    mode = "bilinear" if cam.ndim == 3 else "trilinear"
+    return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
+
+
+class BaseCAM:
+    """Shared machinery; subclasses define ``weights`` (and gradient-free ones ``needs_grad``)."""
+
+    name = "CAM"
+    needs_grad = True
+
+    def __init__(self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit",
+                 batch_size: int = 64) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if score not in attr.SCORES:
+            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.model = model
+        self.layer = resolve_layer(model, layer)
+        self.score = score
+        self.batch_size = batch_size
+
+    # -- the raw map ---------------------------------------------------------------------------
+
+    def activations(self, x: torch.Tensor, target=None):
+        """(A, G, logits, target): activations, class-score gradients (None if not needed)."""
+        attr.check_input(x)
+        xg = x.detach()
+        with capture(self.layer) as box, torch.set_grad_enabled(self.needs_grad):
+            logits = self.model(xg)
+            A = box.output
+            t = attr.resolve_target(logits, target)
+            G = None
+            if self.needs_grad:
+                (G,) = torch.autograd.grad(attr.class_score(logits, t, self.score).sum(), A)
+        if A.ndim not in (4, 5):
+            raise ValueError(f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}")
+        return A.detach(), G, logits.detach(), t
+
+    def weights(self, A, G, x, t, logits) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def raw(self, x: torch.Tensor, target=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CAM at the layer's resolution (not normalised) and the explained classes."""
+        A, G, logits, t = self.activations(x, target)
+        w = self.weights(A, G, x, t, logits)
+        cam = torch.einsum("bk,bk...->b...", w, A).clamp_min(0)
+        return cam, t
+
+    def __call__(self, x: torch.Tensor, target=None) -> Explanation:
+        t0 = time.perf_counter()
+        cam, t = self.raw(x, target)
+        heat = resize(cam, tuple(x.shape[2:]))
+        return Explanation(heatmap=heat, target=t, method=self.name, raw=cam,
+                           timings={"total": time.perf_counter() - t0})
+
+
+def _spatial_dims(A: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(2, A.ndim))
+
+
+class GradCAM(BaseCAM):
+    """Grad-CAM (Selvaraju et al.): weights = spatial mean of the class-score gradient."""
+
+    name = "Grad-CAM"
+
+    def weights(self, A, G, x, t, logits):
+        return G.mean(dim=_spatial_dims(G))
+
+
+class GradCAMPlusPlus(BaseCAM):
+    """Grad-CAM++ (Chattopadhay et al.), thesis eq. 6.2 with the exp-score closed form."""
+
+    name = "Grad-CAM++"
+
+    def weights(self, A, G, x, t, logits):
+        dims = _spatial_dims(A)
+        g2, g3 = G.pow(2), G.pow(3)
+        sum_a = A.sum(dim=dims, keepdim=True)
+        denom = 2 * g2 + sum_a * g3
+        alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
+        return (alpha * G.clamp_min(0)).sum(dim=dims)
+
+
+class XGradCAM(BaseCAM):
+    """XGrad-CAM (Fu et al.), thesis eq. 6.3: gradients weighted by normalised activations."""
+
+    name = "XGrad-CAM"
+
+    def weights(self, A, G, x, t, logits):
+        dims = _spatial_dims(A)
+        sum_a = A.sum(dim=dims, keepdim=True)
+        return (A / torch.where(sum_a != 0, sum_a, 1.0) * G).sum(dim=dims)
+
+
+class GradAMapCAM(BaseCAM):
+    """Grad-AMap-CAM, thesis eq. 6.6: weights = mean_ij(dy_c/dA_kij * A_kij) (signed)."""
+
+    name = "Grad-AMap-CAM"
+
+    def weights(self, A, G, x, t, logits):
+        return (G * A).mean(dim=_spatial_dims(A))
+
+
+class SaliencyTubes(GradCAM):
+    """Saliency Tubes (Stergiou et al.) for 3-D CNNs: class-weighted 3-D activation maps."""
+
+    name = "Saliency Tubes"
+
+    def weights(self, A, G, x, t, logits):
+        if A.ndim != 5:
+            raise ValueError(f"Saliency Tubes needs a layer with (B, K, t, h, w) activations, got {tuple(A.shape)}")
+        return super().weights(A, G, x, t, logits)
+
+
+class ScoreCAM(BaseCAM):
+    """Score-CAM (Wang et al.): each channel's upsampled activation masks the input; its weight
+    is the class's softmax score on that masked input. Batched ``batch_size`` masks a pass."""
+
+    name = "Score-CAM"
+    needs_grad = False
+
+    def weights(self, A, G, x, t, logits):
+        B, K = A.shape[:2]
+        size = tuple(x.shape[2:])
+        w = torch.empty((B, K), device=A.device, dtype=torch.float32)
+        with torch.no_grad():
+            for b in range(B):
+                for k0 in range(0, K, self.batch_size):
+                    up = resize(A[b, k0 : k0 + self.batch_size], size)
+                    flat = up.reshape(up.shape[0], -1)
+                    lo = flat.min(dim=1).values.view(-1, *([1] * len(size)))
+                    hi = flat.max(dim=1).values.view(-1, *([1] * len(size)))
+                    masks = torch.where(hi > lo, (up - lo) / torch.where(hi > lo, hi - lo, 1.0), 0.0)
+                    probs = self.model(x[b : b + 1] * masks.unsqueeze(1)).softmax(dim=1)
+                    w[b, k0 : k0 + len(masks)] = probs[:, t[b]]
+        return w.to(A.dtype)
+
+
+class AblationCAM(BaseCAM):
+    """Ablation-CAM (Desai & Ramaswamy): weight = relative drop of the class logit when the
+    channel is zeroed at the layer (a forward hook, so any model works). Batched."""
+
+    name = "Ablation-CAM"
+    needs_grad = False
+
+    def weights(self, A, G, x, t, logits):
+        B, K = A.shape[:2]
+        y = logits.gather(1, t.view(-1, 1)).squeeze(1)
+        w = torch.empty((B, K), device=A.device, dtype=torch.float32)
+        with torch.no_grad():
+            for b in range(B):
+                for k0 in range(0, K, self.batch_size):
+                    ks = torch.arange(k0, min(K, k0 + self.batch_size), device=A.device)
+
+                    def zero_channel(out, ks=ks):
+                        out = out.clone()
+                        out[torch.arange(len(ks), device=out.device), ks] = 0
+                        return out
+
+                    with capture(self.layer, edit=zero_channel):
+                        yk = self.model(x[b : b + 1].expand(len(ks), *x.shape[1:]))[:, t[b]]
+                    w[b, k0 : k0 + len(ks)] = (y[b] - yk) / torch.where(y[b] != 0, y[b], 1.0)
+        return w.to(A.dtype)
+
+
+CAMS = {
+    "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "gradamapcam": GradAMapCAM,
+    "scorecam": ScoreCAM, "ablationcam": AblationCAM, "saliencytubes": SaliencyTubes,
+}

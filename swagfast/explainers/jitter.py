@@ -1,0 +1,139 @@
+"""Jitter-CAM (thesis chapter 5, SPEC.md section 4): many CAMs over patches of an upscaled input,
+averaged into a CAM finer than the layer's resolution."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from swagfast import attribution as attr
+from swagfast.attribution.layers import capture
+from swagfast.explainers.cam import CAMS, BaseCAM, resize
+from swagfast.explainers.explanation import Explanation
+from swagfast.patches import accumulate_patches
+
+
+class JitterCAM:
+    """Jitter-CAM over any base CAM.
+
+    For an input side ``p`` and base CAM side ``m`` (e.g. 224 and 7): ``k = p / m`` pixels per
+    CAM cell; target side ``m + d`` (``d = round(m (cam_scale - 1))``, default ``d = m``); the
+    input is upscaled bilinearly to ``p + d k``, ``(d + 1)^2`` patches of side ``p`` are cut at
+    stride ``k``, the raw (not re-normalised) base CAM of each patch is added into ``J`` at its
+    offset and counted in ``C``; the result ``J / C`` is resized bilinearly to the input. Rows
+    and columns are handled independently (non-square inputs, e.g. 224 x 292). ``d = 0``
+    reproduces the base CAM exactly. Every patch is explained for the class predicted on (or
+    given for) the whole input.
+
+    Beyond the thesis: clips (B, 3, T, H, W) are jittered in space, and also in time with
+    ``jitter_time=True`` (the thesis's suggested future work).
+
+    Parameters
+    ----------
+    model, layer : as the CAMs
+    base : str or BaseCAM subclass, default "gradcam"
+        "gradcam", "gradcam++", "xgradcam", "gradamapcam", "scorecam", "ablationcam".
+    cam_scale : float, default 2.0
+        Target CAM side over the base side (``m + d = round(cam_scale m)``).
+    cam_size : tuple of ints, optional
+        The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``.
+    batch_size : int, default 64
+        Patches per forward/backward pass (bounds memory).
+    backend : backend of the patch accumulation.
+    """
+
+    def __init__(self, model: nn.Module, layer: nn.Module | str, base: str | type[BaseCAM] = "gradcam", *,
+                 cam_scale: float = 2.0, cam_size: tuple[int, ...] | None = None, batch_size: int = 64,
+                 score: str = "logit", jitter_time: bool = False, backend: str = "auto") -> None:
+        if isinstance(base, str):
+            if base not in CAMS:
+                raise ValueError(f"base must be one of {', '.join(CAMS)} or a CAM class; got {base!r}")
+            base = CAMS[base]
+        if not (isinstance(base, type) and issubclass(base, BaseCAM)):
+            raise TypeError(f"base must be a CAM name or a BaseCAM subclass, got {base!r}")
+        if cam_size is None and (isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float)
+                                 or cam_scale < 1):
+            raise ValueError(f"cam_scale must be a number >= 1, got {cam_scale!r}")
+        self.cam = base(model, layer, score=score, batch_size=batch_size)
+        self.model = model
+        self.cam_scale = cam_scale
+        self.cam_size = None if cam_size is None else tuple(int(s) for s in cam_size)
+        self.batch_size = batch_size
+        self.jitter_time = jitter_time
+        self.backend = backend
+
+    @property
+    def name(self) -> str:
+        return f"Jitter-CAM[{self.cam.name}]"
+
+    def plan(self, x: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(m, d, k) per jittered axis for input ``x``: base CAM size, extra cells, pixels per cell."""
+        with torch.no_grad(), capture(self.cam.layer) as box:
+            self.model(x[:1])
+        m_all = tuple(box.output.shape[2:])
+        p_all = tuple(x.shape[2:])
+        axes = range(len(m_all)) if (x.ndim == 4 or self.jitter_time) else range(1, len(m_all))
+        m = tuple(m_all[a] for a in axes)
+        p = tuple(p_all[a] for a in axes)
+        if self.cam_size is not None:
+            if len(self.cam_size) != len(m):
+                raise ValueError(f"cam_size must have {len(m)} entries, got {self.cam_size}")
+            d = tuple(s - mm for s, mm in zip(self.cam_size, m, strict=True))
+            if min(d) < 0:
+                raise ValueError(f"cam_size {self.cam_size} must not be smaller than the base CAM {m}")
+        else:
+            d = tuple(round(mm * (self.cam_scale - 1)) for mm in m)
+        for pp, mm in zip(p, m, strict=True):
+            if pp % mm:
+                raise ValueError(
+                    f"the input side {pp} must be a multiple of the layer's side {mm} (k = p / m pixels per "
+                    f"CAM cell); resize the input, e.g. to {mm * round(pp / mm)}"
+                )
+        k = tuple(pp // mm for pp, mm in zip(p, m, strict=True))
+        return m, d, k
+
+    def __call__(self, x: torch.Tensor, target=None) -> Explanation:
+        attr.check_input(x)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            t = attr.resolve_target(self.model(x.detach()), target)
+        m, d, k = self.plan(x)
+        nd = len(m)
+        lead = x.ndim - 2 - nd  # a time axis that is not jittered
+        p = tuple(x.shape[2 + lead:])
+        big = tuple(pp + dd * kk for pp, dd, kk in zip(p, d, k, strict=True))
+        if big != p:
+            mode = "bilinear" if x.ndim == 4 else "trilinear"
+            size = tuple(x.shape[2:2 + lead]) + big
+            up = F.interpolate(x.detach(), size=size, mode=mode, align_corners=False)
+        else:
+            up = x.detach()
+        grid = torch.cartesian_prod(*[torch.arange(dd + 1) for dd in d]).reshape(-1, nd)  # offsets in cells
+        P, B = len(grid), x.shape[0]
+        jobs = [(b, q) for b in range(B) for q in range(P)]
+        maps = None
+        for i in range(0, len(jobs), self.batch_size):
+            chunk = jobs[i : i + self.batch_size]
+            crops = []
+            for b, q in chunk:
+                idx = tuple(slice(int(o) * kk, int(o) * kk + pp) for o, kk, pp in zip(grid[q], k, p, strict=True))
+                crops.append(up[(b, slice(None)) + (slice(None),) * lead + idx])
+            cams, _ = self.cam.raw(torch.stack(crops), t[[b for b, _ in chunk]])
+            if maps is None:
+                maps = torch.empty((B, P, *cams.shape[1:]), device=cams.device, dtype=cams.dtype)
+            maps.view(B * P, *cams.shape[1:])[i : i + len(chunk)] = cams
+        t1 = time.perf_counter()
+        cam_shape = tuple(maps.shape[2:])
+        offsets = grid
+        if lead:  # the time axis is not jittered: every patch starts at frame 0 of the CAM
+            offsets = torch.cat([torch.zeros(P, 1, dtype=grid.dtype), grid], dim=1)
+        out_shape = cam_shape[:lead] + tuple(mm + dd for mm, dd in zip(m, d, strict=True))
+        J, C = accumulate_patches(maps.contiguous(), offsets.to(torch.int64), out_shape, backend=self.backend)
+        jitter = J / C
+        heat = resize(jitter, tuple(x.shape[2:]))
+        t2 = time.perf_counter()
+        return Explanation(heatmap=heat, target=t, method=self.name, raw=jitter,
+                           timings={"patch_cams": t1 - t0, "accumulate": t2 - t1, "total": t2 - t0})

@@ -1,0 +1,185 @@
+"""The CAM family against direct formulas; Jitter-CAM's d = 0 identity and patch bookkeeping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import swagfast
+from swagfast import (
+    AblationCAM,
+    GradAMapCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    JitterCAM,
+    SaliencyTubes,
+    ScoreCAM,
+    XGradCAM,
+)
+
+
+class GapNet(nn.Module):
+    """conv -> ReLU -> (layer 'features') -> global average pool -> linear: classic CAM applies."""
+
+    def __init__(self, k=6, classes=4, video=False):
+        super().__init__()
+        conv = nn.Conv3d if video else nn.Conv2d
+        self.body = nn.Sequential(conv(3, k, 3, padding=1), nn.ReLU(), conv(k, k, 3, stride=2, padding=1), nn.ReLU())
+        self.fc = nn.Linear(k, classes)
+
+    def forward(self, x):
+        a = self.body(x)
+        return self.fc(a.flatten(2).mean(dim=2))
+
+
+def model_and_input(seed=0, video=False, size=16):
+    torch.manual_seed(seed)
+    m = GapNet(video=video).eval()
+    shape = (2, 3, 4, size, size) if video else (2, 3, size, size)
+    return m, torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def direct(model, x, target, weights_fn):
+    A = model.body(x)
+    logits = model.fc(A.flatten(2).mean(dim=2))
+    G = torch.autograd.grad(logits[torch.arange(len(x)), target].sum(), A)[0]
+    w = weights_fn(A.detach(), G)
+    return torch.relu(torch.einsum("bk,bk...->b...", w, A.detach()))
+
+
+def test_gradcam_equals_the_formula_and_classic_cam():
+    model, x = model_and_input()
+    exp = GradCAM(model, "body")(x, target=[1, 2])
+    ref = direct(model, x, torch.tensor([1, 2]), lambda A, G: G.mean(dim=(2, 3)))
+    torch.testing.assert_close(exp.raw, ref)
+    # classic CAM: fc weights of the class; Grad-CAM's weights are those / (h w)
+    A = model.body(x).detach()
+    classic = torch.relu(torch.einsum("bk,bkhw->bhw", model.fc.weight[[1, 2]].detach(), A))
+    torch.testing.assert_close(exp.raw * A.shape[2] * A.shape[3], classic)
+    assert exp.heatmap.shape == (2, 16, 16) and exp.raw.shape == (2, 8, 8)
+    torch.testing.assert_close(exp.heatmap, F.interpolate(exp.raw[:, None], (16, 16), mode="bilinear")[:, 0])
+
+
+def test_gradcam_plus_plus_and_xgradcam_and_gradamap_against_hand_formulas():
+    model, x = model_and_input(1)
+    t = torch.tensor([0, 3])
+
+    def pp(A, G):
+        num = G**2
+        den = 2 * G**2 + A.sum(dim=(2, 3), keepdim=True) * G**3
+        alpha = torch.where(den != 0, num / den, torch.zeros_like(den))
+        return (alpha * torch.relu(G)).sum(dim=(2, 3))
+
+    torch.testing.assert_close(GradCAMPlusPlus(model, model.body)(x, t).raw, direct(model, x, t, pp))
+    xg = lambda A, G: (A / A.sum(dim=(2, 3), keepdim=True) * G).sum(dim=(2, 3))  # noqa: E731
+    torch.testing.assert_close(XGradCAM(model, "body")(x, t).raw, direct(model, x, t, xg))
+    am = lambda A, G: (A * G).mean(dim=(2, 3))  # noqa: E731
+    torch.testing.assert_close(GradAMapCAM(model, "body")(x, t).raw, direct(model, x, t, am))
+
+
+def test_score_and_ablation_cam_against_loops():
+    model, x = model_and_input(2)
+    x = x[:1]
+    t = int(model(x).argmax())
+    A = model.body(x).detach()
+    # Score-CAM by an explicit loop over channels
+    w = []
+    for k in range(A.shape[1]):
+        up = F.interpolate(A[:, k : k + 1], (16, 16), mode="bilinear", align_corners=False)[0, 0]
+        mask = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else torch.zeros_like(up)
+        w.append(model(x * mask).softmax(1)[0, t])
+    ref = torch.relu(torch.einsum("k,khw->hw", torch.stack(w).detach(), A[0]))
+    torch.testing.assert_close(ScoreCAM(model, "body", batch_size=4)(x).raw[0], ref, rtol=1e-5, atol=1e-6)
+    # Ablation-CAM by zeroing one channel at a time
+    y = model(x)[0, t]
+    w = []
+    for k in range(A.shape[1]):
+        fc_in = A.clone()
+        fc_in[:, k] = 0
+        w.append((y - model.fc(fc_in.flatten(2).mean(2))[0, t]) / y)
+    ref = torch.relu(torch.einsum("k,khw->hw", torch.stack(w).detach(), A[0]))
+    torch.testing.assert_close(AblationCAM(model, "body", batch_size=4)(x).raw[0], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_video_cams_are_trilinear_and_saliency_tubes_needs_5d():
+    model, x = model_and_input(3, video=True)
+    exp = SaliencyTubes(model, "body")(x)
+    assert exp.raw.shape == (2, 2, 8, 8) and exp.heatmap.shape == (2, 4, 16, 16)
+    torch.testing.assert_close(exp.raw, GradCAM(model, "body")(x).raw)
+    image_model, xi = model_and_input(3)
+    with pytest.raises(ValueError, match=r"Saliency Tubes needs a layer with \(B, K, t, h, w\)"):
+        SaliencyTubes(image_model, "body")(xi)
+
+
+def test_hooks_removed_and_state_kept_after_errors():
+    model, x = model_and_input()
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="target classes must be in"):
+        GradCAM(model, "body")(x, target=9)
+    with pytest.raises(ValueError, match="target classes must be in"):
+        AblationCAM(model, "body")(x, target=9)
+    assert all(not m._forward_hooks for m in model.modules())
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="layer 'nope' is not a submodule"):
+        GradCAM(model, "nope")
+    with pytest.raises(ValueError, match="layer must be a submodule of the model"):
+        GradCAM(model, nn.ReLU())
+
+
+def test_jitter_cam_with_d_zero_is_the_base_cam():
+    model, x = model_and_input(4)
+    for base in ("gradcam", "gradcam++", "xgradcam"):
+        jit = JitterCAM(model, "body", base, cam_scale=1.0)(x)
+        ref = swagfast.explainers.CAMS[base](model, "body")(x)
+        torch.testing.assert_close(jit.heatmap, ref.heatmap, rtol=0, atol=0)
+        torch.testing.assert_close(jit.raw, ref.raw, rtol=0, atol=0)
+
+
+def test_jitter_cam_patches_and_average():
+    """cam_scale 2 on a 16x16 input with an 8x8 CAM: k = 2, d = 8, 81 patches of the 32x32 upscale."""
+    model, x = model_and_input(5)
+    jc = JitterCAM(model, "body", cam_scale=2.0, batch_size=20)
+    exp = jc(x, target=[0, 1])
+    assert jc.plan(x) == ((8, 8), (8, 8), (2, 2))
+    assert exp.raw.shape == (2, 16, 16) and exp.heatmap.shape == (2, 16, 16)
+    up = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    J = torch.zeros(2, 16, 16)
+    C = torch.zeros(2, 16, 16)
+    cam = GradCAM(model, "body")
+    for i in range(9):
+        for j in range(9):
+            patch = up[:, :, 2 * i : 2 * i + 16, 2 * j : 2 * j + 16]
+            J[:, i : i + 8, j : j + 8] += cam.raw(patch, torch.tensor([0, 1]))[0]
+            C[:, i : i + 8, j : j + 8] += 1
+    torch.testing.assert_close(exp.raw, J / C, rtol=1e-5, atol=1e-7)
+    # the same with a different batch size (memory bound) gives the same map
+    torch.testing.assert_close(JitterCAM(model, "body", batch_size=7)(x, target=[0, 1]).raw, exp.raw)
+
+
+def test_jitter_cam_non_square_and_video():
+    model, _ = model_and_input(6)
+    x = torch.randn(1, 3, 16, 24)
+    exp = JitterCAM(model, "body", cam_size=(10, 15))(x)
+    assert exp.raw.shape == (1, 10, 15) and exp.heatmap.shape == (1, 16, 24)
+    vmodel, clip = model_and_input(6, video=True)
+    v = JitterCAM(vmodel, "body", cam_scale=1.5)(clip)
+    assert v.raw.shape == (2, 2, 12, 12) and v.heatmap.shape == (2, 4, 16, 16)
+    vt = JitterCAM(vmodel, "body", cam_scale=1.5, jitter_time=True)(clip)
+    assert vt.raw.shape == (2, 3, 12, 12)
+
+
+def test_jitter_cam_bad_arguments():
+    model, x = model_and_input()
+    with pytest.raises(ValueError, match="base must be one of"):
+        JitterCAM(model, "body", "lime")
+    with pytest.raises(ValueError, match="cam_scale must be a number >= 1"):
+        JitterCAM(model, "body", cam_scale=0.5)
+    with pytest.raises(ValueError, match=r"input side 17 must be a multiple of the layer's side 9"):
+        JitterCAM(model, "body")(torch.randn(1, 3, 17, 17))
+    with pytest.raises(ValueError, match=r"cam_size \(4, 4\) must not be smaller"):
+        JitterCAM(model, "body", cam_size=(4, 4))(x)

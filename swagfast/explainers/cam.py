@@ -32,6 +32,17 @@ from swagfast.attribution.layers import capture, resolve_layer
 from swagfast.explainers.explanation import Explanation
 
 
+def default_batch_size(device: torch.device) -> int:
+    """64 on a GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image
+    (measured on EfficientNet-Lite0: 1.8-2.1 s for 64 images in batches of 4-8, 8.6 s in one)."""
+    return 64 if device.type == "cuda" else 8
+
+
+def check_batch_size(batch_size) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+
+
 def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """(B, h, w) -> (B, H, W) bilinear, (B, t, h, w) -> (B, T, H, W) trilinear (align_corners=False)."""
     if tuple(cam.shape[1:]) == tuple(size):
@@ -47,17 +58,20 @@ class BaseCAM:
     needs_grad = True
 
     def __init__(self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit",
-                 batch_size: int = 64) -> None:
+                 batch_size: int | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if score not in attr.SCORES:
             raise ValueError(f"score must be one of logit, softmax; got {score!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_batch_size(batch_size)
         self.model = model
         self.layer = resolve_layer(model, layer)
         self.score = score
-        self.batch_size = batch_size
+        self._batch_size = batch_size
+
+    def batch_size_for(self, device: torch.device) -> int:
+        """Images per extra forward pass (Score-/Ablation-CAM masks, Jitter-CAM patches)."""
+        return self._batch_size or default_batch_size(device)
 
     # -- the raw map ---------------------------------------------------------------------------
 
@@ -163,10 +177,11 @@ class ScoreCAM(BaseCAM):
         B, K = A.shape[:2]
         size = tuple(x.shape[2:])
         w = torch.empty((B, K), device=A.device, dtype=torch.float32)
+        bs = self.batch_size_for(x.device)
         with torch.no_grad():
             for b in range(B):
-                for k0 in range(0, K, self.batch_size):
-                    up = resize(A[b, k0 : k0 + self.batch_size], size)
+                for k0 in range(0, K, bs):
+                    up = resize(A[b, k0 : k0 + bs], size)
                     flat = up.reshape(up.shape[0], -1)
                     lo = flat.min(dim=1).values.view(-1, *([1] * len(size)))
                     hi = flat.max(dim=1).values.view(-1, *([1] * len(size)))
@@ -187,10 +202,11 @@ class AblationCAM(BaseCAM):
         B, K = A.shape[:2]
         y = logits.gather(1, t.view(-1, 1)).squeeze(1)
         w = torch.empty((B, K), device=A.device, dtype=torch.float32)
+        bs = self.batch_size_for(x.device)
         with torch.no_grad():
             for b in range(B):
-                for k0 in range(0, K, self.batch_size):
-                    ks = torch.arange(k0, min(K, k0 + self.batch_size), device=A.device)
+                for k0 in range(0, K, bs):
+                    ks = torch.arange(k0, min(K, k0 + bs), device=A.device)
 
                     def zero_channel(out, ks=ks):
                         out = out.clone()

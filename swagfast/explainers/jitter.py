@@ -11,7 +11,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast.attribution.layers import capture
-from swagfast.explainers.cam import CAMS, BaseCAM, resize
+from swagfast.explainers.cam import CAMS, BaseCAM, check_batch_size, resize
 from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
 
@@ -40,13 +40,14 @@ class JitterCAM:
         Target CAM side over the base side (``m + d = round(cam_scale m)``).
     cam_size : tuple of ints, optional
         The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``.
-    batch_size : int, default 64
-        Patches per forward/backward pass (bounds memory).
+    batch_size : int, optional
+        Patches per forward/backward pass (bounds memory); default 64 on a GPU, 8 on the CPU
+        (see :func:`swagfast.explainers.cam.default_batch_size`).
     backend : backend of the patch accumulation.
     """
 
     def __init__(self, model: nn.Module, layer: nn.Module | str, base: str | type[BaseCAM] = "gradcam", *,
-                 cam_scale: float = 2.0, cam_size: tuple[int, ...] | None = None, batch_size: int = 64,
+                 cam_scale: float = 2.0, cam_size: tuple[int, ...] | None = None, batch_size: int | None = None,
                  score: str = "logit", jitter_time: bool = False, backend: str = "auto") -> None:
         if isinstance(base, str):
             if base not in CAMS:
@@ -57,11 +58,11 @@ class JitterCAM:
         if cam_size is None and (isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float)
                                  or cam_scale < 1):
             raise ValueError(f"cam_scale must be a number >= 1, got {cam_scale!r}")
+        check_batch_size(batch_size)
         self.cam = base(model, layer, score=score, batch_size=batch_size)
         self.model = model
         self.cam_scale = cam_scale
         self.cam_size = None if cam_size is None else tuple(int(s) for s in cam_size)
-        self.batch_size = batch_size
         self.jitter_time = jitter_time
         self.backend = backend
 
@@ -69,11 +70,17 @@ class JitterCAM:
     def name(self) -> str:
         return f"Jitter-CAM[{self.cam.name}]"
 
-    def plan(self, x: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """(m, d, k) per jittered axis for input ``x``: base CAM size, extra cells, pixels per cell."""
-        with torch.no_grad(), capture(self.cam.layer) as box:
-            self.model(x[:1])
-        m_all = tuple(box.output.shape[2:])
+    def plan(self, x: torch.Tensor, layer_shape: tuple[int, ...] | None = None
+             ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(m, d, k) per jittered axis for input ``x``: base CAM size, extra cells, pixels per cell.
+
+        ``layer_shape``: the layer's activation shape for ``x`` if known (else one forward finds it).
+        """
+        if layer_shape is None:
+            with torch.no_grad(), capture(self.cam.layer) as box:
+                self.model(x[:1])
+            layer_shape = tuple(box.output.shape)
+        m_all = tuple(layer_shape[2:])
         p_all = tuple(x.shape[2:])
         axes = range(len(m_all)) if (x.ndim == 4 or self.jitter_time) else range(1, len(m_all))
         m = tuple(m_all[a] for a in axes)
@@ -98,9 +105,9 @@ class JitterCAM:
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), capture(self.cam.layer) as box:  # the class and the layer's shape at once
             t = attr.resolve_target(self.model(x.detach()), target)
-        m, d, k = self.plan(x)
+        m, d, k = self.plan(x, tuple(box.output.shape))
         nd = len(m)
         lead = x.ndim - 2 - nd  # a time axis that is not jittered
         p = tuple(x.shape[2 + lead:])
@@ -115,8 +122,9 @@ class JitterCAM:
         P, B = len(grid), x.shape[0]
         jobs = [(b, q) for b in range(B) for q in range(P)]
         maps = None
-        for i in range(0, len(jobs), self.batch_size):
-            chunk = jobs[i : i + self.batch_size]
+        bs = self.cam.batch_size_for(x.device)
+        for i in range(0, len(jobs), bs):
+            chunk = jobs[i : i + bs]
             crops = []
             for b, q in chunk:
                 idx = tuple(slice(int(o) * kk, int(o) * kk + pp) for o, kk, pp in zip(grid[q], k, p, strict=True))

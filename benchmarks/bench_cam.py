@@ -1,0 +1,67 @@
+"""CAMs and Jitter-CAM on the embedded EfficientNet-Lite0 (224x224, layer ``_bn1``: 1280 x 7 x 7).
+
+* Jitter-CAM (cam_scale 2: 64 patches) against one batched forward+backward of the same 64
+  patches (the floor for any implementation) and against the loop users write today (64 separate
+  Grad-CAM calls).
+* Grad-CAM, Score-CAM, Ablation-CAM and Jitter-CAM per image as ratios to Grad-CAM, beside the
+  thesis's Table 5.5 (Titan X, ResNet-50; seconds).
+
+Run: ``python benchmarks/bench_cam.py [--device cuda] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from _common import median_ms_interleaved, report
+
+from swagfast import AblationCAM, GradCAM, JitterCAM, ScoreCAM, data, models
+
+THESIS_S = {"Grad-CAM": 0.03, "Score-CAM": 3.83, "Ablation-CAM": 0.60, "Jitter-CAM[Grad-CAM]": 0.37}
+LAYER = "_bn1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dev = args.device
+    sync = dev.startswith("cuda")
+    lite = models.load("efficientnet-lite0", device=dev)
+    x = lite.preprocess([data.sample_images()["chelsea"]]).to(dev)
+    gradcam = GradCAM(lite.model, LAYER)
+    jitter = JitterCAM(lite.model, LAYER, "gradcam", cam_scale=2.0)
+    t = lite.model(x).argmax(1)
+    # the 64 patches Jitter-CAM explains
+    up = F.interpolate(x, size=(448, 448), mode="bilinear", align_corners=False)
+    patches = torch.stack([up[0, :, 32 * i : 32 * i + 224, 32 * j : 32 * j + 224] for i in range(8) for j in range(8)])
+    t64 = t.expand(64)
+
+    bs = gradcam.batch_size_for(x.device)
+    floor = f"forward+backward of the 64 patches (batches of {bs})"
+    res = median_ms_interleaved({
+        floor: lambda: [gradcam.raw(patches[i : i + bs], t64[i : i + bs]) for i in range(0, 64, bs)],
+        "forward+backward of the 64 patches (one batch of 64)": lambda: gradcam.raw(patches, t64),
+        f"Jitter-CAM (64 patches, batches of {bs})": lambda: jitter(x),
+        "64 separate Grad-CAM calls": lambda: [gradcam(patches[i : i + 1], t) for i in range(64)],
+    }, args.repeats, warmup=1, sync=sync)
+    rows = [{"method": k, "device": dev, "median_ms": v} for k, v in res.items()]
+    report(f"bench_jitter_{dev.split(':')[0]}", rows, reference=floor)
+
+    print()
+    cams = {"Grad-CAM": gradcam, "Ablation-CAM": AblationCAM(lite.model, LAYER),
+            "Score-CAM": ScoreCAM(lite.model, LAYER), "Jitter-CAM[Grad-CAM]": jitter}
+    res = median_ms_interleaved({k: (lambda c=c: c(x)) for k, c in cams.items()}, max(1, args.repeats // 2),
+                                warmup=1, sync=sync)
+    g = res["Grad-CAM"]
+    rows = [{"method": k, "device": dev, "x_gradcam": round(v / g, 2),
+             "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2), "median_ms": v}
+            for k, v in res.items()]
+    report(f"bench_cam_{dev.split(':')[0]}", rows, reference=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,18 +20,20 @@ from _common import median_ms_interleaved, report
 from swagfast import AblationCAM, GradCAM, JitterCAM, ScoreCAM, data, models
 
 THESIS_S = {"Grad-CAM": 0.03, "Score-CAM": 3.83, "Ablation-CAM": 0.60, "Jitter-CAM[Grad-CAM]": 0.37}
-LAYER = "_bn1"
+LAYERS = {"efficientnet-lite0": "_bn1", "torchvision:resnet50": "layer4"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="efficientnet-lite0", help="or torchvision:resnet50 (random init)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     dev = args.device
     sync = dev.startswith("cuda")
-    lite = models.load("efficientnet-lite0", device=dev)
+    lite = models.load(args.model, device=dev)
     x = lite.preprocess([data.sample_images()["chelsea"]]).to(dev)
+    LAYER = LAYERS[args.model]
     gradcam = GradCAM(lite.model, LAYER)
     jitter = JitterCAM(lite.model, LAYER, "gradcam", cam_scale=2.0)
     t = lite.model(x).argmax(1)
@@ -60,6 +62,11 @@ def main() -> None:
     rows = [{"method": k, "device": dev, "x_gradcam": round(v / g, 2),
              "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2), "median_ms": v}
             for k, v in res.items()]
+    if sync:  # the GPU check also times Jitter-CAM at B=16
+        x16 = x.expand(16, *x.shape[1:]).contiguous()
+        ms = median_ms_interleaved({"j": lambda: jitter(x16)}, max(1, args.repeats // 2), warmup=1, sync=True)["j"]
+        rows.append({"method": "Jitter-CAM[Grad-CAM], B=16", "device": dev, "x_gradcam": round(ms / g, 2),
+                     "thesis_x_gradcam": None, "median_ms": ms})
     report(f"bench_cam_{dev.split(':')[0]}", rows, reference=None)
 
 

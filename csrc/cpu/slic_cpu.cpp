@@ -87,38 +87,38 @@ void assign_centre_major(const float* planes, const float* w, const SlicGrid g, 
   float wf[F];
   for (int q = 0; q < F; ++q) wf[q] = w[q];
   std::fill(dist, dist + N, INFINITY);
-  // Parallel without races: centres whose cell rows (iz, iy) agree mod 3 touch disjoint voxel
-  // rows, so each of the 9 phases runs its cell rows in parallel. The winner is the
-  // lexicographic minimum of (distance, k), which does not depend on the visiting order.
+  // The winner at each voxel is the lexicographic minimum of (distance, k), which does not depend
+  // on the order the centres are visited in: serially they go in raster order (neighbouring
+  // windows overlap, so the features stay in cache); in parallel, centres whose cell rows
+  // (iz, iy) agree mod 3 touch disjoint voxel rows, so each of 9 phases runs its rows at once.
+  auto scan_cell_row = [&](int64_t iz, int64_t iy) {
+    for (int64_t ix = 0; ix < g.gx; ++ix) {
+      const int64_t k = (iz * g.gy + iy) * g.gx + ix;
+      const double* c = centres + k * stride;
+      Window win{cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz),
+                 cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz),
+                 cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy),
+                 cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy), 0, 0};
+      int64_t x0 = cell_start(std::max<int64_t>(ix - 1, 0), g.X, g.gx);
+      int64_t x1 = cell_start(std::min<int64_t>(ix + 2, g.gx), g.X, g.gx);
+      // Narrow [x0, x1) to the window with the exact test assign_voxel() applies per voxel.
+      auto outside_x = [&](int64_t x) { return fabs(g.sx * (static_cast<double>(x) - c[F + 2])) > g.S; };
+      while (x0 < x1 && outside_x(x0)) ++x0;
+      while (x1 > x0 && outside_x(x1 - 1)) --x1;
+      win.x0 = static_cast<int32_t>(x0), win.x1 = static_cast<int32_t>(x1);
+      scan_window<F>(planes, dist, labels, g, c, win, wf, static_cast<int32_t>(k));
+    }
+  };
+  if (!inner) {
+    for (int64_t iz = 0; iz < g.gz; ++iz)
+      for (int64_t iy = 0; iy < g.gy; ++iy) scan_cell_row(iz, iy);
+    return;
+  }
   for (int phase = 0; phase < 9; ++phase) {
     const int64_t pz = phase / 3, py = phase % 3;
     const int64_t nz = (g.gz - pz + 2) / 3, ny = (g.gy - py + 2) / 3;
-    auto scan_cell_row = [&](int64_t row) {
-      const int64_t iz = pz + 3 * (row / ny), iy = py + 3 * (row % ny);
-      for (int64_t ix = 0; ix < g.gx; ++ix) {
-        const int64_t k = (iz * g.gy + iy) * g.gx + ix;
-        const double* c = centres + k * stride;
-        Window win{cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz),
-                   cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz),
-                   cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy),
-                   cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy), 0, 0};
-        int64_t x0 = cell_start(std::max<int64_t>(ix - 1, 0), g.X, g.gx);
-        int64_t x1 = cell_start(std::min<int64_t>(ix + 2, g.gx), g.X, g.gx);
-        // Narrow [x0, x1) to the window with the exact test assign_voxel() applies per voxel.
-        auto outside_x = [&](int64_t x) { return fabs(g.sx * (static_cast<double>(x) - c[F + 2])) > g.S; };
-        while (x0 < x1 && outside_x(x0)) ++x0;
-        while (x1 > x0 && outside_x(x1 - 1)) --x1;
-        win.x0 = static_cast<int32_t>(x0), win.x1 = static_cast<int32_t>(x1);
-        scan_window<F>(planes, dist, labels, g, c, win, wf, static_cast<int32_t>(k));
-      }
-    };
-    // A serial loop when not splitting the item: an OpenMP region per phase costs more than it saves.
-    if (inner) {
 #pragma omp parallel for schedule(static)
-      for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(row);
-    } else {
-      for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(row);
-    }
+    for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(pz + 3 * (row / ny), py + 3 * (row % ny));
   }
 }
 
@@ -135,8 +135,7 @@ void assign_round(const float* planes, const float* w, const SlicGrid g, const d
 // Centre sums [F features, z, y, x, count] over runs of equal labels along each row: a run is
 // summed in registers, then added once (the Numba kernel sums in the same order).
 template <int F>
-void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid g, double* sums) {
-  const int64_t N = g.voxels();
+void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g, double* sums) {
   std::fill(sums, sums + g.centres() * (F + 4), 0.0);
   for (int64_t z = 0; z < g.Z; ++z)
     for (int64_t y = 0; y < g.Y; ++y) {
@@ -148,7 +147,7 @@ void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid 
         double xs = 0.0;
         const int64_t start = x;
         for (; x < g.X && labels[base + x] == l; ++x) {
-          for (int q = 0; q < F; ++q) f[q] += planes[q * N + base + x];
+          for (int q = 0; q < F; ++q) f[q] += feat[(base + x) * F + q];
           xs += static_cast<double>(x);
         }
         const double n = static_cast<double>(x - start);
@@ -162,12 +161,12 @@ void accumulate_sums(const float* planes, const int32_t* labels, const SlicGrid 
     }
 }
 
-void accumulate_round(const float* planes, const int32_t* labels, const SlicGrid g, double* sums) {
+void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g, double* sums) {
   switch (g.F) {
-    case 1: return accumulate_sums<1>(planes, labels, g, sums);
-    case 3: return accumulate_sums<3>(planes, labels, g, sums);
-    case 4: return accumulate_sums<4>(planes, labels, g, sums);
-    default: return accumulate_sums<2>(planes, labels, g, sums);
+    case 1: return accumulate_sums<1>(feat, labels, g, sums);
+    case 3: return accumulate_sums<3>(feat, labels, g, sums);
+    case 4: return accumulate_sums<4>(feat, labels, g, sums);
+    default: return accumulate_sums<2>(feat, labels, g, sums);
   }
 }
 
@@ -188,7 +187,7 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
             (cell_of(z, g.Z, g.gz) * g.gy + cell_of(y, g.Y, g.gy)) * g.gx + cell_of(x, g.X, g.gx));
   for (int it = 0; it < max_iter; ++it) {
     assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
-    accumulate_round(planes.data(), labels, g, sums.data());
+    accumulate_round(feat, labels, g, sums.data());
     for (int64_t k = 0; k < K; ++k) update_centre(&sums[k * acc_stride], g.F, &centres[k * stride]);
   }
 }

@@ -100,8 +100,13 @@ def test_sanity_baselines_and_random_target():
     assert noise.method == "SWAG_I[noise]"
     assert not torch.allclose(noise.heatmap, guided.heatmap)
     assert not torch.allclose(sobel.heatmap, guided.heatmap)
-    other = SWAG(model, "G", mean=MEAN, std=STD)(x, target=0)
+    random_class = swagfast.attribution.random_target(model(x), seed=3)
+    assert random_class.tolist() == [0]  # the only class that is not the prediction (1)
+    other = SWAG(model, "G", mean=MEAN, std=STD)(x, target=random_class)
     assert other.target.tolist() == [0]
+    logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
+    drawn = swagfast.attribution.random_target(logits, seed=1)
+    assert (drawn != logits.argmax(1)).all() and len(drawn.unique()) > 3
 
 
 def test_bad_arguments():

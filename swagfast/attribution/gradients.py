@@ -47,6 +47,17 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
     return t
 
 
+def random_target(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Sanity baseline of thesis Table 3.5: a uniformly drawn class per item, never the top-1
+    prediction (seeded), as a (B,) int64 tensor on ``logits``' device."""
+    B, C = logits.shape
+    if C < 2:
+        raise ValueError(f"a random other class needs at least 2 classes, got {C}")
+    g = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, C, (B,), generator=g).to(logits.device)
+    return (logits.argmax(dim=1) + shift) % C
+
+
 def class_score(logits: torch.Tensor, target: torch.Tensor, score: str) -> torch.Tensor:
     """The (B,) scores whose gradients are explained: pre-softmax logit or softmax probability."""
     if score not in SCORES:

@@ -234,6 +234,18 @@ def slic_iterate(feat, weights, n_segments, spacing, max_iter, labels) -> int:
     return gz * gy * gx
 
 
+@numba.njit(cache=True, inline="always")
+def _neighbour(i, n, offs, Z, Y, X):
+    """Flat index of neighbour n (of offs) of voxel i, or -1 outside the volume."""
+    x = i % X
+    y = (i // X) % Y
+    z = i // (X * Y)
+    zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
+    if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
+        return -1
+    return (zz * Y + yy) * X + xx
+
+
 @numba.njit(cache=True)
 def _relabel_one(labels, min_size, max_size, connect):
     Z, Y, X = labels.shape
@@ -265,14 +277,10 @@ def _relabel_one(labels, min_size, max_size, connect):
         while head < size and size < max_size:
             i = queue[head]
             head += 1
-            x = i % X
-            y = (i // X) % Y
-            z = i // (X * Y)
             for n in range(n_nb):
-                zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
-                if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
+                j = _neighbour(i, n, offs, Z, Y, X)
+                if j < 0:
                     continue
-                j = (zz * Y + yy) * X + xx
                 if out[j] < 0 and flat[j] == label:
                     out[j] = nxt
                     queue[size] = j
@@ -295,14 +303,11 @@ def _relabel_one(labels, min_size, max_size, connect):
                 break
             if out[i] != 0:
                 continue
-            x = i % X
-            y = (i // X) % Y
-            z = i // (X * Y)
             for n in range(n_nb):
-                zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
-                if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
+                j = _neighbour(i, n, offs, Z, Y, X)
+                if j < 0:
                     continue
-                o = out[(zz * Y + yy) * X + xx]
+                o = out[j]
                 if o != 0:
                     adjacent = o
                     break

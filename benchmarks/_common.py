@@ -52,8 +52,9 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2, sync: boo
     return statistics.median(times)
 
 
-def median_ms_interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
-                          sync: bool = False) -> dict[str, float]:
+def median_ms_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2, sync: bool = False
+) -> dict[str, float]:
     """Median ms of each function, timed in interleaved rounds (every round runs each once, in a
     rotating order), so slow periods of a shared machine hit all of them alike."""
     names = list(fns)
@@ -62,7 +63,7 @@ def median_ms_interleaved(fns: dict[str, Callable[[], object]], repeats: int, wa
             fns[n]()
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        for n in names[r % len(names):] + names[: r % len(names)]:
+        for n in names[r % len(names) :] + names[: r % len(names)]:
             if sync:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()

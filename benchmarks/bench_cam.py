@@ -39,34 +39,62 @@ def main() -> None:
     t = lite.model(x).argmax(1)
     # the 64 patches Jitter-CAM explains
     up = F.interpolate(x, size=(448, 448), mode="bilinear", align_corners=False)
-    patches = torch.stack([up[0, :, 32 * i : 32 * i + 224, 32 * j : 32 * j + 224] for i in range(8) for j in range(8)])
+    patches = torch.stack(
+        [up[0, :, 32 * i : 32 * i + 224, 32 * j : 32 * j + 224] for i in range(8) for j in range(8)]
+    )
     t64 = t.expand(64)
 
     bs = gradcam.batch_size_for(x.device)
     floor = f"forward+backward of the 64 patches (batches of {bs})"
-    res = median_ms_interleaved({
-        floor: lambda: [gradcam.raw(patches[i : i + bs], t64[i : i + bs]) for i in range(0, 64, bs)],
-        "forward+backward of the 64 patches (one batch of 64)": lambda: gradcam.raw(patches, t64),
-        f"Jitter-CAM (64 patches, batches of {bs})": lambda: jitter(x),
-        "64 separate Grad-CAM calls": lambda: [gradcam(patches[i : i + 1], t) for i in range(64)],
-    }, args.repeats, warmup=1, sync=sync)
+    res = median_ms_interleaved(
+        {
+            floor: lambda: [gradcam.raw(patches[i : i + bs], t64[i : i + bs]) for i in range(0, 64, bs)],
+            "forward+backward of the 64 patches (one batch of 64)": lambda: gradcam.raw(patches, t64),
+            f"Jitter-CAM (64 patches, batches of {bs})": lambda: jitter(x),
+            "64 separate Grad-CAM calls": lambda: [gradcam(patches[i : i + 1], t) for i in range(64)],
+        },
+        args.repeats,
+        warmup=1,
+        sync=sync,
+    )
     rows = [{"method": k, "device": dev, "median_ms": v} for k, v in res.items()]
     report(f"bench_jitter_{dev.split(':')[0]}", rows, reference=floor)
 
     print()
-    cams = {"Grad-CAM": gradcam, "Ablation-CAM": AblationCAM(lite.model, LAYER),
-            "Score-CAM": ScoreCAM(lite.model, LAYER), "Jitter-CAM[Grad-CAM]": jitter}
-    res = median_ms_interleaved({k: (lambda c=c: c(x)) for k, c in cams.items()}, max(1, args.repeats // 2),
-                                warmup=1, sync=sync)
+    cams = {
+        "Grad-CAM": gradcam,
+        "Ablation-CAM": AblationCAM(lite.model, LAYER),
+        "Score-CAM": ScoreCAM(lite.model, LAYER),
+        "Jitter-CAM[Grad-CAM]": jitter,
+    }
+    res = median_ms_interleaved(
+        {k: (lambda c=c: c(x)) for k, c in cams.items()}, max(1, args.repeats // 2), warmup=1, sync=sync
+    )
     g = res["Grad-CAM"]
-    rows = [{"method": k, "device": dev, "x_gradcam": round(v / g, 2),
-             "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2), "median_ms": v}
-            for k, v in res.items()]
+    rows = [
+        {
+            "method": k,
+            "device": dev,
+            "x_gradcam": round(v / g, 2),
+            "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2),
+            "median_ms": v,
+        }
+        for k, v in res.items()
+    ]
     if sync:  # the GPU check also times Jitter-CAM at B=16
         x16 = x.expand(16, *x.shape[1:]).contiguous()
-        ms = median_ms_interleaved({"j": lambda: jitter(x16)}, max(1, args.repeats // 2), warmup=1, sync=True)["j"]
-        rows.append({"method": "Jitter-CAM[Grad-CAM], B=16", "device": dev, "x_gradcam": round(ms / g, 2),
-                     "thesis_x_gradcam": None, "median_ms": ms})
+        ms = median_ms_interleaved(
+            {"j": lambda: jitter(x16)}, max(1, args.repeats // 2), warmup=1, sync=True
+        )["j"]
+        rows.append(
+            {
+                "method": "Jitter-CAM[Grad-CAM], B=16",
+                "device": dev,
+                "x_gradcam": round(ms / g, 2),
+                "thesis_x_gradcam": None,
+                "median_ms": ms,
+            }
+        )
     report(f"bench_cam_{dev.split(':')[0]}", rows, reference=None)
 
 

@@ -28,7 +28,9 @@ def torch_pool(values, labels, n):
     """What users write today: one scatter_reduce over offset labels, then a gather."""
     B = values.shape[0]
     idx = (labels.long() + torch.arange(B, device=values.device).view(-1, 1, 1) * n).reshape(-1)
-    seg = torch.zeros(B * n, device=values.device).scatter_reduce_(0, idx, values.reshape(-1), "mean", include_self=False)
+    seg = torch.zeros(B * n, device=values.device).scatter_reduce_(
+        0, idx, values.reshape(-1), "mean", include_self=False
+    )
     return seg.view(B, n), seg[idx].view_as(values)
 
 
@@ -58,8 +60,15 @@ def main() -> None:
     rows = []
 
     def add(method, backend, fn, threads):
-        rows.append({"method": method, "backend": backend, "size": shape, "threads": threads,
-                     "median_ms": median_ms(fn, args.repeats, sync=sync)})
+        rows.append(
+            {
+                "method": method,
+                "backend": backend,
+                "size": shape,
+                "threads": threads,
+                "median_ms": median_ms(fn, args.repeats, sync=sync),
+            }
+        )
 
     threads = torch.get_num_threads()
     if sync:
@@ -70,7 +79,9 @@ def main() -> None:
         add("torch scatter_reduce", "torch", lambda: torch_pool(v, lab, n), threads)
         add("numpy bincount", "numpy", lambda: numpy_pool(vn, ln, n), 1)
         add("swagfast", "cpu", lambda: swagfast.segment_pool(v, lab, n_segments=n, backend="cpu"), threads)
-        add("swagfast", "numba", lambda: swagfast.segment_pool(v, lab, n_segments=n, backend="numba"), threads)
+        add(
+            "swagfast", "numba", lambda: swagfast.segment_pool(v, lab, n_segments=n, backend="numba"), threads
+        )
         before = swagfast.get_num_threads()
         swagfast.set_num_threads(1)
         add("swagfast", "cpu", lambda: swagfast.segment_pool(v, lab, n_segments=n, backend="cpu"), 1)

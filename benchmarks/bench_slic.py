@@ -63,9 +63,18 @@ def cpu_rows(repeats: int) -> list[dict]:
         "skimage.slic": ("skimage", "I", size, lambda: sk_slic(img, 300, compactness=10, start_label=0)),
         "swagfast.slic [cpu, I]": ("cpu", "I", size, lambda: swagfast.slic(img, 300, backend="cpu")),
         "swagfast.slic [numba, I]": ("numba", "I", size, lambda: swagfast.slic(img, 300, backend="numba")),
-        "swagfast.slic [cpu, G]": ("cpu", "G", size, lambda: swagfast.slic(None, 300, gradient=grad, mode="G")),
-        "swagfast.slic [cpu, I+G]": ("cpu", "I+G", size,
-                                     lambda: swagfast.slic(img, 300, gradient=grad, mode="I+G", w_c=20, w_g=9)),
+        "swagfast.slic [cpu, G]": (
+            "cpu",
+            "G",
+            size,
+            lambda: swagfast.slic(None, 300, gradient=grad, mode="G"),
+        ),
+        "swagfast.slic [cpu, I+G]": (
+            "cpu",
+            "I+G",
+            size,
+            lambda: swagfast.slic(img, 300, gradient=grad, mode="I+G", w_c=20, w_g=9),
+        ),
     }
     try:
         import cv2
@@ -76,24 +85,56 @@ def cpu_rows(repeats: int) -> list[dict]:
     except (ImportError, AttributeError) as err:
         print(f"OpenCV SLIC row skipped: cv2.ximgproc is unavailable ({err}); pip install .[bench]")
     video = {
-        "skimage.slic (3-D)": ("skimage", "I", csize,
-                               lambda: sk_slic(clip, 120, compactness=10, start_label=0, channel_axis=-1)),
-        "swagfast.supervoxels [cpu, I+G]": ("cpu", "I+G", csize, lambda: swagfast.supervoxels(
-            clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="cpu")),
-        "swagfast.supervoxels [numba, I+G]": ("numba", "I+G", csize, lambda: swagfast.supervoxels(
-            clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="numba")),
+        "skimage.slic (3-D)": (
+            "skimage",
+            "I",
+            csize,
+            lambda: sk_slic(clip, 120, compactness=10, start_label=0, channel_axis=-1),
+        ),
+        "swagfast.supervoxels [cpu, I+G]": (
+            "cpu",
+            "I+G",
+            csize,
+            lambda: swagfast.supervoxels(clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="cpu"),
+        ),
+        "swagfast.supervoxels [numba, I+G]": (
+            "numba",
+            "I+G",
+            csize,
+            lambda: swagfast.supervoxels(
+                clip, 120, gradient=cgrad, mode="I+G", w_c=20, w_g=9, backend="numba"
+            ),
+        ),
     }
     for table, reps in ((single, repeats), (video, max(3, repeats // 3))):
         res = median_ms_interleaved({k: v[3] for k, v in table.items()}, reps)
         for name, (backend, mode, sz, fn) in table.items():
             quality = ev(fn()) if sz == size and mode == "I" else None
-            rows.append({"method": name.split(" [")[0], "backend": backend, "mode": mode, "size": sz, "threads": 1,
-                         "explained_variation": quality, "median_ms": res[name]})
+            rows.append(
+                {
+                    "method": name.split(" [")[0],
+                    "backend": backend,
+                    "mode": mode,
+                    "size": sz,
+                    "threads": 1,
+                    "explained_variation": quality,
+                    "median_ms": res[name],
+                }
+            )
     for threads in (1, 2):
         swagfast.set_num_threads(threads)
         ms = median_ms_interleaved({"b": lambda: swagfast.slic(batch, 300)}, max(3, repeats // 5))["b"]
-        rows.append({"method": "swagfast.slic", "backend": "cpu", "mode": "I", "size": bsize, "threads": threads,
-                     "explained_variation": None, "median_ms": ms})
+        rows.append(
+            {
+                "method": "swagfast.slic",
+                "backend": "cpu",
+                "mode": "I",
+                "size": bsize,
+                "threads": threads,
+                "explained_variation": None,
+                "median_ms": ms,
+            }
+        )
     swagfast.set_num_threads(before)
     return rows
 
@@ -107,10 +148,26 @@ def cuda_rows(repeats: int) -> list[dict]:
         image = None if mode == "G" else batch
         fn = lambda image=image, mode=mode, kw=kw: swagfast.slic(image, 300, mode=mode, **kw)  # noqa: E731
         ms = median_ms(fn, repeats, sync=True)
-        rows.append({"method": "swagfast.slic", "backend": "cuda", "mode": mode, "size": "64x224x224, K=300",
-                     "ms_per_image": round(ms / 64, 4), "median_ms": ms})
-    rows.append({"method": "swagfast.slic", "backend": "cpu", "mode": "I", "size": "64x224x224, K=300",
-                 "ms_per_image": None, "median_ms": median_ms(lambda: swagfast.slic(batch.cpu(), 300), 3)})
+        rows.append(
+            {
+                "method": "swagfast.slic",
+                "backend": "cuda",
+                "mode": mode,
+                "size": "64x224x224, K=300",
+                "ms_per_image": round(ms / 64, 4),
+                "median_ms": ms,
+            }
+        )
+    rows.append(
+        {
+            "method": "swagfast.slic",
+            "backend": "cpu",
+            "mode": "I",
+            "size": "64x224x224, K=300",
+            "ms_per_image": None,
+            "median_ms": median_ms(lambda: swagfast.slic(batch.cpu(), 300), 3),
+        }
+    )
     rows[-1]["ms_per_image"] = round(rows[-1]["median_ms"] / 64, 4)
     return rows
 

@@ -51,8 +51,15 @@ def timing_rows(lite, photos, device, repeats, batches):
         res = median_ms_interleaved(fns, repeats, sync=device == "cuda")
         base = res["guided backprop"]
         for name, ms in res.items():
-            rows.append({"method": name, "batch": B, "device": device, "x_guided": round(ms / base, 3),
-                         "median_ms": ms})
+            rows.append(
+                {
+                    "method": name,
+                    "batch": B,
+                    "device": device,
+                    "x_guided": round(ms / base, 3),
+                    "median_ms": ms,
+                }
+            )
     return rows
 
 
@@ -77,13 +84,28 @@ def lime_rows(lite, photos, samples):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 exp = lime_image.LimeImageExplainer(random_state=0).explain_instance(
-                    img, classifier, labels=(target,), top_labels=None, num_samples=samples, random_seed=0, **kw)
+                    img,
+                    classifier,
+                    labels=(target,),
+                    top_labels=None,
+                    num_samples=samples,
+                    random_seed=0,
+                    **kw,
+                )
             times.append(time.perf_counter() - t0)
             weights = dict(exp.local_exp[target])
-            heat = np.vectorize(lambda s: weights.get(s, 0.0))(exp.segments).astype(np.float32)
+            lut = np.array([weights.get(s, 0.0) for s in range(exp.segments.max() + 1)], np.float32)
+            heat = lut[exp.segments]
             aucs.append(float(metrics.deletion(lite.model, x, torch.from_numpy(heat)[None]).auc[0]))
-        rows.append({"method": label, "photos": len(photos), "samples": samples,
-                     "deletion_auc": round(float(np.mean(aucs)), 4), "median_ms": float(np.median(times)) * 1e3})
+        rows.append(
+            {
+                "method": label,
+                "photos": len(photos),
+                "samples": samples,
+                "deletion_auc": round(float(np.mean(aucs)), 4),
+                "median_ms": float(np.median(times)) * 1e3,
+            }
+        )
     return rows
 
 
@@ -98,7 +120,11 @@ def main() -> None:
     args = parser.parse_args()
     lite = models.load(args.model, device=args.device)
     photos = data.sample_images()
-    report(f"bench_swag_{args.device}", timing_rows(lite, photos, args.device, args.repeats, args.batches), reference=None)
+    report(
+        f"bench_swag_{args.device}",
+        timing_rows(lite, photos, args.device, args.repeats, args.batches),
+        reference=None,
+    )
     if not args.no_lime and args.device == "cpu":
         print()
         report("bench_swag_lime", lime_rows(lite, photos, args.lime_samples), reference="LIME (quickshift)")

@@ -31,17 +31,29 @@ def _demo(args: argparse.Namespace) -> int:
     summary = []
     for i, name in enumerate(names):
         top = probs[i].topk(3)
-        preds = [(int(c), bundle.class_names[int(c)], float(p)) for p, c in zip(top.values, top.indices, strict=True)]
+        preds = [
+            (int(c), bundle.class_names[int(c)], float(p))
+            for p, c in zip(top.values, top.indices, strict=True)
+        ]
         panel = np.concatenate([crops[i], overlays[i], borders[i]], axis=1)
         lines = [f"{name}: {n} ({p:.2f})" for _, n, p in preds[:1]]
         lines += [f"  {n} ({p:.2f})" for _, n, p in preds[1:]]
         lines += [f"middle: {exp.method} heatmap, right: its {int(exp.segments[i].max()) + 1} superpixels"]
         path = viz.write_png(out / f"{name}.png", viz.caption(panel, lines))
-        summary.append({"image": name, "file": path.name, "method": exp.method, "target": int(exp.target[i]),
-                        "top3": [{"class": c, "name": n, "prob": p} for c, n, p in preds]})
+        summary.append(
+            {
+                "image": name,
+                "file": path.name,
+                "method": exp.method,
+                "target": int(exp.target[i]),
+                "top3": [{"class": c, "name": n, "prob": p} for c, n, p in preds],
+            }
+        )
         print(f"{name:>22}: {preds[0][1]} ({preds[0][2]:.2f}) -> {path}")
     timings = {k: round(v, 4) for k, v in exp.timings.items()}
-    viz.write_bytes_atomic(out / "demo.json", json.dumps({"timings_s": timings, "images": summary}, indent=2).encode())
+    viz.write_bytes_atomic(
+        out / "demo.json", json.dumps({"timings_s": timings, "images": summary}, indent=2).encode()
+    )
     print(f"{exp.method} for {len(names)} photos: " + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items()))
     return 0
 

@@ -44,7 +44,9 @@ def accumulate_patches(
     if off.dtype.is_floating_point or off.dtype == torch.bool:
         raise TypeError(f"offsets must be integers, got dtype {off.dtype}")
     if tuple(off.shape) != (m.shape[1], dims):
-        raise ValueError(f"offsets must have shape ({m.shape[1]}, {dims}) (one offset per patch), got {tuple(off.shape)}")
+        raise ValueError(
+            f"offsets must have shape ({m.shape[1]}, {dims}) (one offset per patch), got {tuple(off.shape)}"
+        )
     out_shape = tuple(int(s) for s in out_shape)
     if len(out_shape) != dims:
         raise ValueError(f"out_shape must have {dims} entries, got {out_shape}")
@@ -69,9 +71,16 @@ def accumulate_patches(
 
         off_dev = off_host.to(m.device)
         with torch.cuda.device(m.device):
-            _C_cuda.accumulate_patches(m.data_ptr(), off_dev.data_ptr(), tuple(m.shape), shape3,
-                                       str(m.dtype).removeprefix("torch."), J.data_ptr(), C.data_ptr(),
-                                       cuda_stream(m.device))
+            _C_cuda.accumulate_patches(
+                m.data_ptr(),
+                off_dev.data_ptr(),
+                tuple(m.shape),
+                shape3,
+                str(m.dtype).removeprefix("torch."),
+                J.data_ptr(),
+                C.data_ptr(),
+                cuda_stream(m.device),
+            )
     else:
         if be == "cpu":
             from swagfast import _C as impl

@@ -145,9 +145,7 @@ def segment_pool(
     v = _values_tensor(values)
     lab = _labels_tensor(labels)
     if tuple(v.shape) != tuple(lab.shape):
-        raise ValueError(
-            f"labels must have the shape of values {tuple(v.shape)}, got {tuple(lab.shape)}"
-        )
+        raise ValueError(f"labels must have the shape of values {tuple(v.shape)}, got {tuple(lab.shape)}")
     if v.device != lab.device:
         raise ValueError(f"labels must be on the device of values ({v.device}), got {lab.device}")
     batched, _ = _layout(tuple(v.shape), spatial_dims)
@@ -185,8 +183,16 @@ def segment_pool(
             with torch.cuda.device(v2.device):
                 ws = torch.empty((B, n, 7), dtype=torch.float64, device=v2.device)
                 _C_cuda.segment_pool(
-                    v2.data_ptr(), l2.data_ptr(), B, N, n, reduce, str(v2.dtype).removeprefix("torch."),
-                    seg.data_ptr(), pix.data_ptr() if pix is not None else 0, ws.data_ptr(),
+                    v2.data_ptr(),
+                    l2.data_ptr(),
+                    B,
+                    N,
+                    n,
+                    reduce,
+                    str(v2.dtype).removeprefix("torch."),
+                    seg.data_ptr(),
+                    pix.data_ptr() if pix is not None else 0,
+                    ws.data_ptr(),
                     cuda_stream(v2.device),
                 )
         else:
@@ -197,7 +203,11 @@ def segment_pool(
             else:
                 pool = kernels.segment_pool
             bad = pool(
-                host_view(v2), host_view(l2), n, reduce, host_view(seg),
+                host_view(v2),
+                host_view(l2),
+                n,
+                reduce,
+                host_view(seg),
                 host_view(pix) if pix is not None else None,
             )
             if bad >= 0:
@@ -261,8 +271,22 @@ def _rescale_gradient(g: torch.Tensor) -> torch.Tensor:
     return scaled.reshape(g.shape)
 
 
-def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_connectivity, min_size_factor,
-             max_size_factor, spacing, channel_axis, backend, dims):
+def _slic_nd(
+    image,
+    gradient,
+    n_segments,
+    mode,
+    w_c,
+    w_g,
+    max_num_iter,
+    enforce_connectivity,
+    min_size_factor,
+    max_size_factor,
+    spacing,
+    channel_axis,
+    backend,
+    dims,
+):
     what = "image" if dims == 2 else "clip"
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
@@ -270,8 +294,10 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
     w_c = _positive_number(w_c, "w_c")
     w_g = _positive_number(w_g, "w_g")
     max_num_iter = _int_at_least(max_num_iter, "max_num_iter", 0)
-    if isinstance(min_size_factor, bool) or not isinstance(min_size_factor, int | float) or not (
-        0 <= min_size_factor < np.inf
+    if (
+        isinstance(min_size_factor, bool)
+        or not isinstance(min_size_factor, int | float)
+        or not (0 <= min_size_factor < np.inf)
     ):
         raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor!r}")
     max_size_factor = _positive_number(max_size_factor, "max_size_factor")
@@ -291,7 +317,9 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
         if channel_axis is None:
             channel_axis = -1 if is_numpy else -(dims + 1)
         if not isinstance(channel_axis, int) or not -img.ndim <= channel_axis < img.ndim:
-            raise ValueError(f"channel_axis must be an int axis of the {img.ndim}-d {what}, got {channel_axis!r}")
+            raise ValueError(
+                f"channel_axis must be an int axis of the {img.ndim}-d {what}, got {channel_axis!r}"
+            )
         if img.ndim not in (dims + 1, dims + 2):
             raise ValueError(
                 f"{what} must have {dims} spatial axes and a channel axis, optionally a batch axis first; "
@@ -300,8 +328,8 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
         img = img.movedim(channel_axis, -1)
         if img.shape[-1] != 3:
             raise ValueError(
-                f"{what} must have 3 colour channels (RGB) on channel_axis={channel_axis}, got {img.shape[-1]} "
-                f"(shape {tuple(image.shape)})"
+                f"{what} must have 3 colour channels (RGB) on channel_axis={channel_axis}, "
+                f"got {img.shape[-1]} (shape {tuple(image.shape)})"
             )
         rgb = _checked_rgb(img)
         spatial = tuple(rgb.shape[:-1])
@@ -316,13 +344,15 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
         g = g.float()
         if rgb is not None:
             if tuple(g.shape) != spatial:
-                raise ValueError(f"gradient must have the {what}'s spatial shape {spatial}, got {tuple(g.shape)}")
+                raise ValueError(
+                    f"gradient must have the {what}'s spatial shape {spatial}, got {tuple(g.shape)}"
+                )
             if g.device != rgb.device:
                 raise ValueError(f"gradient must be on the {what}'s device {rgb.device}, got {g.device}")
         elif g.ndim not in (dims, dims + 1):
             raise ValueError(
-                f"gradient must have shape {'(H, W) or (B, H, W)' if dims == 2 else '(T, H, W) or (B, T, H, W)'}, "
-                f"got {tuple(g.shape)}"
+                "gradient must have shape "
+                f"{'(H, W) or (B, H, W)' if dims == 2 else '(T, H, W) or (B, T, H, W)'}, got {tuple(g.shape)}"
             )
         if g.numel() and not bool(torch.isfinite(g).all()):
             raise ValueError("gradient must hold finite values, got NaN or infinity")
@@ -365,12 +395,27 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
                     _C_cuda.rgb_to_lab(rgb.data_ptr(), B * n_vox, feat.data_ptr(), F, stream)
                 n_centres = _C_cuda.slic_centres(*zyx, F, n_segments, *spacing3)
                 ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)
-                _C_cuda.slic_iterate(feat.data_ptr(), weights.tolist(), (B, *zyx), n_segments, spacing3,
-                                     max_num_iter, labels.data_ptr(), ws.data_ptr(), stream)
+                _C_cuda.slic_iterate(
+                    feat.data_ptr(),
+                    weights.tolist(),
+                    (B, *zyx),
+                    n_segments,
+                    spacing3,
+                    max_num_iter,
+                    labels.data_ptr(),
+                    ws.data_ptr(),
+                    stream,
+                )
             # connectivity runs on the host for now (one device-to-host copy of the labels)
             host = labels.cpu()
-            _C.relabel(host.numpy(), n_centres, float(min_size_factor), max_size_factor,
-                       bool(enforce_connectivity), counts.numpy())
+            _C.relabel(
+                host.numpy(),
+                n_centres,
+                float(min_size_factor),
+                max_size_factor,
+                bool(enforce_connectivity),
+                counts.numpy(),
+            )
             labels = host.to(device)
         else:
             if be == "cpu":
@@ -381,10 +426,17 @@ def _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_
                 rgb_host = host_view(rgb.contiguous()).reshape(-1, 3)
                 feat_host = host_view(feat).reshape(-1, F)
                 impl.rgb_to_lab(rgb_host, feat_host)
-            n_centres = impl.slic_iterate(host_view(feat), weights, n_segments, spacing3, max_num_iter,
-                                          host_view(labels))
-            impl.relabel(host_view(labels), n_centres, float(min_size_factor), max_size_factor,
-                         bool(enforce_connectivity), counts.numpy())
+            n_centres = impl.slic_iterate(
+                host_view(feat), weights, n_segments, spacing3, max_num_iter, host_view(labels)
+            )
+            impl.relabel(
+                host_view(labels),
+                n_centres,
+                float(min_size_factor),
+                max_size_factor,
+                bool(enforce_connectivity),
+                counts.numpy(),
+            )
     out = labels.reshape(B, *vox)
     if not batched:
         out = out[0]
@@ -472,8 +524,22 @@ def slic(
     >>> labels.shape, labels.dtype
     ((64, 64), dtype('int32'))
     """
-    return _slic_nd(image, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_connectivity,
-                    min_size_factor, max_size_factor, spacing, channel_axis, backend, dims=2)
+    return _slic_nd(
+        image,
+        gradient,
+        n_segments,
+        mode,
+        w_c,
+        w_g,
+        max_num_iter,
+        enforce_connectivity,
+        min_size_factor,
+        max_size_factor,
+        spacing,
+        channel_axis,
+        backend,
+        dims=2,
+    )
 
 
 def supervoxels(
@@ -508,5 +574,19 @@ def supervoxels(
     -------
     labels : int32, (T, H, W) or (B, T, H, W)
     """
-    return _slic_nd(clip, gradient, n_segments, mode, w_c, w_g, max_num_iter, enforce_connectivity,
-                    min_size_factor, max_size_factor, spacing, channel_axis, backend, dims=3)
+    return _slic_nd(
+        clip,
+        gradient,
+        n_segments,
+        mode,
+        w_c,
+        w_g,
+        max_num_iter,
+        enforce_connectivity,
+        min_size_factor,
+        max_size_factor,
+        spacing,
+        channel_axis,
+        backend,
+        dims=3,
+    )

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 
 
-def segment_pool_reference(values: np.ndarray, labels: np.ndarray, reduce: str, n_segments: int) -> np.ndarray:
+def segment_pool_reference(
+    values: np.ndarray, labels: np.ndarray, reduce: str, n_segments: int
+) -> np.ndarray:
     """Per-segment reduction of ``values`` (B, ...) by ``labels`` (B, ...), in float64.
 
     Empty segments give 0; NaNs propagate (numpy's min/max/mean do).
@@ -57,7 +59,10 @@ def explained_variation(features: np.ndarray, labels: np.ndarray) -> float:
     lab = labels.ravel()
     mu = x.mean(axis=0)
     n = np.bincount(lab)
-    means = np.stack([np.bincount(lab, weights=x[:, c]) for c in range(x.shape[1])], 1) / np.maximum(n, 1)[:, None]
+    means = (
+        np.stack([np.bincount(lab, weights=x[:, c]) for c in range(x.shape[1])], 1)
+        / np.maximum(n, 1)[:, None]
+    )
     return float((n[:, None] * (means - mu) ** 2).sum() / ((x - mu) ** 2).sum())
 
 

@@ -41,7 +41,9 @@ def segment_borders(labels: np.ndarray) -> np.ndarray:
     return b
 
 
-def draw_borders(image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
+def draw_borders(
+    image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] = (255, 255, 0)
+) -> np.ndarray:
     """A copy of an (H, W, 3) uint8 image with the borders of ``labels`` (H, W) painted."""
     if labels.shape != image.shape[:2]:
         raise ValueError(f"labels must have the image's size {image.shape[:2]}, got {labels.shape}")
@@ -54,7 +56,9 @@ def caption(image: np.ndarray, lines: list[str], height: int = 18) -> np.ndarray
     """Add a white band with text lines under an RGB image."""
     band = np.full((height * len(lines) + 6, image.shape[1], 3), 255, np.uint8)
     for i, line in enumerate(lines):
-        cv2.putText(band, line, (4, height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            band, line, (4, height * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA
+        )
     return np.concatenate([image, band], axis=0)
 
 

@@ -27,22 +27,30 @@ def test_vanilla_exact_on_hand_set_linear_model():
 
 
 def test_vanilla_matches_captum_saliency_and_softmax_score():
-    captum_attr = pytest.importorskip("captum.attr", reason="captum is a test dependency (pip install .[test])")
+    captum_attr = pytest.importorskip(
+        "captum.attr", reason="captum is a test dependency (pip install .[test])"
+    )
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(4, 5)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)
+    ).eval()
     x = torch.randn(3, 3, 8, 8)
     grad, t = attribution.vanilla(model, x, target=2)
     expected = captum_attr.Saliency(model).attribute(x, target=2, abs=False)
     torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-6)
     soft = nn.Sequential(model, nn.Softmax(dim=1))
     grad_s, _ = attribution.vanilla(model, x, target=2, score="softmax")
-    torch.testing.assert_close(grad_s, captum_attr.Saliency(soft).attribute(x, target=2, abs=False), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        grad_s, captum_attr.Saliency(soft).attribute(x, target=2, abs=False), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_target_handling_errors():
     logits = torch.zeros(2, 3)
-    assert attribution.resolve_target(torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]]), None).tolist() == [1, 0]
+    assert attribution.resolve_target(torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]]), None).tolist() == [
+        1,
+        0,
+    ]
     with pytest.raises(ValueError, match=r"target classes must be in \[0, 3\), got \[5, 5\]"):
         attribution.resolve_target(logits, 5)
     with pytest.raises(ValueError, match=r"one class per batch item \(2\), got 3"):

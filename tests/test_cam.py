@@ -26,7 +26,9 @@ class GapNet(nn.Module):
     def __init__(self, k=6, classes=4, video=False):
         super().__init__()
         conv = nn.Conv3d if video else nn.Conv2d
-        self.body = nn.Sequential(conv(3, k, 3, padding=1), nn.ReLU(), conv(k, k, 3, stride=2, padding=1), nn.ReLU())
+        self.body = nn.Sequential(
+            conv(3, k, 3, padding=1), nn.ReLU(), conv(k, k, 3, stride=2, padding=1), nn.ReLU()
+        )
         self.fc = nn.Linear(k, classes)
 
     def forward(self, x):

@@ -24,8 +24,13 @@ def captum_guided(model, x, target):
 def small_relu_net(inplace: bool) -> nn.Module:
     torch.manual_seed(3)
     return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 4),
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(inplace=inplace),
+        nn.Conv2d(6, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6 * 4 * 4, 4),
     ).eval()
 
 
@@ -114,7 +119,9 @@ def test_relu6_model_matches_a_guided_reference():
     lite = models.load()
     x = lite.preprocess([data.sample_images()["chelsea"]])
     ours, t = attribution.guided(lite.model, x)
-    ref_model = swap_modules(copy.deepcopy(lite.model), nn.ReLU6, lambda m: _RefModule(lambda v: v.clamp(0, 6), 6.0))
+    ref_model = swap_modules(
+        copy.deepcopy(lite.model), nn.ReLU6, lambda m: _RefModule(lambda v: v.clamp(0, 6), 6.0)
+    )
     xr = x.clone().requires_grad_(True)
     ref_model(xr)[0, int(t)].backward()
     torch.testing.assert_close(ours, xr.grad, rtol=1e-4, atol=1e-6)

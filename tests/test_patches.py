@@ -26,8 +26,9 @@ def test_matches_fold(backend, dtype, rng):
     d, h, w = 7, 7, 7
     maps = rng.random((2, (d + 1) ** 2, h, w)).astype(dtype)
     offsets = np.array([(i, j) for i in range(d + 1) for j in range(d + 1)], np.int64)
-    J, C = swagfast.accumulate_patches(to_backend(maps, backend), to_backend(offsets, backend), (h + d, w + d),
-                                       backend=backend)
+    J, C = swagfast.accumulate_patches(
+        to_backend(maps, backend), to_backend(offsets, backend), (h + d, w + d), backend=backend
+    )
     Jr, Cr = fold_reference(torch.from_numpy(maps), d)
     np.testing.assert_allclose(to_numpy(J), Jr.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(to_numpy(C), Cr.numpy())
@@ -37,8 +38,9 @@ def test_matches_fold(backend, dtype, rng):
 def test_3d_and_non_square(backend, rng):
     maps = rng.random((1, 6, 2, 3, 4)).astype(np.float32)
     offsets = np.array([(0, i, j) for i in range(2) for j in range(3)], np.int64)
-    J, C = swagfast.accumulate_patches(to_backend(maps, backend), to_backend(offsets, backend), (2, 4, 6),
-                                       backend=backend)
+    J, C = swagfast.accumulate_patches(
+        to_backend(maps, backend), to_backend(offsets, backend), (2, 4, 6), backend=backend
+    )
     J, C = to_numpy(J), to_numpy(C)
     expect_J = np.zeros((1, 2, 4, 6), np.float32)
     expect_C = np.zeros((1, 2, 4, 6), np.float32)

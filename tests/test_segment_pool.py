@@ -22,8 +22,12 @@ def random_case(rng, shape, n_seg, dtype=np.float32, gaps=False):
 
 def check_against_reference(values, labels, reduce, backend, n_segments=None, **kw):
     res = swagfast.segment_pool(
-        to_backend(values, backend), to_backend(labels, backend), reduce, n_segments=n_segments,
-        backend=backend, **kw,
+        to_backend(values, backend),
+        to_backend(labels, backend),
+        reduce,
+        n_segments=n_segments,
+        backend=backend,
+        **kw,
     )
     batched = values.reshape((-1,) + values.shape[-2:]) if values.ndim == 2 else values
     lab_b = labels.reshape(batched.shape)
@@ -38,7 +42,9 @@ def check_against_reference(values, labels, reduce, backend, n_segments=None, **
         pix = to_numpy(res.pixel_values)
         assert pix.shape == values.shape
         expect = np.take_along_axis(ref.reshape(len(lab_b), -1), lab_b.reshape(len(lab_b), -1), 1)
-        np.testing.assert_allclose(pix.reshape(expect.shape), expect, rtol=RTOL, atol=RTOL * max(1.0, np.abs(ref).max()))
+        np.testing.assert_allclose(
+            pix.reshape(expect.shape), expect, rtol=RTOL, atol=RTOL * max(1.0, np.abs(ref).max())
+        )
     return res
 
 
@@ -69,17 +75,23 @@ def test_single_segment_unbatched(backend, reduce, rng):
 
 def test_unbatched_clip_with_spatial_dims(backend, rng):
     values, labels = random_case(rng, (4, 6, 5), 7)
-    res = swagfast.segment_pool(to_backend(values, backend), to_backend(labels, backend), spatial_dims=3, backend=backend)
+    res = swagfast.segment_pool(
+        to_backend(values, backend), to_backend(labels, backend), spatial_dims=3, backend=backend
+    )
     ref = segment_pool_reference(values[None], labels[None], "mean", 7)[0]
     np.testing.assert_allclose(to_numpy(res.segment_values), ref, rtol=RTOL)
     # without spatial_dims the same array is a batch of 4 images: different numbers
-    per_frame = swagfast.segment_pool(to_backend(values, backend), to_backend(labels, backend), backend=backend)
+    per_frame = swagfast.segment_pool(
+        to_backend(values, backend), to_backend(labels, backend), backend=backend
+    )
     assert to_numpy(per_frame.segment_values).shape == (4, 7)
 
 
 def test_scatter_false_and_types(backend, rng):
     values, labels = random_case(rng, (2, 8, 8), 5)
-    res = swagfast.segment_pool(to_backend(values, backend), to_backend(labels, backend), "max", scatter=False, backend=backend)
+    res = swagfast.segment_pool(
+        to_backend(values, backend), to_backend(labels, backend), "max", scatter=False, backend=backend
+    )
     assert res.pixel_values is None
     assert isinstance(res.segment_values, np.ndarray if backend != "cuda" else torch.Tensor)
 
@@ -88,14 +100,22 @@ def test_nan_propagates_to_its_segment_only(backend):
     values = np.array([[[1.0, np.nan, 3.0, 4.0]]], np.float32)
     labels = np.array([[[0, 0, 1, 1]]], np.int32)
     for reduce in swagfast.REDUCTIONS:
-        seg = to_numpy(swagfast.segment_pool(to_backend(values, backend), to_backend(labels, backend), reduce, backend=backend).segment_values)
+        seg = to_numpy(
+            swagfast.segment_pool(
+                to_backend(values, backend), to_backend(labels, backend), reduce, backend=backend
+            ).segment_values
+        )
         assert np.isnan(seg[0, 0]), reduce
         assert np.isfinite(seg[0, 1]), reduce
     # NaN as the first and as a later member, for min and max
     values = np.array([[[np.nan, 1.0, 2.0, np.nan]]], np.float32)
     labels = np.array([[[0, 0, 1, 1]]], np.int32)
     for reduce in ("min", "max"):
-        seg = to_numpy(swagfast.segment_pool(to_backend(values, backend), to_backend(labels, backend), reduce, backend=backend).segment_values)
+        seg = to_numpy(
+            swagfast.segment_pool(
+                to_backend(values, backend), to_backend(labels, backend), reduce, backend=backend
+            ).segment_values
+        )
         assert np.isnan(seg).all(), reduce
 
 
@@ -117,7 +137,12 @@ def test_float16_is_computed_in_float32():
 
 def test_empty_batch(backend):
     values = np.zeros((0, 4, 4), np.float32)
-    res = swagfast.segment_pool(to_backend(values, backend), to_backend(values.astype(np.int32), backend), n_segments=3, backend=backend)
+    res = swagfast.segment_pool(
+        to_backend(values, backend),
+        to_backend(values.astype(np.int32), backend),
+        n_segments=3,
+        backend=backend,
+    )
     assert to_numpy(res.segment_values).shape == (0, 3)
 
 
@@ -127,24 +152,37 @@ def test_empty_batch(backend):
 def test_negative_label_is_an_error(backend):
     labels = np.array([[0, -2, 1, 1]], np.int32)
     with pytest.raises(ValueError, match=r"labels must be >= 0, got a label of -2"):
-        swagfast.segment_pool(to_backend(np.ones((1, 1, 4), np.float32), backend),
-                              to_backend(labels[None], backend), backend=backend)
+        swagfast.segment_pool(
+            to_backend(np.ones((1, 1, 4), np.float32), backend),
+            to_backend(labels[None], backend),
+            backend=backend,
+        )
     with pytest.raises(ValueError, match=r"labels must be >= 0"):
-        swagfast.segment_pool(to_backend(np.ones((1, 1, 4), np.float32), backend), to_backend(labels[None], backend),
-                              n_segments=4, backend=backend)
+        swagfast.segment_pool(
+            to_backend(np.ones((1, 1, 4), np.float32), backend),
+            to_backend(labels[None], backend),
+            n_segments=4,
+            backend=backend,
+        )
 
 
 def test_label_beyond_n_segments_is_an_error(backend):
     labels = np.array([[[0, 5, 1, 1]]], np.int32)
     with pytest.raises(ValueError, match=r"labels must be < n_segments=3, got a label of 5"):
-        swagfast.segment_pool(to_backend(np.ones((1, 1, 4), np.float32), backend), to_backend(labels, backend),
-                              n_segments=3, backend=backend)
+        swagfast.segment_pool(
+            to_backend(np.ones((1, 1, 4), np.float32), backend),
+            to_backend(labels, backend),
+            n_segments=3,
+            backend=backend,
+        )
 
 
 def test_bad_arguments():
     v = np.ones((2, 4, 4), np.float32)
     lab = np.zeros((2, 4, 4), np.int32)
-    with pytest.raises(ValueError, match=r"labels must have the shape of values \(2, 4, 4\), got \(2, 4, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"labels must have the shape of values \(2, 4, 4\), got \(2, 4, 5\)"
+    ):
         swagfast.segment_pool(v, np.zeros((2, 4, 5), np.int32))
     with pytest.raises(ValueError, match="reduce must be one of"):
         swagfast.segment_pool(v, lab, "median")
@@ -172,7 +210,9 @@ def test_unavailable_backend_says_how_to_get_it():
     status = swagfast.backends()["cuda"]
     if status.available:
         pytest.skip("CUDA is available here, so it cannot be refused")
-    with pytest.raises(swagfast.BackendUnavailableError, match="backend 'cuda' is not available: swagfast._C_cuda"):
+    with pytest.raises(
+        swagfast.BackendUnavailableError, match="backend 'cuda' is not available: swagfast._C_cuda"
+    ):
         swagfast.segment_pool(np.ones((1, 2, 2), np.float32), np.zeros((1, 2, 2), np.int32), backend="cuda")
 
 
@@ -188,7 +228,14 @@ def test_cuda_result_stays_on_device_and_uses_current_stream(rng):
     values, labels = random_case(rng, (4, 32, 32), 50)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        res = swagfast.segment_pool(torch.from_numpy(values).cuda(), torch.from_numpy(labels).cuda(), "var", n_segments=50)
+        res = swagfast.segment_pool(
+            torch.from_numpy(values).cuda(), torch.from_numpy(labels).cuda(), "var", n_segments=50
+        )
     stream.synchronize()
     assert res.segment_values.device.type == "cuda"
-    np.testing.assert_allclose(res.segment_values.cpu().numpy(), segment_pool_reference(values, labels, "var", 50), rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(
+        res.segment_values.cpu().numpy(),
+        segment_pool_reference(values, labels, "var", 50),
+        rtol=RTOL,
+        atol=1e-6,
+    )

@@ -101,7 +101,9 @@ def best_iou(labels: np.ndarray, mask: np.ndarray) -> float:
 def test_gradient_modes_snap_a_segment_to_the_blob(mode, backend):
     flat, grad, blob = blob_case()
     image = to_backend(flat, backend) if mode == "I+G" else None
-    labels = to_numpy(swagfast.slic(image, 36, gradient=to_backend(grad, backend), mode=mode, backend=backend))
+    labels = to_numpy(
+        swagfast.slic(image, 36, gradient=to_backend(grad, backend), mode=mode, backend=backend)
+    )
     assert best_iou(labels, blob) > 0.8
     # colour alone cannot see the blob on a flat image: the segments stay a grid
     colour_only = swagfast.slic(flat, 36)
@@ -111,7 +113,9 @@ def test_gradient_modes_snap_a_segment_to_the_blob(mode, backend):
 def test_larger_w_g_makes_segments_ignore_the_gradient():
     """Documented direction: larger w_g weakens the gradient term (more grid-like segments)."""
     _, grad, blob = blob_case()
-    ious = [best_iou(swagfast.slic(None, 36, gradient=grad, mode="G", w_g=w), blob) for w in (5.0, 50.0, 500.0)]
+    ious = [
+        best_iou(swagfast.slic(None, 36, gradient=grad, mode="G", w_g=w), blob) for w in (5.0, 50.0, 500.0)
+    ]
     assert ious[0] >= ious[1] >= ious[2]
     assert ious[0] > 0.8 > ious[2]
 
@@ -154,8 +158,11 @@ def test_cuda_agrees_with_cpu(mode):
     image = img if mode != "G" else None
     cpu = swagfast.slic(image, 300, mode=mode, backend="cpu", **kw)
     gpu = swagfast.slic(
-        to_backend(image, "cuda") if image is not None else None, 300, mode=mode,
-        **({"gradient": to_backend(grad, "cuda")} if kw else {}), channel_axis=-1,
+        to_backend(image, "cuda") if image is not None else None,
+        300,
+        mode=mode,
+        **({"gradient": to_backend(grad, "cuda")} if kw else {}),
+        channel_axis=-1,
     )
     assert gpu.device.type == "cuda" and gpu.dtype == torch.int32
     assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
@@ -195,20 +202,48 @@ def test_bad_input_messages():
     grad = np.ones((224, 224), np.float32)
     cases = [
         (ValueError, "mode must be one of", dict(image=img, mode="RGB")),
-        (ValueError, r"image must have 3 colour channels \(RGB\) on channel_axis=-1, got 4", dict(image=np.zeros((8, 8, 4), np.uint8))),
+        (
+            ValueError,
+            r"image must have 3 colour channels \(RGB\) on channel_axis=-1, got 4",
+            dict(image=np.zeros((8, 8, 4), np.uint8)),
+        ),
         (ValueError, "image must have 2 spatial axes", dict(image=np.zeros((8, 3), np.uint8))),
         (ValueError, "mode 'G' needs gradient=", dict(image=None, mode="G")),
-        (ValueError, "mode 'I\\+G' needs the colour image; got image=None", dict(image=None, mode="I+G", gradient=grad)),
-        (ValueError, r"gradient must have the image's spatial shape \(224, 224\), got \(10, 10\)", dict(image=img, mode="I+G", gradient=np.ones((10, 10), np.float32))),
+        (
+            ValueError,
+            "mode 'I\\+G' needs the colour image; got image=None",
+            dict(image=None, mode="I+G", gradient=grad),
+        ),
+        (
+            ValueError,
+            r"gradient must have the image's spatial shape \(224, 224\), got \(10, 10\)",
+            dict(image=img, mode="I+G", gradient=np.ones((10, 10), np.float32)),
+        ),
         (ValueError, "mode 'I' clusters colour alone", dict(image=img, gradient=grad)),
         (ValueError, "n_segments must be >= 1, got 0", dict(image=img, n_segments=0)),
-        (ValueError, r"n_segments must be at most the number of pixels \(64\), got 65", dict(image=np.zeros((8, 8, 3), np.uint8), n_segments=65)),
+        (
+            ValueError,
+            r"n_segments must be at most the number of pixels \(64\), got 65",
+            dict(image=np.zeros((8, 8, 3), np.uint8), n_segments=65),
+        ),
         (ValueError, "w_c must be a positive finite number, got -1", dict(image=img, w_c=-1)),
         (ValueError, "w_g must be a positive finite number, got 0", dict(image=img, w_g=0)),
-        (ValueError, "gradient must hold finite values", dict(image=None, mode="G", gradient=np.full((8, 8), np.nan, np.float32))),
+        (
+            ValueError,
+            "gradient must hold finite values",
+            dict(image=None, mode="G", gradient=np.full((8, 8), np.nan, np.float32)),
+        ),
         (ValueError, "image must hold finite values", dict(image=np.full((8, 8, 3), np.nan, np.float32))),
-        (ValueError, r"float image values must lie in \[0, 1\], got the range \[0, 255\]", dict(image=img.astype(np.float32))),
-        (ValueError, r"image must not be empty, got spatial shape \(0, 8\)", dict(image=np.zeros((0, 8, 3), np.uint8), n_segments=1)),
+        (
+            ValueError,
+            r"float image values must lie in \[0, 1\], got the range \[0, 255\]",
+            dict(image=img.astype(np.float32)),
+        ),
+        (
+            ValueError,
+            r"image must not be empty, got spatial shape \(0, 8\)",
+            dict(image=np.zeros((0, 8, 3), np.uint8), n_segments=1),
+        ),
         (TypeError, "image must be uint8 or float", dict(image=np.zeros((8, 8, 3), np.int16))),
         (TypeError, "n_segments must be an int, got float", dict(image=img, n_segments=10.0)),
         (TypeError, "image must be a numpy.ndarray or torch.Tensor, got list", dict(image=[[1, 2, 3]])),

@@ -122,14 +122,18 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="std must be positive"):
         SWAG(model, std=(0.5, 0.0, 0.5))
     x, _ = red_square_batch(1)
-    with pytest.raises(ValueError, match=r"image must be the un-normalised RGB input of shape \(1, 3, 224, 224\)"):
+    with pytest.raises(
+        ValueError, match=r"image must be the un-normalised RGB input of shape \(1, 3, 224, 224\)"
+    ):
         SWAG(model, "I", mean=MEAN, std=STD)(x, image=torch.zeros(1, 3, 10, 10))
     with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
         SWAG(model)(x[0])
 
 
 def test_lime_package_uses_our_superpixels():
-    lime_image = pytest.importorskip("lime.lime_image", reason="lime is a test dependency (pip install .[test])")
+    lime_image = pytest.importorskip(
+        "lime.lime_image", reason="lime is a test dependency (pip install .[test])"
+    )
     model = RedDetector().eval()
     _, img = red_square_batch(1, size=96)
     image = (img[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -144,8 +148,16 @@ def test_lime_package_uses_our_superpixels():
     explainer = lime_image.LimeImageExplainer(random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exp = explainer.explain_instance(image, classifier, labels=(1,), top_labels=None, hide_color=128,
-                                         num_samples=40, segmentation_fn=seg_fn, random_seed=0)
+        exp = explainer.explain_instance(
+            image,
+            classifier,
+            labels=(1,),
+            top_labels=None,
+            hide_color=128,
+            num_samples=40,
+            segmentation_fn=seg_fn,
+            random_seed=0,
+        )
     np.testing.assert_array_equal(exp.segments, expected)
     # the most important LIME feature is a superpixel inside the red square
     best = max(exp.local_exp[1], key=lambda kv: kv[1])[0]
@@ -153,7 +165,9 @@ def test_lime_package_uses_our_superpixels():
 
 
 def test_captum_lime_with_our_feature_mask():
-    captum_attr = pytest.importorskip("captum.attr", reason="captum is a test dependency (pip install .[test])")
+    captum_attr = pytest.importorskip(
+        "captum.attr", reason="captum is a test dependency (pip install .[test])"
+    )
     model = RedDetector().eval()
     x, _ = red_square_batch(1, size=64)
     mask = swagfast.captum_feature_mask(model, x, "I", n_segments=20, mean=MEAN, std=STD)

@@ -41,7 +41,9 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
         if t.numel() != B:
             raise ValueError(f"target must give one class per batch item ({B}), got {t.numel()}")
     else:
-        raise TypeError(f"target must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}")
+        raise TypeError(
+            f"target must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}"
+        )
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= C):
         raise ValueError(f"target classes must be in [0, {C}), got {t.tolist()}")
     return t
@@ -151,8 +153,14 @@ def sobel_map(image: torch.Tensor) -> torch.Tensor:
 
 
 def attribute(
-    model: nn.Module, x: torch.Tensor, method: str = "guided", target: Target = None, *,
-    score: str = "logit", image: torch.Tensor | None = None, seed: int = 0,
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str = "guided",
+    target: Target = None,
+    *,
+    score: str = "logit",
+    image: torch.Tensor | None = None,
+    seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel map ``M`` (B, ...) for ``method`` and the explained targets (B,).
 

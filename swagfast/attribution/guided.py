@@ -47,13 +47,37 @@ class _GuidedClamp(torch.autograd.Function):
 
 _RELU = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 _UNKNOWN_FUNCTIONS = {
-    F.silu: "silu", F.gelu: "gelu", F.elu: "elu", F.selu: "selu", F.celu: "celu", F.mish: "mish",
-    F.hardswish: "hardswish", F.softplus: "softplus", F.prelu: "prelu", torch.sigmoid: "sigmoid",
+    F.silu: "silu",
+    F.gelu: "gelu",
+    F.elu: "elu",
+    F.selu: "selu",
+    F.celu: "celu",
+    F.mish: "mish",
+    F.hardswish: "hardswish",
+    F.softplus: "softplus",
+    F.prelu: "prelu",
+    torch.sigmoid: "sigmoid",
     torch.tanh: "tanh",
 }
 _KNOWN_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
-_UNKNOWN_MODULES = (nn.SiLU, nn.GELU, nn.ELU, nn.SELU, nn.CELU, nn.Mish, nn.Hardswish, nn.Softplus, nn.PReLU,
-                    nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.LogSigmoid, nn.RReLU, nn.Threshold, nn.GLU)
+_UNKNOWN_MODULES = (
+    nn.SiLU,
+    nn.GELU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Softplus,
+    nn.PReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardsigmoid,
+    nn.LogSigmoid,
+    nn.RReLU,
+    nn.Threshold,
+    nn.GLU,
+)
 
 
 class _GuidedMode(TorchFunctionMode):

@@ -18,7 +18,9 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
             raise ValueError(f"layer {layer!r} is not a submodule of the model ({err})") from None
     if isinstance(layer, nn.Module):
         if not any(m is layer for m in model.modules()):
-            raise ValueError(f"layer must be a submodule of the model, got a {type(layer).__name__} that is not")
+            raise ValueError(
+                f"layer must be a submodule of the model, got a {type(layer).__name__} that is not"
+            )
         return layer
     raise TypeError(f"layer must be an nn.Module or a dotted module name, got {type(layer).__name__}")
 
@@ -30,7 +32,9 @@ class Capture:
 
 
 @contextlib.contextmanager
-def capture(layer: nn.Module, edit: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Capture]:
+def capture(
+    layer: nn.Module, edit: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> Iterator[Capture]:
     """Record ``layer``'s output during the block (optionally replaced by ``edit(output)``).
 
     The forward hook is removed when the block ends, also on exceptions.

@@ -23,7 +23,21 @@ from swagfast.explainers.swag import (
 )
 
 __all__ = [
-    "CAMS", "DEFAULT_WEIGHTS", "IMAGENET_MEAN", "IMAGENET_STD", "SWAG", "AblationCAM", "BaseCAM", "Explanation",
-    "GradAMapCAM", "GradCAM", "GradCAMPlusPlus", "JitterCAM", "SaliencyTubes", "ScoreCAM", "XGradCAM",
-    "captum_feature_mask", "lime_segmenter",
+    "CAMS",
+    "DEFAULT_WEIGHTS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SWAG",
+    "AblationCAM",
+    "BaseCAM",
+    "Explanation",
+    "GradAMapCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "JitterCAM",
+    "SaliencyTubes",
+    "ScoreCAM",
+    "XGradCAM",
+    "captum_feature_mask",
+    "lime_segmenter",
 ]

@@ -39,7 +39,9 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def check_batch_size(batch_size) -> None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
@@ -57,8 +59,9 @@ class BaseCAM:
     name = "CAM"
     needs_grad = True
 
-    def __init__(self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit",
-                 batch_size: int | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit", batch_size: int | None = None
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if score not in attr.SCORES:
@@ -87,7 +90,9 @@ class BaseCAM:
             if self.needs_grad:
                 (G,) = torch.autograd.grad(attr.class_score(logits, t, self.score).sum(), A)
         if A.ndim not in (4, 5):
-            raise ValueError(f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}")
+            raise ValueError(
+                f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}"
+            )
         return A.detach(), G, logits.detach(), t
 
     def weights(self, A, G, x, t, logits) -> torch.Tensor:  # pragma: no cover - abstract
@@ -104,8 +109,9 @@ class BaseCAM:
         t0 = time.perf_counter()
         cam, t = self.raw(x, target)
         heat = resize(cam, tuple(x.shape[2:]))
-        return Explanation(heatmap=heat, target=t, method=self.name, raw=cam,
-                           timings={"total": time.perf_counter() - t0})
+        return Explanation(
+            heatmap=heat, target=t, method=self.name, raw=cam, timings={"total": time.perf_counter() - t0}
+        )
 
 
 def _spatial_dims(A: torch.Tensor) -> tuple[int, ...]:
@@ -162,7 +168,9 @@ class SaliencyTubes(GradCAM):
 
     def weights(self, A, G, x, t, logits):
         if A.ndim != 5:
-            raise ValueError(f"Saliency Tubes needs a layer with (B, K, t, h, w) activations, got {tuple(A.shape)}")
+            raise ValueError(
+                f"Saliency Tubes needs a layer with (B, K, t, h, w) activations, got {tuple(A.shape)}"
+            )
         return super().weights(A, G, x, t, logits)
 
 
@@ -220,6 +228,11 @@ class AblationCAM(BaseCAM):
 
 
 CAMS = {
-    "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "gradamapcam": GradAMapCAM,
-    "scorecam": ScoreCAM, "ablationcam": AblationCAM, "saliencytubes": SaliencyTubes,
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "xgradcam": XGradCAM,
+    "gradamapcam": GradAMapCAM,
+    "scorecam": ScoreCAM,
+    "ablationcam": AblationCAM,
+    "saliencytubes": SaliencyTubes,
 }

@@ -28,7 +28,9 @@ def _images_hwc(images, B: int) -> np.ndarray:
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != B:
-        raise ValueError(f"images must be {B} RGB images (B, H, W, 3) or (B, 3, H, W), got shape {images.shape}")
+        raise ValueError(
+            f"images must be {B} RGB images (B, H, W, 3) or (B, 3, H, W), got shape {images.shape}"
+        )
     if images.dtype != np.uint8:
         images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
     return images
@@ -67,7 +69,14 @@ class Explanation:
 
     def numpy(self) -> Explanation:
         """A copy with every tensor as a numpy array on the host."""
-        return replace(self, **{f.name: _np(getattr(self, f.name)) for f in fields(self) if f.name not in ("method", "timings")})
+        return replace(
+            self,
+            **{
+                f.name: _np(getattr(self, f.name))
+                for f in fields(self)
+                if f.name not in ("method", "timings")
+            },
+        )
 
     def overlay(self, images, alpha: float = 0.5) -> np.ndarray:
         """Heatmaps blended over ``images`` (see :func:`swagfast.viz.overlay`): (B, H, W, 3) uint8."""

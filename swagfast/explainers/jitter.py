@@ -46,17 +46,28 @@ class JitterCAM:
     backend : backend of the patch accumulation.
     """
 
-    def __init__(self, model: nn.Module, layer: nn.Module | str, base: str | type[BaseCAM] = "gradcam", *,
-                 cam_scale: float = 2.0, cam_size: tuple[int, ...] | None = None, batch_size: int | None = None,
-                 score: str = "logit", jitter_time: bool = False, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: nn.Module | str,
+        base: str | type[BaseCAM] = "gradcam",
+        *,
+        cam_scale: float = 2.0,
+        cam_size: tuple[int, ...] | None = None,
+        batch_size: int | None = None,
+        score: str = "logit",
+        jitter_time: bool = False,
+        backend: str = "auto",
+    ) -> None:
         if isinstance(base, str):
             if base not in CAMS:
                 raise ValueError(f"base must be one of {', '.join(CAMS)} or a CAM class; got {base!r}")
             base = CAMS[base]
         if not (isinstance(base, type) and issubclass(base, BaseCAM)):
             raise TypeError(f"base must be a CAM name or a BaseCAM subclass, got {base!r}")
-        if cam_size is None and (isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float)
-                                 or cam_scale < 1):
+        if cam_size is None and (
+            isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float) or cam_scale < 1
+        ):
             raise ValueError(f"cam_scale must be a number >= 1, got {cam_scale!r}")
         check_batch_size(batch_size)
         self.cam = base(model, layer, score=score, batch_size=batch_size)
@@ -70,8 +81,9 @@ class JitterCAM:
     def name(self) -> str:
         return f"Jitter-CAM[{self.cam.name}]"
 
-    def plan(self, x: torch.Tensor, layer_shape: tuple[int, ...] | None = None
-             ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    def plan(
+        self, x: torch.Tensor, layer_shape: tuple[int, ...] | None = None
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """(m, d, k) per jittered axis for input ``x``: base CAM size, extra cells, pixels per cell.
 
         ``layer_shape``: the layer's activation shape for ``x`` if known (else one forward finds it).
@@ -110,11 +122,11 @@ class JitterCAM:
         m, d, k = self.plan(x, tuple(box.output.shape))
         nd = len(m)
         lead = x.ndim - 2 - nd  # a time axis that is not jittered
-        p = tuple(x.shape[2 + lead:])
+        p = tuple(x.shape[2 + lead :])
         big = tuple(pp + dd * kk for pp, dd, kk in zip(p, d, k, strict=True))
         if big != p:
             mode = "bilinear" if x.ndim == 4 else "trilinear"
-            size = tuple(x.shape[2:2 + lead]) + big
+            size = tuple(x.shape[2 : 2 + lead]) + big
             up = F.interpolate(x.detach(), size=size, mode=mode, align_corners=False)
         else:
             up = x.detach()
@@ -127,7 +139,9 @@ class JitterCAM:
             chunk = jobs[i : i + bs]
             crops = []
             for b, q in chunk:
-                idx = tuple(slice(int(o) * kk, int(o) * kk + pp) for o, kk, pp in zip(grid[q], k, p, strict=True))
+                idx = tuple(
+                    slice(int(o) * kk, int(o) * kk + pp) for o, kk, pp in zip(grid[q], k, p, strict=True)
+                )
                 crops.append(up[(b, slice(None)) + (slice(None),) * lead + idx])
             cams, _ = self.cam.raw(torch.stack(crops), t[[b for b, _ in chunk]])
             if maps is None:
@@ -143,5 +157,10 @@ class JitterCAM:
         jitter = J / C
         heat = resize(jitter, tuple(x.shape[2:]))
         t2 = time.perf_counter()
-        return Explanation(heatmap=heat, target=t, method=self.name, raw=jitter,
-                           timings={"patch_cams": t1 - t0, "accumulate": t2 - t1, "total": t2 - t0})
+        return Explanation(
+            heatmap=heat,
+            target=t,
+            method=self.name,
+            raw=jitter,
+            timings={"patch_cams": t1 - t0, "accumulate": t2 - t1, "total": t2 - t0},
+        )

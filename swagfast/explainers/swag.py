@@ -128,7 +128,7 @@ class SWAG:
         self.profile = profile
 
     def method_name(self, video: bool = False) -> str:
-        """"SWAG_G", "SWAG-V_I+G", ... with the attribution in brackets when not guided."""
+        """ "SWAG_G", "SWAG-V_I+G", ... with the attribution in brackets when not guided."""
         name = "SWAG-V" if video else "SWAG"
         return f"{name}_{self.variant}" + ("" if self.attribution == "guided" else f"[{self.attribution}]")
 
@@ -160,14 +160,25 @@ class SWAG:
         clock = _clock or _Clock(x.device, self.profile)
         need_colour = self.variant in ("I", "I+G") or self.attribution == "sobel"
         img = self._image_tensor(x, image) if need_colour else None
-        M, t = attr.attribute(self.model, x, self.attribution, target, score=self.score, image=img, seed=self.seed)
+        M, t = attr.attribute(
+            self.model, x, self.attribution, target, score=self.score, image=img, seed=self.seed
+        )
         clock.lap("attribution")
         fn = slic if x.ndim == 4 else supervoxels
         kw = {} if x.ndim == 4 or self.spacing is None else {"spacing": self.spacing}
         colour = img if self.variant in ("I", "I+G") else None
         grad = M if self.variant in ("G", "I+G") else None
-        segments = fn(colour, self.n_segments, gradient=grad, mode=self.variant, w_c=self.w_c, w_g=self.w_g,
-                      max_num_iter=self.max_num_iter, backend=self.backend, **kw)
+        segments = fn(
+            colour,
+            self.n_segments,
+            gradient=grad,
+            mode=self.variant,
+            w_c=self.w_c,
+            w_g=self.w_g,
+            max_num_iter=self.max_num_iter,
+            backend=self.backend,
+            **kw,
+        )
         clock.lap("superpixels")
         return segments, M, t
 
@@ -185,8 +196,13 @@ class SWAG:
         clock.lap("pooling")
         clock.timings["total"] = sum(clock.timings.values())
         return Explanation(
-            heatmap=pooled.pixel_values, target=t, method=self.method_name(x.ndim == 5), segments=segments,
-            segment_scores=pooled.segment_values, pixel_map=M, timings=clock.timings,
+            heatmap=pooled.pixel_values,
+            target=t,
+            method=self.method_name(x.ndim == 5),
+            segments=segments,
+            segment_scores=pooled.segment_values,
+            pixel_map=M,
+            timings=clock.timings,
         )
 
 
@@ -232,8 +248,16 @@ def lime_segmenter(
     return segmentation_fn
 
 
-def captum_feature_mask(model: nn.Module, x: torch.Tensor, variant: str = "G", n_segments: int = 50, *,
-                        target=None, image=None, **swag_kwargs) -> torch.Tensor:
+def captum_feature_mask(
+    model: nn.Module,
+    x: torch.Tensor,
+    variant: str = "G",
+    n_segments: int = 50,
+    *,
+    target=None,
+    image=None,
+    **swag_kwargs,
+) -> torch.Tensor:
     """(B, 1, H, W) int64 feature masks for ``captum.attr.Lime(...).attribute(feature_mask=...)``.
 
     Each item's segments are numbered 0..n-1 (Captum's requirement), on ``x``'s device.

@@ -7,7 +7,6 @@ import math
 import numba
 import numpy as np
 
-
 _F32 = np.float32
 
 
@@ -48,7 +47,9 @@ def _linear_to_lab(r, g, b, out, i):
 @numba.njit(parallel=True, cache=True)
 def _rgb_to_lab_float(rgb, out):
     for i in numba.prange(rgb.shape[0]):
-        _linear_to_lab(_srgb_to_linear(rgb[i, 0]), _srgb_to_linear(rgb[i, 1]), _srgb_to_linear(rgb[i, 2]), out, i)
+        _linear_to_lab(
+            _srgb_to_linear(rgb[i, 0]), _srgb_to_linear(rgb[i, 1]), _srgb_to_linear(rgb[i, 2]), out, i
+        )
 
 
 @numba.njit(cache=True)
@@ -166,7 +167,11 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
             z0, z1 = _cell_start(max(iz - 1, 0), Z, gz), _cell_start(min(iz + 2, gz), Z, gz)
             y0, y1 = _cell_start(max(iy - 1, 0), Y, gy), _cell_start(min(iy + 2, gy), Y, gy)
             x0, x1 = _cell_start(max(ix - 1, 0), X, gx), _cell_start(min(ix + 2, gx), X, gx)
-            czf, cyf, cxf = np.float32(centres[k, F]), np.float32(centres[k, F + 1]), np.float32(centres[k, F + 2])
+            czf, cyf, cxf = (
+                np.float32(centres[k, F]),
+                np.float32(centres[k, F + 1]),
+                np.float32(centres[k, F + 2]),
+            )
             for f in range(F):
                 cf[f] = np.float32(centres[k, f])
             for z in range(z0, z1):
@@ -230,7 +235,9 @@ def slic_iterate(feat, weights, n_segments, spacing, max_iter, labels) -> int:
     _, Z, Y, X, _ = feat.shape
     gz, gy, gx, S = make_grid(Z, Y, X, n_segments, spacing)
     w = np.asarray(weights, dtype=np.float64)
-    _slic_batch(feat, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels)
+    _slic_batch(
+        feat, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels
+    )
     return gz * gy * gx
 
 

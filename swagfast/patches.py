@@ -51,7 +51,7 @@ def accumulate_patches(
     if len(out_shape) != dims:
         raise ValueError(f"out_shape must have {dims} entries, got {out_shape}")
     patch = tuple(m.shape[2:])
-    off_host = off.detach().cpu().long()
+    off_host = off.detach().cpu().long().contiguous()
     if off_host.numel():
         lo = off_host.min(dim=0).values
         hi = (off_host + torch.tensor(patch)).max(dim=0).values
@@ -59,7 +59,7 @@ def accumulate_patches(
             raise ValueError(f"every patch of shape {patch} must fit in out_shape {out_shape} at its offset")
     if dims == 2:
         m = m.unsqueeze(2)
-        off_host = torch.cat([torch.zeros(len(off_host), 1, dtype=torch.long), off_host], dim=1)
+        off_host = torch.cat([torch.zeros(len(off_host), 1, dtype=torch.long), off_host], dim=1).contiguous()
     m = m.contiguous()
     B = m.shape[0]
     shape3 = out_shape if dims == 3 else (1, *out_shape)
@@ -86,7 +86,7 @@ def accumulate_patches(
             from swagfast import _C as impl
         else:
             impl = kernels.patches
-        impl.accumulate_patches(host_view(m), host_view(off_host.contiguous()), host_view(J), host_view(C))
+        impl.accumulate_patches(host_view(m), host_view(off_host), host_view(J), host_view(C))
     if dims == 2:
         J, C = J[:, 0], C[:, 0]
     return (J.numpy(), C.numpy()) if is_numpy else (J, C)

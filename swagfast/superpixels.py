@@ -391,7 +391,8 @@ def _slic_nd(
             with torch.cuda.device(device):
                 stream = cuda_stream(device)
                 if colour:
-                    rgb = rgb.float().div_(255.0) if rgb.dtype == torch.uint8 else rgb.contiguous()
+                    # contiguous: the kernel reads (B * N, 3); .float() would keep the movedim strides
+                    rgb = (rgb.float().div_(255.0) if rgb.dtype == torch.uint8 else rgb).contiguous()
                     _C_cuda.rgb_to_lab(rgb.data_ptr(), B * n_vox, feat.data_ptr(), F, stream)
                 n_centres = _C_cuda.slic_centres(*zyx, F, n_segments, *spacing3)
                 ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)

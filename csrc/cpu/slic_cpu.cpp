@@ -227,20 +227,26 @@ int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t mi
     int64_t size = 1, head = 0;
     queue[0] = {start, sz, sy, sx};
     out[start] = next;
+    // Neighbours in the order x-1, x+1, y-1, y+1, z-1, z+1 (as the Numba kernel): `adjacent` is
+    // the last differently labelled neighbour seen, so the order is part of the result.
+    auto visit = [&](int64_t j, int32_t zz, int32_t yy, int32_t xx) {
+      const int32_t o = out[j];
+      if (o < 0 && labels[j] == label) {
+        out[j] = next;
+        queue[size++] = {j, zz, yy, xx};
+        return size >= max_size;  // stop growing
+      }
+      if (o >= 0 && o != next) adjacent = o;
+      return false;
+    };
     while (head < size && size < max_size) {
       const Voxel v = queue[head++];
-      for (int n = 0; n < n_nb; ++n) {
-        const int32_t zz = v.z + offsets[n][0], yy = v.y + offsets[n][1], xx = v.x + offsets[n][2];
-        if (zz < 0 || zz >= Z || yy < 0 || yy >= Y || xx < 0 || xx >= X) continue;
-        const int64_t j = (static_cast<int64_t>(zz) * Y + yy) * X + xx;
-        if (out[j] < 0 && labels[j] == label) {
-          out[j] = next;
-          queue[size++] = {j, zz, yy, xx};
-          if (size >= max_size) break;
-        } else if (out[j] >= 0 && out[j] != next) {
-          adjacent = out[j];
-        }
-      }
+      if (v.x > 0 && visit(v.i - 1, v.z, v.y, v.x - 1)) break;
+      if (v.x < X - 1 && visit(v.i + 1, v.z, v.y, v.x + 1)) break;
+      if (v.y > 0 && visit(v.i - X, v.z, v.y - 1, v.x)) break;
+      if (v.y < Y - 1 && visit(v.i + X, v.z, v.y + 1, v.x)) break;
+      if (v.z > 0 && visit(v.i - X * Y, v.z - 1, v.y, v.x)) break;
+      if (v.z < Z - 1 && visit(v.i + X * Y, v.z + 1, v.y, v.x)) break;
     }
     if (size < min_size && adjacent >= 0) {
       for (int64_t q = 0; q < size; ++q) out[queue[q].i] = adjacent;

@@ -185,3 +185,12 @@ def test_jitter_cam_bad_arguments():
         JitterCAM(model, "body")(torch.randn(1, 3, 17, 17))
     with pytest.raises(ValueError, match=r"cam_size \(4, 4\) must not be smaller"):
         JitterCAM(model, "body", cam_size=(4, 4))(x)
+
+
+@pytest.mark.cuda
+def test_jitter_cam_on_cuda_matches_cpu():
+    model, x = model_and_input(7)
+    cpu = JitterCAM(model, "body", batch_size=16)(x, target=[0, 1])
+    gpu = JitterCAM(model.cuda(), "body", batch_size=16)(x.cuda(), target=[0, 1])
+    assert gpu.heatmap.device.type == "cuda"
+    torch.testing.assert_close(gpu.raw.cpu(), cpu.raw, rtol=1e-4, atol=1e-6)

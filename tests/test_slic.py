@@ -256,3 +256,12 @@ def test_bad_input_messages():
             swagfast.slic(image, **kw)
     with pytest.raises(ValueError, match=r"clip must have 3 spatial axes"):
         swagfast.supervoxels(img, 10)
+
+
+@pytest.mark.cuda
+def test_cuda_channel_first_uint8_tensor():
+    img = np.stack([PHOTOS["rocket"], PHOTOS["china"]])
+    cpu = swagfast.slic(img, 200)
+    gpu = swagfast.slic(torch.from_numpy(img).permute(0, 3, 1, 2).cuda(), 200)
+    assert gpu.device.type == "cuda"
+    assert (gpu.cpu().numpy() == cpu).mean() >= 0.995

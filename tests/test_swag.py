@@ -178,3 +178,16 @@ def test_captum_lime_with_our_feature_mask():
         warnings.simplefilter("ignore")
         attr = captum_attr.Lime(model).attribute(x, target=1, feature_mask=mask, n_samples=30)
     assert attr.shape == x.shape
+
+
+@pytest.mark.cuda
+def test_swag_on_cuda_stays_on_device_and_finds_the_square():
+    x, _ = red_square_batch()
+    model = RedDetector().eval().cuda()
+    exp = SWAG(model, "I+G", mean=MEAN, std=STD, profile=True)(x.cuda())
+    assert exp.heatmap.device.type == exp.segments.device.type == "cuda"
+    inside = torch.zeros(224, 224, dtype=torch.bool, device="cuda")
+    inside[SQUARE] = True
+    for heat in exp.heatmap:
+        top = heat.flatten().argsort(descending=True, stable=True)[: int(0.05 * heat.numel())]
+        assert inside.flatten()[top].float().mean() >= 0.99

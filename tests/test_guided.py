@@ -196,3 +196,25 @@ def test_sanity_baselines():
     img[..., 4:] = 1.0  # a vertical edge between columns 3 and 4
     s = attribution.sobel_map(img)[0]
     assert s[:, 3:5].min() > 0 and s[:, :2].max() == 0 and s[:, 6:].max() == 0
+
+
+def test_hardtanh_zero_to_t_is_guided_with_its_top():
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv2d(3, 5, 3), nn.Hardtanh(0.0, 0.3), nn.Flatten(), nn.Linear(5 * 6 * 6, 3)
+    ).eval()
+    x = torch.randn(2, 3, 8, 8)
+    ours, _ = attribution.guided(model, x, target=0)
+    ref = swap_modules(
+        __import__("copy").deepcopy(model), nn.Hardtanh, lambda m: _RefModule(lambda v: v.clamp(0, 0.3), 0.3)
+    )
+    xr = x.clone().requires_grad_(True)
+    ref(xr)[:, 0].sum().backward()
+    torch.testing.assert_close(ours, xr.grad, rtol=1e-5, atol=1e-7)
+    # inputs above the top get no gradient: some units saturate here, so the maps differ from ReLU's
+    relu = swap_modules(__import__("copy").deepcopy(model), nn.Hardtanh, lambda m: nn.ReLU())
+    assert not torch.allclose(ours, attribution.guided(relu, x, target=0)[0])
+    # Hardtanh with a negative bottom is not ReLU-like: warned about by name
+    odd = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Hardtanh(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    with pytest.warns(UserWarning, match=r"Hardtanh\(min_val=-1.0\)"):
+        attribution.guided(odd, x)

@@ -25,3 +25,26 @@ def random_point(shape: tuple[int, ...], seed: int = 0, device: str | torch.devi
     xx = torch.arange(W, device=device, dtype=torch.float32)
     d = -((yy[None, :, None] - py[:, None, None]) ** 2 + (xx[None, None, :] - px[:, None, None]) ** 2).sqrt()
     return d if len(shape) == 3 else d[:, None].expand(B, shape[1], H, W).clone()
+
+
+def constant(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torch.Tensor:
+    """The faithfulness baseline of thesis 5.4.2: 0.9 everywhere, one pixel 1 and one pixel 0
+    (so it is a valid heatmap with a maximum and a minimum), shaped ``shape``."""
+    h = torch.full(shape, 0.9, device=device)
+    flat = h.view(shape[0], -1)
+    flat[:, 0] = 1.0
+    flat[:, -1] = 0.0
+    return h
+
+
+def noise(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Uniform random heatmaps in [0, 1) (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g).to(device)
+
+
+def sobel(images: torch.Tensor) -> torch.Tensor:
+    """Sobel edge magnitude of (B, 3, H, W) images: (B, H, W)."""
+    from swagfast.attribution import sobel_map
+
+    return sobel_map(images)

@@ -1,0 +1,181 @@
+"""Weak localisation and the pointing game (thesis 2.4, 5.4; SPEC.md section 6)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import torch
+
+FAMILIES = {
+    "value": np.round(np.arange(0.0, 0.951, 0.05), 2),  # t in 0:0.05:0.95
+    "mean": np.round(np.arange(0.0, 10.01, 0.5), 2),  # a in 0:0.5:10, threshold a * mean
+    "energy": np.round(np.arange(0.0, 95.1, 5.0), 1),  # a% of the total
+}
+
+
+def _np(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    h = h.astype(np.float64)
+    lo, hi = h.min(), h.max()
+    return (h - lo) / (hi - lo) if hi > lo else np.zeros_like(h)
+
+
+def _threshold(h: np.ndarray, family: str, a: float) -> float:
+    if family == "value":
+        return a
+    if family == "mean":
+        return a * h.mean()
+    # energy: the value of the last pixel of the smallest top set holding a% of the total
+    if a <= 0:
+        return np.inf
+    v = np.sort(h.ravel())[::-1]
+    total = v.sum()
+    if total <= 0:
+        return np.inf
+    k = int(np.searchsorted(np.cumsum(v), a / 100.0 * total))
+    return v[min(k, len(v) - 1)]
+
+
+def mask_box(mask: np.ndarray, component: str = "largest") -> tuple[int, int, int, int] | None:
+    """(x_min, y_min, x_max, y_max) of the largest 8-connected component (or of all pixels)."""
+    if not mask.any():
+        return None
+    if component == "largest":
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, w, h = (
+            int(stats[best, c])
+            for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
+        )
+        return x, y, x + w - 1, y + h - 1
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def box_iou(a, b) -> float:
+    """IoU of two inclusive pixel boxes (x_min, y_min, x_max, y_max)."""
+    if a is None or b is None:
+        return 0.0
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+    inter = ix * iy
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+class Localisation(NamedTuple):
+    """``error`` family -> error % at its best threshold; ``best_threshold`` family -> that
+    threshold; ``errors`` family -> (thresholds, error % at each)."""
+
+    error: dict[str, float]
+    best_threshold: dict[str, float]
+    errors: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _iou_frames(h: np.ndarray, boxes, family: str, a: float, component: str) -> float:
+    """Max IoU over the ground-truth boxes (2-D), or the mean over frames of it (3-D)."""
+    hu = _unit(h)  # scaled over the whole clip, so frames keep their relative strength
+    thr = _threshold(hu, family, a)
+    frames = hu[None] if h.ndim == 2 else hu
+    frame_boxes = [boxes] if h.ndim == 2 else boxes
+    if len(frame_boxes) != len(frames):
+        raise ValueError(f"boxes must give one entry per frame ({len(frames)}), got {len(frame_boxes)}")
+    ious = []
+    for f, fb in zip(frames, frame_boxes, strict=True):
+        box = mask_box(f >= thr, component) if np.isfinite(thr) else None
+        fb = np.asarray(fb, dtype=np.int64).reshape(-1, 4)
+        ious.append(max((box_iou(box, g) for g in fb), default=0.0))
+    return float(np.mean(ious))
+
+
+def weak_localisation(
+    heatmaps,
+    boxes,
+    *,
+    families: tuple[str, ...] = ("value", "mean", "energy"),
+    component: str = "largest",
+    iou: float = 0.5,
+) -> Localisation:
+    """Weak localisation error (thesis 5.4, SPEC.md section 6).
+
+    Each heatmap is scaled to [0, 1]; for every threshold of a family the pixels at or above it
+    are boxed (largest 8-connected component, or ``component="all"`` pixels) and the item is
+    correct when the box's IoU with one of its ground-truth boxes exceeds ``iou``. Families:
+    ``value`` t in 0:0.05:0.95; ``mean`` a * mean(heatmap), a in 0:0.5:10; ``energy`` the
+    smallest set of top pixels holding a% of the total, a in 0:5:95.
+
+    Parameters
+    ----------
+    heatmaps : (B, H, W) or, for video, (B, T, H, W); numpy or torch
+    boxes : sequence of B entries
+        Images: (n, 4) boxes ``(x_min, y_min, x_max, y_max)``, inclusive pixels. Video: T
+        entries of (n, 4), one per frame; a clip counts as correct when the mean over its frames
+        of the per-frame IoU exceeds ``iou``.
+
+    Returns
+    -------
+    Localisation
+        Error % at the best threshold of each family, the threshold, and the whole curve.
+    """
+    h = _np(heatmaps)
+    if h.ndim not in (3, 4):
+        raise ValueError(f"heatmaps must have shape (B, H, W) or (B, T, H, W), got {h.shape}")
+    if len(boxes) != len(h):
+        raise ValueError(f"boxes must give the boxes of each of the {len(h)} heatmaps, got {len(boxes)}")
+    if component not in ("largest", "all"):
+        raise ValueError(f"component must be 'largest' or 'all', got {component!r}")
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"families must be among {', '.join(FAMILIES)}; got {sorted(unknown)}")
+    error, best, curves = {}, {}, {}
+    for fam in families:
+        thresholds = FAMILIES[fam]
+        correct = np.array(
+            [
+                [_iou_frames(hm, bx, fam, a, component) > iou for a in thresholds]
+                for hm, bx in zip(h, boxes, strict=True)
+            ]
+        )
+        errs = 100.0 * (1.0 - correct.mean(axis=0))
+        i = int(np.argmin(errs))
+        error[fam], best[fam], curves[fam] = float(errs[i]), float(thresholds[i]), (thresholds, errs)
+    return Localisation(error, best, curves)
+
+
+class PointingGame(NamedTuple):
+    """Accuracy = hits / (hits + misses) over all items and over the ``difficult`` ones."""
+
+    accuracy: float
+    accuracy_difficult: float | None
+    hits: np.ndarray  # (B,) bool; items with an empty mask are False and excluded from both
+
+
+def pointing_game(heatmaps, masks, *, tolerance: int = 15, difficult=None) -> PointingGame:
+    """The pointing game (Zhang et al.; thesis 5.4): the heatmap's maximum (first in raster
+    order on ties) is a hit when it lies within ``tolerance`` pixels of the class's mask.
+
+    heatmaps (B, H, W); masks (B, H, W) bool; ``difficult`` (B,) bool marks the hard subset
+    (e.g. small objects or images with distractors). Items whose mask is empty are skipped.
+    """
+    h, m = _np(heatmaps), _np(masks).astype(bool)
+    if h.ndim != 3 or m.shape != h.shape:
+        raise ValueError(f"heatmaps and masks must both be (B, H, W), got {h.shape} and {m.shape}")
+    hits = np.zeros(len(h), bool)
+    valid = m.reshape(len(m), -1).any(axis=1)
+    for i, (hm, mk) in enumerate(zip(h, m, strict=True)):
+        if not valid[i]:
+            continue
+        y, x = np.unravel_index(int(np.argmax(hm)), hm.shape)
+        dist = cv2.distanceTransform((~mk).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        hits[i] = dist[y, x] <= tolerance
+    acc = float(hits[valid].mean()) if valid.any() else float("nan")
+    acc_d = None
+    if difficult is not None:
+        d = np.asarray(difficult, bool) & valid
+        acc_d = float(hits[d].mean()) if d.any() else float("nan")
+    return PointingGame(acc, acc_d, hits)

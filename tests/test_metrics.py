@@ -1,0 +1,117 @@
+"""Localisation, pointing game, faithfulness and MCS on cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from swagfast import baselines, metrics
+
+
+def box_heatmap(shape, box):
+    h = np.zeros(shape, np.float32)
+    x0, y0, x1, y1 = box
+    h[y0 : y1 + 1, x0 : x1 + 1] = 1.0
+    return h
+
+
+def test_a_heatmap_equal_to_the_box_localises_perfectly():
+    box = (10, 20, 40, 35)
+    h = box_heatmap((64, 64), box)
+    assert metrics.box_iou(metrics.mask_box(h > 0.5), box) == 1.0
+    res = metrics.weak_localisation(torch.from_numpy(h)[None], [np.array([box])])
+    assert res.error == {"value": 0.0, "mean": 0.0, "energy": 0.0}
+    assert res.best_threshold["value"] == 0.05  # 0 boxes the whole image; 0.05 the box
+
+
+def test_localisation_errors_count_items_and_pick_the_best_threshold():
+    good = box_heatmap((32, 32), (2, 2, 9, 9))
+    bad = box_heatmap((32, 32), (20, 20, 30, 30))  # far from its ground truth
+    res = metrics.weak_localisation(
+        np.stack([good, bad]), [[(2, 2, 9, 9)], [(0, 0, 5, 5)]], families=("value",)
+    )
+    assert res.error["value"] == 50.0
+    thresholds, errs = res.errors["value"]
+    assert errs[0] == 100.0  # t = 0: both boxes are the whole image
+    # the largest component vs all pixels
+    two = box_heatmap((32, 32), (0, 0, 9, 9)) + 0.9 * box_heatmap((32, 32), (25, 25, 26, 26))
+    assert metrics.mask_box(two > 0.5) == (0, 0, 9, 9)
+    assert metrics.mask_box(two > 0.5, component="all") == (0, 0, 26, 26)
+
+
+def test_video_localisation_uses_the_mean_iou_over_frames():
+    h = np.stack([box_heatmap((16, 16), (2, 2, 7, 7)), box_heatmap((16, 16), (8, 8, 13, 13))])
+    right = [[(2, 2, 7, 7)], [(8, 8, 13, 13)]]
+    half = [[(2, 2, 7, 7)], [(0, 0, 1, 1)]]  # mean IoU 0.5: not > 0.5
+    res = metrics.weak_localisation(np.stack([h, h]), [right, half], families=("value",))
+    assert res.error["value"] == 50.0
+
+
+def test_pointing_game_tolerance_and_difficult_split():
+    masks = np.zeros((3, 64, 64), bool)
+    masks[:, 20:30, 20:30] = True
+    heat = np.zeros((3, 64, 64), np.float32)
+    heat[0, 25, 25] = 1  # inside
+    heat[1, 25, 39] = 1  # 10 px right of the mask: a hit at tolerance 15
+    heat[2, 25, 50] = 1  # 21 px away: a miss
+    res = metrics.pointing_game(heat, masks, tolerance=15, difficult=[False, True, True])
+    assert res.hits.tolist() == [True, True, False]
+    assert res.accuracy == pytest.approx(2 / 3) and res.accuracy_difficult == pytest.approx(1 / 2)
+    assert metrics.pointing_game(heat, masks, tolerance=5).hits.tolist() == [True, False, False]
+
+
+class MeanModel(nn.Module):
+    """class-1 logit = 6 x mean of channel 0; class 0 = 0."""
+
+    def forward(self, x):
+        m = x[:, 0].flatten(1).mean(1)
+        return torch.stack([torch.zeros_like(m), 6 * m], 1)
+
+
+def test_constant_baseline_beats_a_peaked_heatmap_on_average_drop():
+    x = torch.ones(2, 3, 16, 16)
+    peaked = torch.zeros(2, 16, 16)
+    peaked[:, 8, 8] = 1.0
+    model = MeanModel()
+    const = metrics.faithfulness(model, x, baselines.constant((2, 16, 16)), target=1)
+    peak = metrics.faithfulness(model, x, peaked, target=1)
+    assert const.average_drop < peak.average_drop
+    # exact numbers: Y = sigmoid(6); the constant map keeps (254 * 0.9 + 1) / 256 of the mean
+    y = torch.sigmoid(torch.tensor(6.0))
+    o = torch.sigmoid(torch.tensor(6.0 * (254 * 0.9 + 1) / 256))
+    assert const.average_drop == pytest.approx(float((y - o) / y * 100), rel=1e-5)
+    assert const.increase_in_confidence == 0.0 and const.mean_increase == 0.0
+    brighter = metrics.faithfulness(model, -x, baselines.constant((2, 16, 16)), target=1)
+    assert brighter.increase_in_confidence == 100.0 and brighter.mean_increase > 0
+
+
+def test_model_contrast_score_exact():
+    masks = np.zeros((2, 4, 4), bool)
+    masks[:, :2, :2] = True
+    obj = np.zeros((2, 4, 4), np.float32)
+    obj[:, :2, :2] = 1.0  # all attribution on the object
+    scene = np.zeros((2, 4, 4), np.float32)
+    scene[:, 2:, 2:] = 1.0  # all on the scene
+    assert metrics.model_contrast_score(obj, scene, masks) == pytest.approx(1.0)
+    half = obj.copy()
+    half[1] = scene[1]
+    assert metrics.model_contrast_score(half, scene, masks, correct_obj=[True, True]) == pytest.approx(0.5)
+    assert metrics.model_contrast_score(half, scene, masks, correct_obj=[True, False]) == pytest.approx(1.0)
+
+
+def test_baselines_shapes_and_bad_input():
+    c = baselines.constant((2, 5, 5))
+    assert c.max() == 1.0 and c.min() == 0.0 and (c == 0.9).sum() == 2 * 23
+    assert torch.equal(baselines.noise((1, 4, 4), seed=3), baselines.noise((1, 4, 4), seed=3))
+    assert baselines.random_point((2, 8, 8), seed=1).shape == (2, 8, 8)
+    assert baselines.centre((1, 3, 5))[0, 1, 2] == 0
+    with pytest.raises(ValueError, match="boxes must give the boxes of each of the 2 heatmaps"):
+        metrics.weak_localisation(np.zeros((2, 4, 4)), [[(0, 0, 1, 1)]])
+    with pytest.raises(ValueError, match="component must be 'largest' or 'all'"):
+        metrics.weak_localisation(np.zeros((1, 4, 4)), [[(0, 0, 1, 1)]], component="box")
+    with pytest.raises(ValueError, match=r"heatmaps and masks must both be \(B, H, W\)"):
+        metrics.pointing_game(np.zeros((1, 4, 4)), np.zeros((1, 5, 5), bool))
+    with pytest.raises(ValueError, match=r"heatmap must have shape \(2, 16, 16\)"):
+        metrics.faithfulness(MeanModel(), torch.ones(2, 3, 16, 16), torch.zeros(2, 8, 8))

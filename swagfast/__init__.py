@@ -12,6 +12,7 @@ from swagfast._backend import (
     set_num_threads,
 )
 from swagfast.explainers import (
+    RISE,
     SWAG,
     AblationCAM,
     Explanation,
@@ -41,6 +42,7 @@ __all__ = [
     "GradCAM",
     "GradCAMPlusPlus",
     "JitterCAM",
+    "RISE",
     "SaliencyTubes",
     "ScoreCAM",
     "XGradCAM",

@@ -191,3 +191,27 @@ def test_swag_on_cuda_stays_on_device_and_finds_the_square():
     for heat in exp.heatmap:
         top = heat.flatten().argsort(descending=True, stable=True)[: int(0.05 * heat.numel())]
         assert inside.flatten()[top].float().mean() >= 0.99
+
+
+def test_rise_finds_the_red_square_and_is_seeded():
+    x, _ = red_square_batch(1, size=64)
+    x = x.clone()
+    model = RedDetector().eval()
+    rise = swagfast.RISE(model, n_masks=400, s=4, batch_size=50, seed=1, score="logit")  # softmax saturates
+    exp = rise(x, target=1)
+    heat = exp.heatmap[0]
+    inside = torch.zeros(64, 64, dtype=torch.bool)
+    inside[20:64, 30:64] = True  # the part of SQUARE inside the 64 x 64 image
+    # RISE is an expectation (the mean score when a pixel is kept): an offset plus the contrast
+    top = heat.flatten().argsort(descending=True)[: int(0.1 * heat.numel())]
+    assert inside.flatten()[top].float().mean() > 0.95
+    assert heat[inside].mean() - heat[~inside].mean() > 0.1 * heat.mean()
+    same = swagfast.RISE(model, n_masks=400, s=4, batch_size=7, seed=1, score="logit")(x, 1)
+    torch.testing.assert_close(same.heatmap, exp.heatmap)  # the batch size does not change the masks
+    other = swagfast.RISE(model, n_masks=400, s=4, seed=2, score="logit")(x, 1)
+    assert not torch.allclose(other.heatmap, exp.heatmap)
+    m = rise.masks((64, 64), *(d[:10] for d in rise.draws((64, 64), torch.device("cpu"))))
+    assert m.shape == (10, 64, 64) and 0 <= float(m.min()) and float(m.max()) <= 1
+    assert 0.3 < float(m.mean()) < 0.7  # p = 0.5
+    with pytest.raises(ValueError, match=r"p must lie in \(0, 1\)"):
+        swagfast.RISE(model, p=1.5)

@@ -13,6 +13,7 @@ from swagfast.explainers.cam import (
 )
 from swagfast.explainers.explanation import Explanation
 from swagfast.explainers.jitter import JitterCAM
+from swagfast.explainers.rise import RISE
 from swagfast.explainers.swag import (
     DEFAULT_WEIGHTS,
     IMAGENET_MEAN,
@@ -35,6 +36,7 @@ __all__ = [
     "GradCAM",
     "GradCAMPlusPlus",
     "JitterCAM",
+    "RISE",
     "SaliencyTubes",
     "ScoreCAM",
     "XGradCAM",

@@ -215,3 +215,16 @@ def test_rise_finds_the_red_square_and_is_seeded():
     assert 0.3 < float(m.mean()) < 0.7  # p = 0.5
     with pytest.raises(ValueError, match=r"p must lie in \(0, 1\)"):
         swagfast.RISE(model, p=1.5)
+
+
+def test_xrai_adapter_through_the_saliency_package():
+    pytest.importorskip("saliency.core", reason="saliency (PAIR) is a test dependency (pip install .[test])")
+    from swagfast.explainers import XRAI
+
+    x, _ = red_square_batch(1, size=64)
+    exp = XRAI(RedDetector().eval(), steps=5)(x, target=1)
+    assert exp.heatmap.shape == (1, 64, 64) and exp.method == "XRAI"
+    heat = exp.heatmap[0]
+    inside = torch.zeros(64, 64, dtype=torch.bool)
+    inside[20:64, 30:64] = True
+    assert heat[inside].mean() > heat[~inside].mean()

@@ -115,3 +115,65 @@ def test_baselines_shapes_and_bad_input():
         metrics.pointing_game(np.zeros((1, 4, 4)), np.zeros((1, 5, 5), bool))
     with pytest.raises(ValueError, match=r"heatmap must have shape \(2, 16, 16\)"):
         metrics.faithfulness(MeanModel(), torch.ones(2, 3, 16, 16), torch.zeros(2, 8, 8))
+
+
+class ChannelNet(nn.Module):
+    """x (B, 4, 1, 1) -> layer 'feat' (identity) -> class 1 logit = 4 c0 + 3 c1 - 1, class 0 = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = nn.Identity()
+
+    def forward(self, x):
+        a = self.feat(x).flatten(1)
+        l1 = 4 * a[:, 0] + 3 * a[:, 1] - 1
+        return torch.stack([torch.zeros_like(l1), l1], 1)
+
+
+def test_filter_removal_curves_are_exact():
+    x = torch.ones(6, 4, 1, 1)
+    y = torch.ones(6, dtype=torch.long)
+    loader = [(x[:4], y[:4]), (x[4:], y[4:])]
+    model = ChannelNet()
+    good = metrics.filter_removal_auc(model, "feat", loader, torch.tensor([4.0, 3.0, 0.0, 0.0]), step=1)
+    # removing c0 leaves 3 - 1 > 0 (still right); removing c0 and c1 leaves -1 (wrong)
+    np.testing.assert_array_equal(good.mean, [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(good.fractions, [0, 0.25, 0.5, 0.75, 1])
+    bad = metrics.filter_removal_auc(model, "feat", loader, torch.tensor([0.0, 0.0, 3.0, 4.0]), step=1)
+    # order c3, c2, c0, c1 (ties by index): only removing c1 as well makes it wrong
+    np.testing.assert_array_equal(bad.mean, [1, 1, 1, 1, 0])
+    assert good.auc < bad.auc
+    per_image = metrics.filter_removal_auc(
+        model, "feat", loader, lambda xb, yb: torch.tensor([4.0, 3.0, 0.0, 0.0]).expand(len(xb), 4), step=2
+    )
+    np.testing.assert_array_equal(per_image.mean, [1, 0, 0])
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_roar_with_a_perfect_and_a_useless_explanation():
+    g = torch.Generator().manual_seed(0)
+
+    def make(n):  # the class is how bright a 4x4 patch at a fixed place is (1.0 or 0.6)
+        y = torch.randint(0, 2, (n,), generator=g)
+        x = torch.rand(n, 1, 16, 16, generator=g) * 0.1
+        x[:, 0, 6:10, 6:10] += (0.6 + 0.4 * y.float()).view(-1, 1, 1)
+        return x, y
+
+    train_x, train_y = make(60)
+    test_x, test_y = make(40)
+
+    def train_fn(x, y, seed):  # nearest class centroid: deterministic "training"
+        cents = torch.stack([x[y == c].mean(0).flatten() for c in (0, 1)])
+        return lambda xb: -torch.cdist(xb.flatten(1), cents)
+
+    perfect = lambda x, y: x[:, 0]  # noqa: E731  (the bright patch first)
+    useless = lambda x, y: -x[:, 0]  # noqa: E731  (the patch last)
+    data = (train_x, train_y, test_x, test_y)
+    # zero substrate: the removed patch looks the same in both classes (no shape leak)
+    good = metrics.roar(train_fn, data, perfect, (0.0, 0.1, 0.5), repeats=2, substrate="zero")
+    bad = metrics.roar(train_fn, data, useless, (0.0, 0.1, 0.5), repeats=2, substrate="zero")
+    assert good.mean[0] == bad.mean[0] == 1.0
+    assert good.mean[1] <= 0.75 and bad.mean[1] == 1.0  # 10% covers the 16-pixel patch
+    assert good.auc < bad.auc and good.accuracy.shape == (2, 3)
+    with pytest.raises(ValueError, match="fractions must be at least two values"):
+        metrics.roar(train_fn, (train_x, train_y, test_x, test_y), perfect, (0.5,))

@@ -11,21 +11,26 @@ from swagfast.metrics.localisation import (
     pointing_game,
     weak_localisation,
 )
+from swagfast.metrics.removal import RemovalCurve, filter_removal_auc, remove_top_pixels, roar
 
 __all__ = [
     "FAMILIES",
     "Curves",
     "Faithfulness",
     "Localisation",
+    "RemovalCurve",
     "PointingGame",
     "auc",
     "box_iou",
     "deletion",
     "faithfulness",
+    "filter_removal_auc",
     "insertion",
     "mask_box",
     "model_contrast_score",
     "pointing_game",
+    "remove_top_pixels",
+    "roar",
     "unit_heatmap",
     "weak_localisation",
 ]

@@ -57,4 +57,13 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-__all__ = ["center_crop_resize", "sample_images"]
+from swagfast.data.composites import Composites, composites, keep_predicted, object_cutouts  # noqa: E402
+
+__all__ = [
+    "Composites",
+    "center_crop_resize",
+    "composites",
+    "keep_predicted",
+    "object_cutouts",
+    "sample_images",
+]

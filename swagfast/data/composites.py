@@ -1,0 +1,142 @@
+"""Images with ground truth: objects cut from the bundled photos (with shipped masks) pasted at
+random scales and positions onto other photos and textures (issue 6; thesis 5.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from swagfast.data import center_crop_resize, sample_images
+
+MASKS = Path(__file__).parent / "masks"
+# object name -> (source photo, mask file, ImageNet class)
+OBJECTS = {"cat": ("chelsea", "chelsea.png", 285), "espresso": ("coffee", "coffee.png", 967)}
+BACKGROUND_PHOTOS = ("rocket", "hubble_deep_field", "immunohistochemistry", "retina", "china", "flower")
+TEXTURES = ("brick", "grass", "gravel")
+
+
+@dataclass
+class Composites:
+    """``images`` (n, H, W, 3) uint8, ``masks`` (n, H, W) bool, ``boxes`` (n, 4) inclusive pixel
+    boxes (x_min, y_min, x_max, y_max), ``labels`` (n,) ImageNet classes, and per item the
+    object and background names."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    objects: list[str] = field(default_factory=list)
+    backgrounds: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, keep) -> Composites:
+        keep = np.asarray(keep)
+        idx = np.nonzero(keep)[0] if keep.dtype == bool else keep
+        return Composites(
+            self.images[idx],
+            self.masks[idx],
+            self.boxes[idx],
+            self.labels[idx],
+            [self.objects[i] for i in idx],
+            [self.backgrounds[i] for i in idx],
+        )
+
+
+def object_cutouts() -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """name -> (RGB crop, bool mask crop, ImageNet class), cropped to the mask's bounding box."""
+    photos = sample_images()
+    out = {}
+    for name, (photo, mask_file, label) in OBJECTS.items():
+        mask = cv2.imread(str(MASKS / mask_file), cv2.IMREAD_GRAYSCALE) > 0
+        img = photos[photo]
+        ys, xs = np.nonzero(mask)
+        sl = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        out[name] = (img[sl], mask[sl], label)
+    return out
+
+
+def backgrounds(size: int = 224) -> dict[str, np.ndarray]:
+    """Photos without the objects and scikit-image's textures, as (size, size, 3) uint8."""
+    import skimage.data
+
+    photos = sample_images()
+    out = {n: center_crop_resize(photos[n], size) for n in BACKGROUND_PHOTOS}
+    for n in TEXTURES:
+        grey = getattr(skimage.data, n)()
+        out[n] = center_crop_resize(np.repeat(grey[..., None], 3, axis=2), size)
+    return out
+
+
+def composites(
+    n: int = 100,
+    *,
+    seed: int = 0,
+    size: int = 224,
+    scale: tuple[float, float] = (0.45, 0.85),
+    objects: tuple[str, ...] = tuple(OBJECTS),
+) -> Composites:
+    """``n`` composites, deterministic given ``seed``: an object (longer side a uniform fraction
+    ``scale`` of ``size``) pasted at a uniform position onto a uniformly chosen background."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    unknown = set(objects) - set(OBJECTS)
+    if unknown:
+        raise ValueError(f"objects must be among {', '.join(OBJECTS)}; got {sorted(unknown)}")
+    if not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+    rng = np.random.default_rng(seed)
+    cut = object_cutouts()
+    bgs = backgrounds(size)
+    bg_names = sorted(bgs)
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size), bool)
+    boxes = np.empty((n, 4), np.int64)
+    labels = np.empty(n, np.int64)
+    obj_names, bg_used = [], []
+    for i in range(n):
+        obj = objects[int(rng.integers(len(objects)))]
+        bg = bg_names[int(rng.integers(len(bg_names)))]
+        img, mask, label = cut[obj]
+        side = rng.uniform(*scale) * size
+        f = side / max(img.shape[:2])
+        h, w = max(1, round(img.shape[0] * f)), max(1, round(img.shape[1] * f))
+        o = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        y0, x0 = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
+        canvas = bgs[bg].copy()
+        region = canvas[y0 : y0 + h, x0 : x0 + w]
+        region[m] = o[m]
+        images[i] = canvas
+        masks[i, y0 : y0 + h, x0 : x0 + w] = m
+        ys, xs = np.nonzero(masks[i])
+        boxes[i] = (xs.min(), ys.min(), xs.max(), ys.max())
+        labels[i] = label
+        obj_names.append(obj)
+        bg_used.append(bg)
+    return Composites(images, masks, boxes, labels, obj_names, bg_used)
+
+
+def keep_predicted(
+    model,
+    preprocess,
+    comps: Composites,
+    *,
+    topk: int = 1,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+) -> tuple[Composites, int]:
+    """The composites whose object class is among the model's top-``topk`` predictions, and how
+    many were dropped. ``preprocess.normalize`` maps (B, H, W, 3) uint8 to the model's input."""
+    keep = np.zeros(len(comps), bool)
+    with torch.no_grad():
+        for i in range(0, len(comps), batch_size):
+            x = preprocess.normalize(comps.images[i : i + batch_size]).to(device)
+            top = model(x).topk(topk, dim=1).indices.cpu().numpy()
+            keep[i : i + batch_size] = (top == comps.labels[i : i + batch_size, None]).any(axis=1)
+    return comps.subset(keep), int((~keep).sum())

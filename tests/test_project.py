@@ -31,3 +31,17 @@ def test_ci_runs_the_readme_test_command():
         pytest.skip(".ci/run is not next to the tests (installed test run)")
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert readme_commands()[1] in ci_lines
+
+
+def test_readme_python_example_runs():
+    """The README's usage block is executed as it stands (so it cannot rot)."""
+    text = (ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else None
+    if text is None:
+        pytest.skip("README.md is not next to the tests (installed test run)")
+    block = re.search(r"```python\n(.*?)```", text, re.S)
+    assert block, "README must show a python example"
+    scope: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), scope)  # noqa: S102
+    assert scope["exp"].target.tolist() == [285, 967]
+    assert tuple(scope["jit"].raw.shape) == (2, 14, 14)
+    assert scope["labels"].shape == (2, 224, 224)

@@ -1,0 +1,155 @@
+"""The accuracy tables of the thesis, reproduced offline with the embedded model (issue 6).
+
+Deletion and insertion AUC on the nine sample photos and on composites; weak localisation
+(value / mean / energy families) and the pointing game on the composites (ground-truth boxes and
+masks); faithfulness (Average Drop, Increase in Confidence) including the constant baseline.
+Every explainer that exists is listed in METHODS; add new ones there.
+
+Run: ``python benchmarks/eval_images.py [--composites 40] [--rise-masks 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from _common import RESULTS, machine
+from tqdm import tqdm
+
+from swagfast import RISE, SWAG, GradCAM, JitterCAM, attribution, baselines, data, metrics, models
+
+THESIS = {  # SPEC.md section 7 (ResNet-50 on ImageNet; orderings, not absolute values)
+    "deletion": {
+        "Grad-CAM": 0.142,
+        "SWAG_I": 0.119,
+        "SWAG_I+G": 0.109,
+        "SWAG_G": 0.095,
+        "guided backprop": 0.074,
+        "RISE": 0.124,
+        "centre": 0.177,
+        "random": 0.303,
+        "Jitter-CAM": 0.118,
+    },
+    "insertion": {"Grad-CAM": 0.576, "Jitter-CAM": 0.551},
+    "localisation": {"Grad-CAM": (45.9, 45.9, 44.4), "Jitter-CAM": (39.8, 42.3, 40.6)},
+    "pointing": {"Grad-CAM": 53.5, "Jitter-CAM": 64.1},
+}
+
+
+def methods(lite, rise_masks):
+    m, mean, std = lite.model, lite.mean, lite.std
+    out = {
+        "guided backprop": lambda x: attribution.attribute(m, x, "guided")[0],
+        "Grad-CAM": lambda x: GradCAM(m, "_bn1")(x).heatmap,
+        "Jitter-CAM": lambda x: JitterCAM(m, "_bn1")(x).heatmap,
+        "SWAG_G": lambda x: SWAG(m, "G", mean=mean, std=std)(x).heatmap,
+        "SWAG_I": lambda x: SWAG(m, "I", mean=mean, std=std)(x).heatmap,
+        "SWAG_I+G": lambda x: SWAG(m, "I+G", mean=mean, std=std)(x).heatmap,
+        "centre": lambda x: baselines.centre((x.shape[0], *x.shape[2:])),
+        "random": lambda x: baselines.random_point((x.shape[0], *x.shape[2:]), seed=0),
+    }
+    if rise_masks:
+        out["RISE"] = lambda x: RISE(m, rise_masks, seed=0)(x).heatmap
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--composites", type=int, default=40, help="composites generated (before filtering)")
+    parser.add_argument("--rise-masks", type=int, default=1000, help="0 leaves RISE out")
+    parser.add_argument("--batch", type=int, default=8)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    lite = models.load()
+    photos = np.stack([lite.preprocess.crop(p) for p in data.sample_images().values()])
+    comps, dropped = data.keep_predicted(
+        lite.model, lite.preprocess, data.composites(args.composites, seed=0)
+    )
+    print(f"composites: {len(comps)} kept, {dropped} dropped (model's top-1 is not the pasted object)")
+    sets = {"photos": photos, "composites": comps.images}
+    heat: dict[str, dict[str, torch.Tensor]] = {s: {} for s in sets}
+    rows = []
+    t0 = time.perf_counter()
+    for name, fn in tqdm(methods(lite, args.rise_masks).items(), desc="methods"):
+        for sname, imgs in sets.items():
+            hs, dels, ins = [], [], []
+            for i in range(0, len(imgs), args.batch):
+                x = lite.preprocess.normalize(imgs[i : i + args.batch])
+                h = fn(x).detach().float()
+                hs.append(h)
+                dels.append(metrics.deletion(lite.model, x, h, batch_size=29).auc)
+                ins.append(metrics.insertion(lite.model, x, h, batch_size=29).auc)
+            heat[sname][name] = torch.cat(hs)
+            rows.append(
+                {
+                    "method": name,
+                    "set": sname,
+                    "n": len(imgs),
+                    "deletion": float(torch.cat(dels).mean()),
+                    "insertion": float(torch.cat(ins).mean()),
+                }
+            )
+    # localisation and pointing game on the composites
+    loc = {}
+    for name, h in heat["composites"].items():
+        wl = metrics.weak_localisation(h, [[b] for b in comps.boxes])
+        pg = metrics.pointing_game(h, comps.masks)
+        loc[name] = {
+            "value": wl.error["value"],
+            "mean": wl.error["mean"],
+            "energy": wl.error["energy"],
+            "pointing": 100 * pg.accuracy,
+        }
+    # faithfulness on photos + composites, with the constant baseline
+    x_all = lite.preprocess.normalize(np.concatenate([photos, comps.images]))
+    faith = {}
+    for name in ["Grad-CAM", "Jitter-CAM", "SWAG_G", "guided backprop", "constant"]:
+        if name == "constant":
+            h = baselines.constant((len(x_all), 224, 224))
+        else:
+            h = torch.cat([heat["photos"][name], heat["composites"][name]])
+        f = metrics.faithfulness(lite.model, x_all, h, batch_size=args.batch)
+        faith[name] = {"average_drop": f.average_drop, "increase_in_confidence": f.increase_in_confidence}
+
+    print(f"\n(computed in {time.perf_counter() - t0:.0f} s)\n")
+    print("| method | set | n | deletion AUC (lower better) | insertion AUC (higher better) | thesis deletion |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        th = THESIS["deletion"].get(r["method"], "")
+        print(
+            f"| {r['method']} | {r['set']} | {r['n']} | {r['deletion']:.4f} | {r['insertion']:.4f} | {th} |"
+        )
+    print(
+        "\n| method | loc. error value / mean / energy % | pointing game % | thesis (Grad-CAM, Jitter-CAM) |"
+    )
+    print("|---|---|---|---|")
+    for name, v in loc.items():
+        th = THESIS["localisation"].get(name, "")
+        pg = THESIS["pointing"].get(name, "")
+        print(
+            f"| {name} | {v['value']:.1f} / {v['mean']:.1f} / {v['energy']:.1f} | {v['pointing']:.1f} | "
+            f"{th} {pg} |"
+        )
+    print("\n| heatmap | average drop % (lower 'better') | increase in confidence % (higher 'better') |")
+    print("|---|---|---|")
+    for name, v in faith.items():
+        print(f"| {name} | {v['average_drop']:.1f} | {v['increase_in_confidence']:.1f} |")
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "machine": machine(),
+        "composites_kept": len(comps),
+        "composites_dropped": dropped,
+        "deletion_insertion": rows,
+        "localisation": loc,
+        "faithfulness": faith,
+        "thesis": THESIS,
+    }
+    (RESULTS / "eval_images.json").write_text(json.dumps(out, indent=2))
+    print(f"\nwritten {RESULTS / 'eval_images.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -115,7 +115,7 @@ def main() -> None:
         faith[name] = {"average_drop": f.average_drop, "increase_in_confidence": f.increase_in_confidence}
 
     print(f"\n(computed in {time.perf_counter() - t0:.0f} s)\n")
-    print("| method | set | n | deletion AUC (lower better) | insertion AUC (higher better) | thesis deletion |")
+    print("| method | set | n | deletion AUC (lower better) | insertion AUC (higher better) | thesis del. |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         th = THESIS["deletion"].get(r["method"], "")

@@ -132,6 +132,13 @@ def cuda_stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass when a method runs many (masks, patches, deletion steps): 64 on a
+    GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image (measured on
+    EfficientNet-Lite0: 64 images took 1.8-2.1 s in batches of 4-8, 8.6 s in one batch)."""
+    return 64 if device.type == "cuda" else 8
+
+
 def set_num_threads(n: int) -> None:
     """Set the threads used by the native (OpenMP) and Numba kernels."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

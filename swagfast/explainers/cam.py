@@ -28,14 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
+from swagfast._backend import default_batch_size
 from swagfast.attribution.layers import capture, resolve_layer
 from swagfast.explainers.explanation import Explanation
-
-
-def default_batch_size(device: torch.device) -> int:
-    """64 on a GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image
-    (measured on EfficientNet-Lite0: 1.8-2.1 s for 64 images in batches of 4-8, 8.6 s in one)."""
-    return 64 if device.type == "cuda" else 8
 
 
 def check_batch_size(batch_size) -> None:

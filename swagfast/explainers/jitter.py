@@ -42,7 +42,7 @@ class JitterCAM:
         The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``.
     batch_size : int, optional
         Patches per forward/backward pass (bounds memory); default 64 on a GPU, 8 on the CPU
-        (see :func:`swagfast.explainers.cam.default_batch_size`).
+        (see :func:`swagfast._backend.default_batch_size`).
     backend : backend of the patch accumulation.
     """
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast.explainers.cam import check_batch_size, default_batch_size
+from swagfast._backend import default_batch_size
+from swagfast.explainers.cam import check_batch_size
 from swagfast.explainers.explanation import Explanation
 
 

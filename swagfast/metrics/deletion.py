@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from swagfast._backend import default_batch_size
+
 SUBSTRATES = ("zero", "blur", "mean")
 
 
@@ -58,8 +60,10 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if substrate not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}; got {substrate!r}")
+    if batch_size is None:
+        batch_size = default_batch_size(x.device)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     B, N = x.shape[0], heatmap[0].numel()
     with torch.no_grad():
         target = model(x).argmax(dim=1)
@@ -92,7 +96,7 @@ def deletion(
     *,
     steps: int = 28,
     substrate: str = "zero",
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> Curves:
     """Deletion: replace the most important pixels (by ``heatmap``) with the substrate, N/steps at
     a time, and record the softmax of the class predicted on the original ``x`` (lower AUC = better).
@@ -108,8 +112,9 @@ def deletion(
     substrate : {"zero", "blur", "mean"}, default "zero"
         What deleted pixels become: 0 (after normalisation), a Gaussian blur (sigma 5 px) of
         ``x``, or each item's per-channel mean.
-    batch_size : int, default 64
-        Images per forward pass (items and steps are batched together).
+    batch_size : int, optional
+        Images per forward pass (items and steps are batched together); default 64 on a GPU,
+        8 on the CPU.
     """
     return _curves(model, x, heatmap, steps, substrate, batch_size, insert=False)
 
@@ -121,7 +126,7 @@ def insertion(
     *,
     steps: int = 28,
     substrate: str = "zero",
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> Curves:
     """Insertion: start from the substrate and restore the most important pixels first (higher AUC
     = better). Same arguments as :func:`deletion`."""

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swagfast._backend import default_batch_size
 from swagfast.attribution import resolve_target
 
 
@@ -34,7 +35,7 @@ def unit_heatmap(heatmap: torch.Tensor) -> torch.Tensor:
 
 
 def faithfulness(
-    model: nn.Module, x: torch.Tensor, heatmap, *, target=None, batch_size: int = 64
+    model: nn.Module, x: torch.Tensor, heatmap, *, target=None, batch_size: int | None = None
 ) -> Faithfulness:
     """Average Drop, Increase in Confidence and the mean increase (Chattopadhay et al.).
 
@@ -49,6 +50,7 @@ def faithfulness(
             f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
         )
     masked = x * unit_heatmap(heatmap).unsqueeze(1).to(x.dtype)
+    batch_size = batch_size or default_batch_size(x.device)
     with torch.no_grad():
         Y_logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
         t = resolve_target(Y_logits, target)

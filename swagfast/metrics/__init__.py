@@ -1,5 +1,6 @@
 """Evaluation metrics (SPEC.md section 6)."""
 
+from swagfast.metrics.dataset import crop_box, evaluate_folder, summarise
 from swagfast.metrics.deletion import Curves, auc, deletion, insertion
 from swagfast.metrics.faithfulness import Faithfulness, faithfulness, model_contrast_score, unit_heatmap
 from swagfast.metrics.localisation import (
@@ -22,7 +23,9 @@ __all__ = [
     "PointingGame",
     "auc",
     "box_iou",
+    "crop_box",
     "deletion",
+    "evaluate_folder",
     "faithfulness",
     "filter_removal_auc",
     "insertion",
@@ -31,6 +34,7 @@ __all__ = [
     "pointing_game",
     "remove_top_pixels",
     "roar",
+    "summarise",
     "unit_heatmap",
     "weak_localisation",
 ]

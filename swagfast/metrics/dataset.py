@@ -1,0 +1,190 @@
+"""Dataset-scale evaluation: stream an image folder through explainers and metrics, with a
+progress bar, bounded memory and resume (issue 6 "Scale"; reproduces Tables 3.7 / 5.3 when
+pointed at ImageNet's validation images, labels and boxes)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from swagfast.metrics.deletion import deletion, insertion
+from swagfast.metrics.localisation import FAMILIES, _iou_frames
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def crop_box(box, shape: tuple[int, int], size: int):
+    """A box (x_min, y_min, x_max, y_max) of an (H, W) photo mapped into the centre-square crop
+    resized to ``size`` (as :meth:`swagfast.models.Preprocess.crop`); None when it falls outside."""
+    h, w = shape
+    s = min(h, w)
+    top, left, f = (h - s) // 2, (w - s) // 2, size / s
+    x0, y0, x1, y1 = (
+        (box[0] - left) * f,
+        (box[1] - top) * f,
+        (box[2] - left + 1) * f - 1,
+        (box[3] - top + 1) * f - 1,
+    )
+    x0, y0, x1, y1 = max(0, round(x0)), max(0, round(y0)), min(size - 1, round(x1)), min(size - 1, round(y1))
+    return (x0, y0, x1, y1) if x0 <= x1 and y0 <= y1 else None
+
+
+def _drop_torn_tail(out: Path) -> None:
+    """Cut a last line left unfinished by an interrupted run, so appending starts cleanly."""
+    if not out.exists():
+        return
+    data = out.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with out.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _done(out: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """(file, method) pairs already in the JSON-lines file, and the files recorded as
+    unreadable; a torn last line is ignored."""
+    done, failed = set(), set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "method" in rec:
+                done.add((rec["file"], rec["method"]))
+            elif "error" in rec:
+                failed.add(rec["file"])
+    return done, failed
+
+
+def evaluate_folder(
+    folder: str | os.PathLike,
+    model: nn.Module,
+    preprocess,
+    explainers: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+    out: str | os.PathLike,
+    *,
+    labels: Mapping[str, int] | None = None,
+    boxes: Mapping[str, Sequence[Sequence[int]]] | None = None,
+    batch_size: int = 8,
+    steps: int = 28,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate every image of ``folder`` with every explainer; one JSON line per (image, method).
+
+    Parameters
+    ----------
+    folder : the images (sorted by name; jpg, png, bmp, tif, webp)
+    model, preprocess : the classifier and its :class:`swagfast.models.Preprocess`
+    explainers : name -> ``fn(x) -> heatmap`` on the normalised batch
+    out : JSON-lines results file. Runs resume: pairs already there are skipped, so an
+        interrupted run continues where it stopped (a torn last line is ignored). Unreadable
+        images get one ``{"file", "error"}`` line and are skipped (also on later runs).
+    labels : file name -> class, optional; without it the model's prediction is explained
+    boxes : file name -> boxes (x_min, y_min, x_max, y_max) in the photo's pixels, optional;
+        with it each line also holds the weak-localisation outcome per threshold
+    batch_size : images in memory at once
+    limit : stop after this many images (for a first look)
+
+    Returns
+    -------
+    dict : method -> {"n", "deletion", "insertion" (mean AUCs), and with boxes
+        "localisation_error" family -> error % at the best threshold}, over the whole file.
+    """
+    folder, out = Path(folder), Path(out)
+    if not folder.is_dir():
+        raise ValueError(f"folder must be a directory of images, got {str(folder)!r}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    _drop_torn_tail(out)
+    done, failed = _done(out)
+    todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as sink, tqdm(total=len(todo), desc="images", disable=not progress) as bar:
+        for i in range(0, len(todo), batch_size):
+            chunk, crops, shapes = [], [], []
+            for p in todo[i : i + batch_size]:
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if img is None:
+                    sink.write(json.dumps({"file": p.name, "error": "unreadable image"}) + "\n")
+                    continue
+                rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                chunk.append(p.name)
+                shapes.append(rgb.shape[:2])
+                crops.append(preprocess.crop(rgb))
+            if chunk:
+                x = preprocess.normalize(np.stack(crops)).to(next(model.parameters()).device)
+                target = None if labels is None else torch.tensor([labels[n] for n in chunk])
+                for name, fn in explainers.items():
+                    keep = [j for j, n in enumerate(chunk) if (n, name) not in done]
+                    if not keep:
+                        continue
+                    xs = x[keep]
+                    heat = fn(xs).detach()
+                    d = deletion(model, xs, heat, steps=steps).auc
+                    ins = insertion(model, xs, heat, steps=steps).auc
+                    for k, j in enumerate(keep):
+                        rec = {
+                            "file": chunk[j],
+                            "method": name,
+                            "deletion": float(d[k]),
+                            "insertion": float(ins[k]),
+                        }
+                        if target is not None:
+                            rec["label"] = int(target[j])
+                        if boxes is not None:
+                            gt = [
+                                b
+                                for b in (crop_box(b, shapes[j], crops[j].shape[0]) for b in boxes[chunk[j]])
+                                if b
+                            ]
+                            h = heat[k].float().cpu().numpy()
+                            rec["localised"] = {
+                                fam: [
+                                    bool(_iou_frames(h, gt, fam, a, "largest") > 0.5) for a in FAMILIES[fam]
+                                ]
+                                for fam in FAMILIES
+                            }
+                        sink.write(json.dumps(rec) + "\n")
+                    sink.flush()
+            bar.update(len(todo[i : i + batch_size]))
+    return summarise(out)
+
+
+def summarise(out: str | os.PathLike) -> dict:
+    """Aggregate a results file written by :func:`evaluate_folder` (see its Returns)."""
+    per: dict[str, dict] = {}
+    for line in Path(out).read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "method" not in rec:
+            continue
+        s = per.setdefault(rec["method"], {"n": 0, "deletion": [], "insertion": [], "localised": {}})
+        s["n"] += 1
+        s["deletion"].append(rec["deletion"])
+        s["insertion"].append(rec["insertion"])
+        for fam, ok in rec.get("localised", {}).items():
+            s["localised"].setdefault(fam, []).append(ok)
+    summary = {}
+    for m, s in per.items():
+        row = {
+            "n": s["n"],
+            "deletion": float(np.mean(s["deletion"])),
+            "insertion": float(np.mean(s["insertion"])),
+        }
+        if s["localised"]:
+            row["localisation_error"] = {
+                fam: float(100 * (1 - np.asarray(v, float).mean(axis=0)).min())
+                for fam, v in s["localised"].items()
+            }
+        summary[m] = row
+    return summary

@@ -57,13 +57,18 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+from swagfast.data.bam import BAMSet, SmallCNN, bam_set, train_small_cnn  # noqa: E402
 from swagfast.data.composites import Composites, composites, keep_predicted, object_cutouts  # noqa: E402
 
 __all__ = [
+    "BAMSet",
     "Composites",
+    "SmallCNN",
+    "bam_set",
     "center_crop_resize",
     "composites",
     "keep_predicted",
     "object_cutouts",
     "sample_images",
+    "train_small_cnn",
 ]

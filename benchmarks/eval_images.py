@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--composites", type=int, default=40, help="composites generated (before filtering)")
     parser.add_argument("--rise-masks", type=int, default=1000, help="0 leaves RISE out")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--scale", type=float, nargs=2, default=(0.45, 0.85), help="object size range")
+    parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods (default: all)")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args()
     torch.manual_seed(0)
     lite = models.load()
@@ -73,7 +76,10 @@ def main() -> None:
     heat: dict[str, dict[str, torch.Tensor]] = {s: {} for s in sets}
     rows = []
     t0 = time.perf_counter()
-    for name, fn in tqdm(methods(lite, args.rise_masks).items(), desc="methods"):
+    chosen = {
+        k: v for k, v in methods(lite, args.rise_masks).items() if not args.methods or k in args.methods
+    }
+    for name, fn in tqdm(chosen.items(), desc="methods"):
         for sname, imgs in sets.items():
             hs, dels, ins = [], [], []
             for i in range(0, len(imgs), args.batch):
@@ -106,7 +112,9 @@ def main() -> None:
     # faithfulness on photos + composites, with the constant baseline
     x_all = lite.preprocess.normalize(np.concatenate([photos, comps.images]))
     faith = {}
-    for name in ["Grad-CAM", "Jitter-CAM", "SWAG_G", "guided backprop", "constant"]:
+    for name in [m for m in ("Grad-CAM", "Jitter-CAM", "SWAG_G", "guided backprop") if m in chosen] + [
+        "constant"
+    ]:
         if name == "constant":
             h = baselines.constant((len(x_all), 224, 224))
         else:
@@ -147,8 +155,9 @@ def main() -> None:
         "faithfulness": faith,
         "thesis": THESIS,
     }
-    (RESULTS / "eval_images.json").write_text(json.dumps(out, indent=2))
-    print(f"\nwritten {RESULTS / 'eval_images.json'}")
+    path = RESULTS / f"eval_images{args.tag}.json"
+    path.write_text(json.dumps(out, indent=2))
+    print(f"\nwritten {path}")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,20 @@ def default_batch_size(device: torch.device) -> int:
     return 64 if device.type == "cuda" else 8
 
 
+def check_batch_size(batch_size) -> None:
+    """ValueError unless ``batch_size`` is None or a positive int."""
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+
+
+def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:
+    """``batch_size`` checked, or the device's default when None."""
+    check_batch_size(batch_size)
+    return batch_size or default_batch_size(device)
+
+
 def set_num_threads(n: int) -> None:
     """Set the threads used by the native (OpenMP) and Numba kernels."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -38,9 +38,9 @@ def constant(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torc
 
 
 def noise(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Uniform random heatmaps in [0, 1) (seeded)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g).to(device)
+    """Uniform random heatmaps in [0, 1), drawn on ``device`` from a generator seeded with ``seed``."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    return torch.rand(shape, generator=g, device=device)
 
 
 def sobel(images: torch.Tensor) -> torch.Tensor:

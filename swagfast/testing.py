@@ -38,10 +38,6 @@ def segment_pool_reference(
 # ---- helpers shared by the tests -------------------------------------------------------------
 
 
-def device_of(backend: str) -> torch.device:
-    return torch.device("cuda" if backend == "cuda" else "cpu")
-
-
 def to_backend(a: np.ndarray, backend: str):
     """numpy for host backends (also exercising the numpy path), a CUDA tensor for cuda."""
     if backend == "cuda":

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from swagfast import baselines
 from swagfast.attribution.guided import guided_relus
 
 Target = int | Sequence[int] | torch.Tensor | None
@@ -138,9 +139,9 @@ def pixel_map(grad: torch.Tensor) -> torch.Tensor:
 
 
 def noise_map(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Sanity baseline: uniform random values in [0, 1), (B, ...) on ``x``'s device, seeded."""
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    return torch.rand((x.shape[0], *x.shape[2:]), generator=g, device=x.device, dtype=x.dtype)
+    """Sanity baseline: uniform random values in [0, 1), (B, ...) on ``x``'s device, seeded
+    (:func:`swagfast.baselines.noise` in ``x``'s dtype)."""
+    return baselines.noise((x.shape[0], *x.shape[2:]), seed, x.device).to(x.dtype)
 
 
 def sobel_map(image: torch.Tensor) -> torch.Tensor:

@@ -28,16 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import default_batch_size
+from swagfast._backend import check_batch_size, resolve_batch_size
 from swagfast.attribution.layers import capture, resolve_layer
 from swagfast.explainers.explanation import Explanation
-
-
-def check_batch_size(batch_size) -> None:
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
 def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -69,7 +62,7 @@ class BaseCAM:
 
     def batch_size_for(self, device: torch.device) -> int:
         """Images per extra forward pass (Score-/Ablation-CAM masks, Jitter-CAM patches)."""
-        return self._batch_size or default_batch_size(device)
+        return resolve_batch_size(self._batch_size, device)
 
     # -- the raw map ---------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast.attribution.layers import capture
-from swagfast.explainers.cam import CAMS, BaseCAM, check_batch_size, resize
+from swagfast.explainers.cam import CAMS, BaseCAM, resize
 from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
 
@@ -69,7 +69,6 @@ class JitterCAM:
             isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float) or cam_scale < 1
         ):
             raise ValueError(f"cam_scale must be a number >= 1, got {cam_scale!r}")
-        check_batch_size(batch_size)
         self.cam = base(model, layer, score=score, batch_size=batch_size)
         self.model = model
         self.cam_scale = cam_scale

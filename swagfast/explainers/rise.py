@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import default_batch_size
-from swagfast.explainers.cam import check_batch_size
+from swagfast._backend import check_batch_size, resolve_batch_size
 from swagfast.explainers.explanation import Explanation
 
 
@@ -93,7 +92,7 @@ class RISE:
             raise ValueError(f"RISE explains images (B, C, H, W), got {tuple(x.shape)}")
         t0 = time.perf_counter()
         B, _, H, W = x.shape
-        bs = self.batch_size or default_batch_size(x.device)
+        bs = resolve_batch_size(self.batch_size, x.device)
         with torch.no_grad():
             t = attr.resolve_target(self.model(x), target)
             sal = torch.zeros((B, H, W), device=x.device)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swagfast._backend import default_batch_size
+from swagfast._backend import resolve_batch_size
 
 SUBSTRATES = ("zero", "blur", "mean")
 
@@ -60,10 +60,7 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if substrate not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}; got {substrate!r}")
-    if batch_size is None:
-        batch_size = default_batch_size(x.device)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    batch_size = resolve_batch_size(batch_size, x.device)
     B, N = x.shape[0], heatmap[0].numel()
     with torch.no_grad():
         target = model(x).argmax(dim=1)

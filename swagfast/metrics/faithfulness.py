@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast._backend import default_batch_size
+from swagfast._backend import resolve_batch_size
 from swagfast.attribution import resolve_target
 
 
@@ -50,7 +50,7 @@ def faithfulness(
             f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
         )
     masked = x * unit_heatmap(heatmap).unsqueeze(1).to(x.dtype)
-    batch_size = batch_size or default_batch_size(x.device)
+    batch_size = resolve_batch_size(batch_size, x.device)
     with torch.no_grad():
         Y_logits = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
         t = resolve_target(Y_logits, target)

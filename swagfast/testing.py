@@ -81,3 +81,66 @@ def photo_clip(frames: int = 16, size: int = 112) -> np.ndarray:
         crop = img[:, 4 * t : 4 * t + h]
         out.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
     return np.stack(out)
+
+
+# -- a model with a planted failure (thesis chapter 6 tests) -----------------------------------
+
+PLANTED_HEAD = ((1.0, 0.1, 0.5), (0.0, 1.0, 8.0))
+
+
+def planted_pattern_model() -> torch.nn.Module:
+    """A hand-set CNN whose filter 2 detects a blue patch that pushes class 0 images to class 1.
+
+    ``block`` (the layer to analyse): 1x1 conv with identity weights and bias -0.5, then ReLU, so
+    filter n fires (value x_n - 0.5) where colour channel n exceeds 0.5. Head: global average
+    pool, then logits ``W @ mean(A)`` with ``W`` = :data:`PLANTED_HEAD` (class 0 = red disc, class
+    1 = green disc; the blue filter counts 8x for class 1 and 0.5x for class 0).
+    """
+    from torch import nn
+
+    class Planted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            conv = nn.Conv2d(3, 3, 1)
+            with torch.no_grad():
+                conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+                conv.bias.fill_(-0.5)
+            self.block = nn.Sequential(conv, nn.ReLU())
+            self.head = nn.Linear(3, 2, bias=False)
+            with torch.no_grad():
+                self.head.weight.copy_(torch.tensor(PLANTED_HEAD))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.block(x).mean(dim=(2, 3)))
+
+    return Planted().eval()
+
+
+def planted_pattern_images(
+    labels, *, seed: int = 0, radius=None, patch: bool = False, green_noise: bool = True, size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images for :func:`planted_pattern_model`: noise background (green noise reaches 0.55 when
+    ``green_noise``, so filter 1 fires a little everywhere), a red (class 0) or green (class 1)
+    disc of ``radius`` (default drawn from 4..9) left of centre, and with ``patch`` an 8x8 blue
+    square in the right-hand quarter.
+
+    Returns (x (N, 3, size, size), labels (N,), patch masks (N, size, size)).
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    x = rng.uniform(0.0, 0.3, size=(n, 3, size, size))
+    if green_noise:
+        x[:, 1] = rng.uniform(0.0, 0.55, size=(n, size, size))
+    yy, xx = np.mgrid[:size, :size]
+    masks = np.zeros((n, size, size), dtype=bool)
+    for i, c in enumerate(labels):
+        r = int(rng.integers(4, 10)) if radius is None else int(radius)
+        cy, cx = int(rng.integers(10, 23)), int(rng.integers(10, 15))
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        x[i, :, disc] = (1.0, 0.2, 0.2) if c == 0 else (0.2, 1.0, 0.2)
+        if patch:
+            py, px = int(rng.integers(0, size - 8)), int(rng.integers(size - 8 - 2, size - 8 + 1))
+            masks[i, py : py + 8, px : px + 8] = True
+            x[i, :, masks[i]] = (0.1, 0.1, 1.0)
+    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(labels), torch.from_numpy(masks)

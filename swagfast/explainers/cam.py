@@ -41,6 +41,70 @@ def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
 
 
+def layer_activations(
+    model: nn.Module,
+    layer: nn.Module,
+    x: torch.Tensor,
+    target=None,
+    score: str = "logit",
+    *,
+    need_grad: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """One forward (and layer-deep backward) pass: ``(A, G, logits, target)``.
+
+    ``A``: the layer's (B, K, ...) activations; ``G``: the gradient of the summed class scores
+    (``score`` "logit" or "softmax"; "loss" = summed cross-entropy against ``target``) with
+    respect to ``A``, or None when ``need_grad`` is False. The backward pass stops at the layer.
+    """
+    attr.check_input(x)
+    xg = x.detach()
+    with capture(layer) as box, torch.set_grad_enabled(need_grad):
+        logits = model(xg)
+        A = box.output
+        t = attr.resolve_target(logits, target)
+        G = None
+        if need_grad:
+            if score == "loss":
+                objective = F.cross_entropy(logits, t, reduction="sum")
+            else:
+                objective = attr.class_score(logits, t, score).sum()
+            (G,) = torch.autograd.grad(objective, A)
+    if A.ndim not in (4, 5):
+        raise ValueError(f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}")
+    return A.detach(), G, logits.detach(), t
+
+
+def _spatial_dims(A: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(2, A.ndim))
+
+
+def gradcam_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM (thesis eq. 6.1): spatial mean of the gradient, (B, K)."""
+    return G.mean(dim=_spatial_dims(G))
+
+
+def gradcampp_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ (thesis eq. 6.2, exp-score closed form), (B, K)."""
+    dims = _spatial_dims(A)
+    g2, g3 = G.pow(2), G.pow(3)
+    sum_a = A.sum(dim=dims, keepdim=True)
+    denom = 2 * g2 + sum_a * g3
+    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
+    return (alpha * G.clamp_min(0)).sum(dim=dims)
+
+
+def xgradcam_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """XGrad-CAM (thesis eq. 6.3): gradients weighted by normalised activations, (B, K)."""
+    dims = _spatial_dims(A)
+    sum_a = A.sum(dim=dims, keepdim=True)
+    return (A / torch.where(sum_a != 0, sum_a, 1.0) * G).sum(dim=dims)
+
+
+def grad_amap_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Grad-AMap (thesis eq. 6.6): ``mean_ij(g_kij A_kij)``, signed, (B, K)."""
+    return (G * A).mean(dim=_spatial_dims(A))
+
+
 class BaseCAM:
     """Shared machinery; subclasses define ``weights`` (and gradient-free ones ``needs_grad``)."""
 
@@ -68,20 +132,7 @@ class BaseCAM:
 
     def activations(self, x: torch.Tensor, target=None):
         """(A, G, logits, target): activations, class-score gradients (None if not needed)."""
-        attr.check_input(x)
-        xg = x.detach()
-        with capture(self.layer) as box, torch.set_grad_enabled(self.needs_grad):
-            logits = self.model(xg)
-            A = box.output
-            t = attr.resolve_target(logits, target)
-            G = None
-            if self.needs_grad:
-                (G,) = torch.autograd.grad(attr.class_score(logits, t, self.score).sum(), A)
-        if A.ndim not in (4, 5):
-            raise ValueError(
-                f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}"
-            )
-        return A.detach(), G, logits.detach(), t
+        return layer_activations(self.model, self.layer, x, target, self.score, need_grad=self.needs_grad)
 
     def weights(self, A, G, x, t, logits) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,17 +153,13 @@ class BaseCAM:
         )
 
 
-def _spatial_dims(A: torch.Tensor) -> tuple[int, ...]:
-    return tuple(range(2, A.ndim))
-
-
 class GradCAM(BaseCAM):
     """Grad-CAM (Selvaraju et al.): weights = spatial mean of the class-score gradient."""
 
     name = "Grad-CAM"
 
     def weights(self, A, G, x, t, logits):
-        return G.mean(dim=_spatial_dims(G))
+        return gradcam_weights(A, G)
 
 
 class GradCAMPlusPlus(BaseCAM):
@@ -121,12 +168,7 @@ class GradCAMPlusPlus(BaseCAM):
     name = "Grad-CAM++"
 
     def weights(self, A, G, x, t, logits):
-        dims = _spatial_dims(A)
-        g2, g3 = G.pow(2), G.pow(3)
-        sum_a = A.sum(dim=dims, keepdim=True)
-        denom = 2 * g2 + sum_a * g3
-        alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, 1.0), 0.0)
-        return (alpha * G.clamp_min(0)).sum(dim=dims)
+        return gradcampp_weights(A, G)
 
 
 class XGradCAM(BaseCAM):
@@ -135,9 +177,7 @@ class XGradCAM(BaseCAM):
     name = "XGrad-CAM"
 
     def weights(self, A, G, x, t, logits):
-        dims = _spatial_dims(A)
-        sum_a = A.sum(dim=dims, keepdim=True)
-        return (A / torch.where(sum_a != 0, sum_a, 1.0) * G).sum(dim=dims)
+        return xgradcam_weights(A, G)
 
 
 class GradAMapCAM(BaseCAM):
@@ -146,7 +186,7 @@ class GradAMapCAM(BaseCAM):
     name = "Grad-AMap-CAM"
 
     def weights(self, A, G, x, t, logits):
-        return (G * A).mean(dim=_spatial_dims(A))
+        return grad_amap_weights(A, G)
 
 
 class SaliencyTubes(GradCAM):

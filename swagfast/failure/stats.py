@@ -1,0 +1,640 @@
+"""Per (class, filter) distributions of filter scores over a training set (thesis 6.2.3).
+
+:class:`FilterStats` streams a dataset through the model once and keeps, for every class ``c``,
+the (n_c, K) matrix of the filter scores of the images labelled ``c`` in a memory-mapped file on
+disk (rows in sample-index order, so the store is canonical), plus a running top-m per filter of
+the images whose mean activation is highest. Means and percentiles are computed from the stored
+matrices one class at a time, so they are exact and the memory in use is bounded by the largest
+class (plus ``buffer_rows`` buffered rows), not by the dataset. Two stores of disjoint samples
+merge into exactly the store a single fit over both would have made, whatever the order (that is
+how shards fitted on different machines, or by :meth:`FilterStats.fit_ray`, are combined).
+
+On-disk layout (one folder, self-describing)::
+
+    meta.json                 format, version, K, classes, method, layer, counts, quantiles
+    scores/cNNNNN.f32         (n_c, K) float32, C order, rows sorted by sample index
+    scores/cNNNNN.i64         (n_c,) int64 sample indices
+    mean.npy                  (C, K) float64
+    quantiles.npy             (len(quantiles), C, K) float64
+    top_values.npy            (K, m) float32   highest mean activations per filter
+    top_index.npy             (K, m) int64     their sample indices (-1 where fewer than m)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from swagfast.attribution.layers import resolve_layer
+from swagfast.failure.scores import METHODS, check_method, layer_pass, scores_from_activations
+
+FORMAT = "swagfast.FilterStats"
+VERSION = 1
+DEFAULT_QUANTILES = (0.1, 99.9)
+
+
+def layer_name(model: nn.Module, layer: nn.Module | str) -> str:
+    """The dotted name of ``layer`` in ``model`` (what is stored, and what Ray workers resolve)."""
+    if isinstance(layer, str):
+        resolve_layer(model, layer)
+        return layer
+    layer = resolve_layer(model, layer)
+    for name, module in model.named_modules():
+        if module is layer:
+            return name
+    raise ValueError("layer must be a submodule of the model")  # pragma: no cover - resolve_layer checked
+
+
+def _class_file(root: Path, c: int, ext: str) -> Path:
+    return root / "scores" / f"c{c:05d}.{ext}"
+
+
+def _top_merge(values: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the m largest values per row (ties: lower sample index first); -1 pads empty slots."""
+    K, n = values.shape
+    v = np.where(index >= 0, values, -np.inf)
+    # lexsort: last key is primary -> sort by -value, then by index (with padding last)
+    idx_key = np.where(index >= 0, index, np.iinfo(np.int64).max)
+    order = np.lexsort((idx_key, -v), axis=1)[:, :m]
+    out_v = np.take_along_axis(values, order, axis=1).astype(np.float32)
+    out_i = np.take_along_axis(index, order, axis=1).astype(np.int64)
+    if out_v.shape[1] < m:
+        pad = m - out_v.shape[1]
+        out_v = np.concatenate([out_v, np.zeros((K, pad), np.float32)], axis=1)
+        out_i = np.concatenate([out_i, np.full((K, pad), -1, np.int64)], axis=1)
+    out_v[out_i < 0] = 0.0
+    return out_v, out_i
+
+
+def _check_stats_method(method: str) -> None:
+    check_method(method)
+    if method == "random":
+        raise ValueError("method='random' has no training distribution to fit; pick a scoring method")
+
+
+def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    try:
+        qs = tuple(float(q) for q in quantiles)
+    except TypeError:
+        raise TypeError(f"quantiles must be a sequence of percentages, got {quantiles!r}") from None
+    if not qs or any(not (0.0 <= q <= 100.0) for q in qs):
+        raise ValueError(f"quantiles must be percentages in [0, 100], got {quantiles!r}")
+    return qs
+
+
+def _unpack(batch, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    if isinstance(batch, dict):
+        x, y, idx = batch.get("image"), batch.get("label"), batch.get("index")
+    elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+        x, y = batch[0], batch[1]
+        idx = batch[2] if len(batch) == 3 else None
+    else:
+        raise TypeError(
+            "data must yield (images, labels) or (images, labels, indices) batches, got "
+            f"{type(batch).__name__}"
+        )
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    y = torch.as_tensor(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)).long().reshape(-1)
+    if len(y) != len(x):
+        raise ValueError(f"labels must have one entry per image: {len(x)} images, {len(y)} labels")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, num_classes={num_classes}), got {int(y.min())}..{int(y.max())}"
+        )
+    if idx is not None:
+        idx = (
+            torch.as_tensor(np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx))
+            .long()
+            .reshape(-1)
+        )
+        if len(idx) != len(x):
+            raise ValueError(f"indices must have one entry per image: {len(x)} images, {len(idx)} indices")
+    return x, y, idx
+
+
+class _Writer:
+    """Appends score rows per class to the store, buffering at most ``buffer_rows`` rows in RAM."""
+
+    def __init__(self, root: Path, num_classes: int, top_k: int, buffer_rows: int) -> None:
+        self.root = root
+        (root / "scores").mkdir(parents=True, exist_ok=True)
+        self.C, self.m, self.limit = num_classes, top_k, buffer_rows
+        self.K: int | None = None
+        self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.npending = 0
+        self.count = np.zeros(num_classes, np.int64)
+        self.top_v: np.ndarray | None = None
+        self.top_i: np.ndarray | None = None
+
+    def add(self, labels: np.ndarray, index: np.ndarray, scores: np.ndarray, act: np.ndarray) -> None:
+        if self.K is None:
+            self.K = scores.shape[1]
+            self.top_v = np.zeros((self.K, 0), np.float32)
+            self.top_i = np.zeros((self.K, 0), np.int64)
+        elif scores.shape[1] != self.K:
+            raise ValueError(f"the layer gave {scores.shape[1]} filters after {self.K} in earlier batches")
+        for c in np.unique(labels):
+            sel = labels == c
+            self.pending.setdefault(int(c), []).append((index[sel], scores[sel]))
+            self.count[c] += int(sel.sum())
+        self.npending += len(labels)
+        bi = np.broadcast_to(index, (self.K, len(index)))
+        self.top_v, self.top_i = _top_merge(
+            np.concatenate([self.top_v, act.T.astype(np.float32)], axis=1),
+            np.concatenate([self.top_i, bi], axis=1),
+            self.m,
+        )
+        if self.npending >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        for c, parts in self.pending.items():
+            with (
+                open(_class_file(self.root, c, "i64"), "ab") as fi,
+                open(_class_file(self.root, c, "f32"), "ab") as fs,
+            ):
+                for idx, sc in parts:
+                    fi.write(np.ascontiguousarray(idx, np.int64).tobytes())
+                    fs.write(np.ascontiguousarray(sc, np.float32).tobytes())
+        self.pending.clear()
+        self.npending = 0
+
+
+def _read_class(root: Path, c: int, K: int, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    fi, fs = _class_file(root, c, "i64"), _class_file(root, c, "f32")
+    if not fi.exists() or fi.stat().st_size == 0:
+        return np.zeros(0, np.int64), np.zeros((0, K), np.float32)
+    if mmap:
+        idx = np.memmap(fi, dtype=np.int64, mode="r")
+        sc = np.memmap(fs, dtype=np.float32, mode="r").reshape(len(idx), K)
+    else:
+        idx = np.fromfile(fi, dtype=np.int64)
+        sc = np.fromfile(fs, dtype=np.float32).reshape(len(idx), K)
+    return idx, sc
+
+
+def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> None:
+    """Sort each class's rows by sample index, then write the means, quantiles and top-m."""
+    C, K, qs = meta["num_classes"], meta["num_filters"], meta["quantiles"]
+    mean = np.full((C, K), np.nan)
+    quant = np.full((len(qs), C, K), np.nan)
+    count = np.zeros(C, np.int64)
+    for c in range(C):
+        idx, sc = _read_class(root, c, K, mmap=False)
+        if len(idx) == 0:
+            continue
+        order = np.argsort(idx, kind="stable")
+        idx, sc = idx[order], np.ascontiguousarray(sc[order])
+        dup = idx[1:] == idx[:-1]
+        if dup.any():
+            raise ValueError(
+                f"sample index {int(idx[1:][dup][0])} occurs twice in class {c}: shards must hold disjoint "
+                "samples (give each shard its own index_offset)"
+            )
+        idx.tofile(_class_file(root, c, "i64"))
+        sc.tofile(_class_file(root, c, "f32"))
+        count[c] = len(idx)
+        mean[c] = sc.astype(np.float64).mean(axis=0)
+        quant[:, c] = np.percentile(sc.astype(np.float64), qs, axis=0)
+        del sc
+    meta = dict(meta, count=count.tolist())
+    np.save(root / "mean.npy", mean)
+    np.save(root / "quantiles.npy", quant)
+    np.save(root / "top_values.npy", top_v)
+    np.save(root / "top_index.npy", top_i)
+    (root / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _new_root(directory: str | os.PathLike | None) -> tuple[Path, bool]:
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="swagfast-filterstats-")), True
+    root = Path(directory)
+    if root.exists() and any(root.iterdir()):
+        raise ValueError(f"directory must be empty or absent, got {str(root)!r} which holds files")
+    root.mkdir(parents=True, exist_ok=True)
+    return root, False
+
+
+class FilterStats:
+    """Training-set distributions of filter scores per (class, filter) (thesis 6.2.3).
+
+    Build with :meth:`fit` (a loop over any iterable of batches), :meth:`fit_ray` (Ray Data),
+    :meth:`merge` or :meth:`load`; do not call the constructor directly.
+
+    Attributes
+    ----------
+    num_classes, num_filters : int
+    method, layer, score : str
+        How the scores were made (``method`` is one of :data:`swagfast.failure.METHODS`).
+    count : (C,) int64
+        Training images per class.
+    mean : (C, K) float64
+        ``mu_cn``; NaN for classes with no images.
+    top_values, top_index : (K, m)
+        Per filter, the m highest mean activations over the whole set and their sample indices
+        (-1 where fewer than m images were seen), kept during the fit (thesis Fig. 6.10).
+    """
+
+    def __init__(self, root: Path, *, _temporary: bool = False) -> None:
+        self.root = Path(root)
+        meta = json.loads((self.root / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{str(self.root)!r} is not a FilterStats store (no {FORMAT} meta.json)")
+        if meta.get("version") != VERSION:
+            raise ValueError(
+                f"FilterStats store version {meta.get('version')} is not supported (need {VERSION})"
+            )
+        self.meta = meta
+        self.num_classes: int = meta["num_classes"]
+        self.num_filters: int = meta["num_filters"]
+        self.method: str = meta["method"]
+        self.layer: str = meta["layer"]
+        self.score: str = meta["score"]
+        self.quantiles: tuple[float, ...] = tuple(meta["quantiles"])
+        self.count = np.asarray(meta["count"], np.int64)
+        self.mean = np.load(self.root / "mean.npy")
+        self._quant = np.load(self.root / "quantiles.npy")
+        self.top_values = np.load(self.root / "top_values.npy")
+        self.top_index = np.load(self.root / "top_index.npy")
+        self._cache: dict[float, np.ndarray] = {q: self._quant[i] for i, q in enumerate(self.quantiles)}
+        self._temporary = _temporary
+        if _temporary:
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.root), True)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"FilterStats(classes={self.num_classes}, filters={self.num_filters}, "
+            f"images={int(self.count.sum())}, "
+            f"method={self.method!r}, layer={self.layer!r}, root={str(self.root)!r})"
+        )
+
+    def percentile(self, q: float) -> np.ndarray:
+        """``P_cn(q)`` as a (C, K) float64 array (numpy's linear interpolation, exact).
+
+        The quantiles named at fit time are precomputed; any other is computed from the store,
+        one class in memory at a time.
+        """
+        q = _check_quantiles([q])[0]
+        if q not in self._cache:
+            out = np.full((self.num_classes, self.num_filters), np.nan)
+            for c in range(self.num_classes):
+                _, sc = self.class_scores(c)
+                if len(sc):
+                    out[c] = np.percentile(np.asarray(sc, np.float64), q, axis=0)
+            self._cache[q] = out
+        return self._cache[q]
+
+    def class_scores(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices (n_c,), scores (n_c, K)) of class ``c``, memory-mapped read-only."""
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < self.num_classes:
+            raise ValueError(f"c must be a class index in [0, {self.num_classes}), got {c!r}")
+        return _read_class(self.root, int(c), self.num_filters)
+
+    def top_scoring(self, c: int, n: int, m: int = 3) -> np.ndarray:
+        """Sample indices of the ``m`` images of class ``c`` with the highest score on filter ``n``
+        (thesis Fig. 6.10: the training images beside a surprising filter)."""
+        if not 0 <= n < self.num_filters:
+            raise ValueError(f"n must be a filter index in [0, {self.num_filters}), got {n!r}")
+        idx, sc = self.class_scores(c)
+        order = np.lexsort((idx, -np.asarray(sc[:, n])))[:m]
+        return np.asarray(idx)[order]
+
+    # -- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        model: nn.Module,
+        layer: nn.Module | str,
+        data: Iterable,
+        *,
+        num_classes: int,
+        method: str = "grad-amap",
+        score: str = "logit",
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+        top_k: int = 9,
+        directory: str | os.PathLike | None = None,
+        index_offset: int = 0,
+        buffer_rows: int = 65536,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+    ) -> FilterStats:
+        """Stream ``data`` through the model and store the filter scores per ground-truth class.
+
+        Parameters
+        ----------
+        model : nn.Module
+            The trained classifier (put it in eval mode yourself; its state is not changed).
+        layer : nn.Module or str
+            The layer whose channels are scored (thesis: the final convolution layer).
+        data : iterable
+            Batches of ``(images, labels)`` or ``(images, labels, sample_indices)`` (a
+            DataLoader works), or dicts with ``image``/``label``/``index``. Without indices the
+            samples are numbered ``index_offset, index_offset + 1, ...`` in the order seen.
+        num_classes : int
+        method : str, default "grad-amap"
+            Filter score (:data:`swagfast.failure.METHODS`), differentiated for the label's class.
+        score : {"logit", "softmax"}, default "logit"
+        quantiles : sequence of float, default (0.1, 99.9)
+            Percentiles precomputed (others via :meth:`percentile`).
+        top_k : int, default 9
+            Images kept per filter by mean activation.
+        directory : path, optional
+            Where the store is written (must be empty or absent); default a temporary folder
+            removed with the object (use :meth:`save` to keep it).
+        index_offset : int, default 0
+            First sample index when ``data`` gives none (shard ``i`` of a split dataset passes
+            the number of samples before it, so merged shards never collide).
+        buffer_rows : int, default 65536
+            Score rows held in RAM before they are appended to the store.
+        device : optional
+            Move each batch here (default: leave batches where they are).
+        progress : bool, default True
+            A tqdm progress bar.
+        """
+        _check_stats_method(method)
+        if score not in ("logit", "softmax"):
+            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        name = layer_name(model, layer)
+        module = resolve_layer(model, name)
+
+        def stream():
+            for batch in data:
+                x, y, idx = _unpack(batch, int(num_classes))
+                if device is not None:
+                    x = x.to(device)
+                A, G, _, _ = layer_pass(model, module, x, y.to(x.device), method, score)
+                s = scores_from_activations(method, A, G).float().cpu().numpy()
+                act = A.float().mean(dim=tuple(range(2, A.ndim))).cpu().numpy()
+                yield s, y.numpy(), None if idx is None else idx.numpy(), act
+
+        return cls._fit_scored(
+            stream(),
+            num_classes=num_classes,
+            method=method,
+            layer=name,
+            score=score,
+            quantiles=quantiles,
+            top_k=top_k,
+            directory=directory,
+            index_offset=index_offset,
+            buffer_rows=buffer_rows,
+            progress=progress,
+            total=len(data) if hasattr(data, "__len__") else None,
+            desc="FilterStats.fit",
+        )
+
+    @classmethod
+    def _close(cls, root, temporary, writer: _Writer, method, name, score, qs) -> FilterStats:
+        writer.flush()
+        if writer.K is None:
+            raise ValueError("data must yield at least one batch of images")
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "num_classes": writer.C,
+            "num_filters": writer.K,
+            "method": method,
+            "layer": name,
+            "score": score,
+            "quantiles": list(qs),
+            "top_k": writer.m,
+        }
+        _finalise(root, meta, writer.top_v, writer.top_i)
+        return cls(root, _temporary=temporary)
+
+    @classmethod
+    def fit_ray(
+        cls,
+        dataset,
+        model: nn.Module,
+        layer: nn.Module | str,
+        *,
+        num_classes: int,
+        image_column: str = "image",
+        label_column: str = "label",
+        index_column: str | None = None,
+        batch_size: int = 64,
+        concurrency: int = 2,
+        method: str = "grad-amap",
+        score: str = "logit",
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+        top_k: int = 9,
+        directory: str | os.PathLike | None = None,
+        index_offset: int = 0,
+        buffer_rows: int = 65536,
+        progress: bool = True,
+    ) -> FilterStats:
+        """:meth:`fit` on a Ray Data ``Dataset``: scores are computed by ``concurrency`` actors
+        (``map_batches``), each holding a copy of the model, and streamed back to this process,
+        which appends them to the store. Needs ``pip install "swagfast[ray]"``.
+
+        ``dataset`` has a column of images (each (C, H, W) or (C, T, H, W), already normalised)
+        and one of integer labels; ``index_column`` names sample indices, otherwise rows are
+        numbered from ``index_offset`` in dataset order (order is preserved for the run). With
+        the same batches the statistics equal :meth:`fit`'s exactly.
+        """
+        try:
+            import ray.data
+        except ImportError as err:
+            raise ImportError(f'fit_ray needs Ray Data: pip install "swagfast[ray]" ({err})') from None
+        _check_stats_method(method)
+        name = layer_name(model, layer)
+        ctx = ray.data.DataContext.get_current()
+        before = ctx.execution_options.preserve_order
+        ctx.execution_options.preserve_order = True
+        try:
+            scored = dataset.map_batches(
+                _RayScorer,
+                fn_constructor_kwargs={
+                    "model": model,
+                    "layer": name,
+                    "method": method,
+                    "score": score,
+                    "columns": (image_column, label_column, index_column),
+                },
+                batch_size=batch_size,
+                batch_format="numpy",
+                concurrency=concurrency,
+            )
+            stream = (
+                (b["scores"], b["label"], b.get("index"), b["act"])
+                for b in scored.iter_batches(batch_size=None, batch_format="numpy")
+            )
+            return cls._fit_scored(
+                stream,
+                num_classes=num_classes,
+                method=method,
+                layer=name,
+                score=score,
+                quantiles=quantiles,
+                top_k=top_k,
+                directory=directory,
+                index_offset=index_offset,
+                buffer_rows=buffer_rows,
+                progress=progress,
+            )
+        finally:
+            ctx.execution_options.preserve_order = before
+
+    @classmethod
+    def _fit_scored(
+        cls,
+        stream,
+        *,
+        num_classes,
+        method,
+        layer,
+        score,
+        quantiles,
+        top_k,
+        directory,
+        index_offset,
+        buffer_rows,
+        progress,
+        total=None,
+        desc="FilterStats.fit_ray",
+    ) -> FilterStats:
+        """Append a stream of (scores, labels, indices or None, mean activations) to a new store."""
+        for name, v, lo in (
+            ("num_classes", num_classes, 1),
+            ("top_k", top_k, 1),
+            ("buffer_rows", buffer_rows, 1),
+            ("index_offset", index_offset, 0),
+        ):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        qs = _check_quantiles(quantiles)
+        root, temporary = _new_root(directory)
+        try:
+            writer = _Writer(root, int(num_classes), int(top_k), int(buffer_rows))
+            next_index = int(index_offset)
+            from tqdm.auto import tqdm
+
+            for s, y, idx, act in tqdm(stream, total=total, disable=not progress, desc=desc, unit="batch"):
+                y = np.asarray(y, np.int64).reshape(-1)
+                if len(y) and (y.min() < 0 or y.max() >= num_classes):
+                    raise ValueError(
+                        f"labels must lie in [0, num_classes={num_classes}), got {y.min()}..{y.max()}"
+                    )
+                if idx is None:
+                    idx = np.arange(next_index, next_index + len(y))
+                next_index += len(y)
+                writer.add(y, np.asarray(idx, np.int64), np.asarray(s, np.float32), np.asarray(act))
+            return cls._close(root, temporary, writer, method, layer, score, qs)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True) if temporary else _clear(root)
+            raise
+
+    def merge(self, other: FilterStats, directory: str | os.PathLike | None = None) -> FilterStats:
+        """The store of both sets of samples: exactly what one fit over both would give, in either
+        order. Both must score the same layer, method, classes and quantiles; sample indices must
+        be disjoint (ValueError otherwise)."""
+        if not isinstance(other, FilterStats):
+            raise TypeError(f"other must be a FilterStats, got {type(other).__name__}")
+        for key in ("num_classes", "num_filters", "method", "layer", "score", "quantiles", "top_k"):
+            if self.meta[key] != other.meta[key]:
+                raise ValueError(
+                    f"cannot merge stores with different {key}: {self.meta[key]!r} vs {other.meta[key]!r}"
+                )
+        root, temporary = _new_root(directory)
+        try:
+            (root / "scores").mkdir()
+            K = self.num_filters
+            for c in range(self.num_classes):
+                with (
+                    open(_class_file(root, c, "i64"), "wb") as fi,
+                    open(_class_file(root, c, "f32"), "wb") as fs,
+                ):
+                    for part in (self, other):
+                        idx, sc = part.class_scores(c)
+                        fi.write(np.ascontiguousarray(idx).tobytes())
+                        fs.write(np.ascontiguousarray(sc).reshape(-1, K).tobytes())
+            top_v, top_i = _top_merge(
+                np.concatenate([self.top_values, other.top_values], axis=1),
+                np.concatenate([self.top_index, other.top_index], axis=1),
+                self.meta["top_k"],
+            )
+            _finalise(root, dict(self.meta), top_v, top_i)
+            return FilterStats(root, _temporary=temporary)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True) if temporary else _clear(root)
+            raise
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Copy the store to the folder ``path`` (written beside it, then renamed into place, so
+        an interrupted save leaves nothing half-written). Returns the path."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ValueError(f"path {str(path)!r} exists; pass overwrite=True to replace it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            shutil.copytree(self.root, staging, dirs_exist_ok=True)
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+                os.replace(path, old / "x")
+                os.replace(staging, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FilterStats:
+        """Open a saved store (scores stay on disk, memory-mapped)."""
+        path = Path(path)
+        if not (path / "meta.json").is_file():
+            raise ValueError(f"path {str(path)!r} is not a FilterStats folder (no meta.json)")
+        return cls(path)
+
+
+def _clear(root: Path) -> None:
+    """Remove what a failed fit wrote into a user-named directory (the folder itself stays)."""
+    for child in root.iterdir() if root.exists() else ():
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+
+class _RayScorer:
+    """A Ray Data actor: the model and layer, scoring one numpy batch at a time."""
+
+    def __init__(self, model: nn.Module, layer: str, method: str, score: str, columns) -> None:
+        self.model, self.method, self.score = model, method, score
+        self.layer = resolve_layer(model, layer)
+        self.columns = columns
+
+    def __call__(self, batch: dict) -> dict:
+        image_col, label_col, index_col = self.columns
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(list(batch[image_col])), np.float32))
+        y = torch.as_tensor(np.asarray(batch[label_col], np.int64))
+        A, G, _, _ = layer_pass(self.model, self.layer, x, y, self.method, self.score)
+        out = {
+            "scores": scores_from_activations(self.method, A, G).float().numpy(),
+            "label": y.numpy(),
+            "act": A.float().mean(dim=tuple(range(2, A.ndim))).numpy(),
+        }
+        if index_col is not None:
+            out["index"] = np.asarray(batch[index_col], np.int64)
+        return out
+
+
+__all__ = ["DEFAULT_QUANTILES", "METHODS", "FilterStats", "layer_name"]

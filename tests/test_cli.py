@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 
 from swagfast import cli
 
@@ -29,3 +30,85 @@ def test_info_lists_backends(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
     assert "cpu" in out and "numba" in out and "cuda" in out
+
+
+def _photo_folder(tmp_path):
+    from swagfast import data
+
+    photos = data.sample_images()
+    src = tmp_path / "in" / "nested"
+    src.mkdir(parents=True)
+    for name in ("chelsea", "coffee"):
+        cv2.imwrite(str(src / f"{name}.jpg"), photos[name][..., ::-1])
+    (src / "broken.png").write_bytes(b"not an image")
+    (src / "notes.txt").write_text("ignored: not an image suffix")
+    return tmp_path / "in"
+
+
+def test_explain_folder_writes_png_json_and_index_and_skips_unreadable(tmp_path, capsys):
+    folder = _photo_folder(tmp_path)
+    out = tmp_path / "out"
+    code = cli.main(
+        ["explain", str(folder), "--method", "swag-g", "--out", str(out), "--quiet", "--save-heatmaps"]
+    )
+    assert code == cli.EXIT_SKIPPED  # broken.png was reported and skipped; the others explained
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "skipped" in err and "notes.txt" not in err
+    rows = {r: json.loads((out / f"{r}.json").read_text()) for r in ("chelsea", "coffee")}
+    assert rows["chelsea"]["top5"][0]["class"] == 285 and rows["coffee"]["top5"][0]["class"] == 967
+    assert rows["chelsea"]["target"] == {"class": 285, "name": rows["chelsea"]["top5"][0]["name"]}
+    assert rows["chelsea"]["method"] == "SWAG_G" and 150 <= rows["chelsea"]["segments"] <= 330
+    for r in rows:
+        img = cv2.imread(str(out / f"{r}.png"))
+        assert img.shape[1] == 3 * 224
+        heat = np.load(out / f"{r}.npy")
+        assert heat.shape == (224, 224) and heat.max() > heat.min()
+    page = (out / "index.html").read_text()
+    assert 'src="chelsea.png"' in page and 'href="coffee.json"' in page and "broken" not in page
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_explain_cam_with_target_and_usage_errors(tmp_path, capsys):
+    folder = _photo_folder(tmp_path)
+    photo = folder / "nested" / "chelsea.jpg"
+    out = tmp_path / "cam"
+    assert (
+        cli.main(
+            ["explain", str(photo), "--method", "gradcam", "--target", "967", "--out", str(out), "--quiet"]
+        )
+        == 0
+    )
+    row = json.loads((out / "chelsea.json").read_text())
+    assert row["target"]["class"] == 967 and row["layer"] == "_bn1" and row["method"] == "Grad-CAM"
+    assert row["segments"] is None
+    assert cli.main(["explain", str(photo), "--target", "1000", "--out", str(out)]) == cli.EXIT_USAGE
+    assert "--target must be a class in [0, 1000)" in capsys.readouterr().err
+    assert cli.main(["explain", str(photo), "--model", "resnet", "--out", str(out)]) == cli.EXIT_USAGE
+    assert "--model resnet" in capsys.readouterr().err
+    assert cli.main(["explain", str(tmp_path / "missing.jpg"), "--out", str(out)]) == cli.EXIT_USAGE
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_explain_duplicate_names_do_not_overwrite(tmp_path):
+    folder = _photo_folder(tmp_path)
+    other = tmp_path / "in" / "other"
+    other.mkdir()
+    (other / "chelsea.jpg").write_bytes((folder / "nested" / "coffee.jpg").read_bytes())
+    out = tmp_path / "dup"
+    assert (
+        cli.main(
+            [
+                "explain",
+                str(folder / "nested" / "chelsea.jpg"),
+                str(other / "chelsea.jpg"),
+                "--method",
+                "gradcam",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    a, b = json.loads((out / "chelsea.json").read_text()), json.loads((out / "chelsea-2.json").read_text())
+    assert a["top5"][0]["class"] == 285 and b["top5"][0]["class"] == 967

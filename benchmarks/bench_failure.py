@@ -96,7 +96,7 @@ def main() -> None:
         {"method": k, "model": args.model, "device": dev, "images": args.images, "median_ms": v}
         for k, v in res.items()
     ]
-    report("bench_failure", rows, reference="forward+backward (training step)")
+    report(f"bench_failure_{dev.split(':')[0]}", rows, reference="forward+backward (training step)")
 
 
 if __name__ == "__main__":

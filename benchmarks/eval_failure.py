@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -58,6 +59,75 @@ def removal_table(model, layer, batches) -> dict[str, dict]:
     return out
 
 
+def figures(net, stats, rep, test, train, res) -> None:
+    """Fig. 6.3 (beta vs logit and softmax, correct vs misclassified) and Fig. 6.10 (surprise
+    regions beside the training images that most activate the surprising filter)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from swagfast.failure import masked_activation, surprise_region
+
+    out = Path(__file__).parent / "figures"
+    out.mkdir(exist_ok=True)
+
+    def save(fig, name):
+        tmp = out / f".{name}.tmp.png"
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        tmp.replace(out / name)
+        plt.close(fig)
+        print(f"written {out / name}")
+
+    ok = rep.predicted == rep.true
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, v, name in ((axes[0], rep.logit, "pre-softmax score"), (axes[1], rep.softmax, "softmax score")):
+        ax.scatter(rep.beta[ok], v[ok], s=5, c="tab:blue", label="correct")
+        ax.scatter(rep.beta[~ok], v[~ok], s=8, c="tab:red", label="misclassified")
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("beta")
+        ax.set_ylabel(f"{name} of the true class")
+        ax.legend(fontsize=8)
+    axes[0].set_title(f"BAM object model, {len(rep.beta)} held-out images (thesis Fig. 6.3)", fontsize=9)
+    save(fig, "fig6_3_beta.png")
+
+    idx = torch.nonzero(res.surprise.eligible).flatten()[:4]
+    if len(idx) == 0:
+        print("no misclassified image with a surprising filter: Fig. 6.10 skipped")
+        return
+    wrong = rep.predicted != rep.true
+    xw, yw, pw = (
+        test.images[torch.from_numpy(wrong)],
+        test.objects[torch.from_numpy(wrong)],
+        rep.predicted[wrong],
+    )
+    filt = res.filter[idx]
+    reg = surprise_region(net, "body", xw[idx], filt, image=xw[idx], mean=(0, 0, 0), std=(1, 1, 1))
+    fig, axes = plt.subplots(len(idx), 4, figsize=(8, 2.1 * len(idx)), squeeze=False)
+    for r, b in enumerate(idx.tolist()):
+        img = xw[b].permute(1, 2, 0).numpy()
+        axes[r, 0].imshow(img)
+        axes[r, 0].contour(reg.mask[r].numpy(), levels=[0.5], colors="yellow", linewidths=1.5)
+        axes[r, 0].set_title(f"pred {int(pw[b])} (true {int(yw[b])}), filter {int(filt[r])}", fontsize=8)
+        top = stats.top_index[int(filt[r])][:3]
+        shown = masked_activation(
+            net,
+            "body",
+            train.images[top],
+            int(filt[r]),
+            image=train.images[top],
+            mean=(0, 0, 0),
+            std=(1, 1, 1),
+        )
+        for c in range(3):
+            axes[r, c + 1].imshow(shown[c].permute(1, 2, 0).numpy())
+            axes[r, c + 1].set_title(f"train #{int(top[c])}", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    save(fig, "fig6_10_surprise.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--composites", type=int, default=48)
@@ -65,6 +135,7 @@ def main() -> None:
     parser.add_argument("--bam-test", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--no-figures", action="store_true", help="skip the matplotlib figures")
     args = parser.parse_args()
     result: dict = {"machine": machine(), "args": vars(args)}
 
@@ -112,6 +183,8 @@ def main() -> None:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print("suppression:", json.dumps(result["suppression"], indent=1))
+    if not args.no_figures:
+        figures(net, stats, rep, test, train, res)
 
     print("\n| filter score | Lite0 AUC | BAM SmallCNN AUC | thesis VGG16 | thesis ResNet18 |")
     print("|---|---|---|---|---|")

@@ -29,7 +29,10 @@ status=0
   # the embedded model's packages are not on the (offline) GPU machine: torchvision's ResNet-50
   "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10 || status=1
   "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5 || status=1
-  cp benchmarks/results/*_cuda.json "$res"/ 2>/dev/null || true
+  # SWAG-V: B=8 clips on R(2+1)D-18 (random init; torchvision's when importable)
+  "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5 || status=1
+  "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64 --no-captum || status=1
+  cp benchmarks/results/*_cuda*.json "$res"/ 2>/dev/null || true
   exit $status
 } 2>&1 | tee "$log"
 exit "${PIPESTATUS[0]}"

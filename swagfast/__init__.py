@@ -14,6 +14,7 @@ from swagfast._backend import (
 from swagfast.explainers import (
     RISE,
     SWAG,
+    SWAGV,
     AblationCAM,
     Explanation,
     GradAMapCAM,
@@ -37,6 +38,7 @@ __all__ = [
     "BackendStatus",
     "BackendUnavailableError",
     "SWAG",
+    "SWAGV",
     "AblationCAM",
     "GradAMapCAM",
     "GradCAM",

@@ -70,21 +70,36 @@ METHODS = (
     "gradamapcam",
     "scorecam",
     "ablationcam",
+    "saliency-tubes",
     "guided",
     "rise",
 )
-LAYER_METHODS = ("jitter-cam", "gradcam", "gradcam++", "xgradcam", "gradamapcam", "scorecam", "ablationcam")
+LAYER_METHODS = (
+    "jitter-cam",
+    "gradcam",
+    "gradcam++",
+    "xgradcam",
+    "gradamapcam",
+    "scorecam",
+    "ablationcam",
+    "saliency-tubes",
+)
+IMAGE_ONLY, VIDEO_ONLY = ("rise",), ("saliency-tubes",)
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 
 
 def _inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Files to explain (folders expanded to their images, sorted) and problems found."""
+    """Files to explain (folders expanded to their images and videos, sorted) and problems found."""
+    from swagfast.data import VIDEO_SUFFIXES
+
     files, problems = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+            )
             if not found:
-                problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                problems.append(f"{p}: folder holds no images or videos")
             files += found
         elif p.is_file():
             files.append(p)
@@ -101,26 +116,32 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if img is None else np.ascontiguousarray(img[..., ::-1])
 
 
-def make_explainer(method: str, bundle, layer: str, segments: int, rise_masks: int = 4000):
-    """``explain(x, crops, target) -> Explanation`` for a CLI method name."""
+def make_explainer(method: str, bundle, layer: str, segments: int | None = None, rise_masks: int = 4000):
+    """``explain(x, crops, target) -> Explanation`` for a CLI method name (images or clips:
+    the swag-* methods are SWAG-V on clips; ``segments`` None = the default, 300 / 120)."""
     from swagfast import (
         RISE,
         SWAG,
+        SWAGV,
         AblationCAM,
         Explanation,
         GradAMapCAM,
         GradCAM,
         GradCAMPlusPlus,
         JitterCAM,
+        SaliencyTubes,
         ScoreCAM,
         XGradCAM,
         attribution,
     )
+    from swagfast.models import ClipPreprocess
 
     m = bundle.model
+    video = isinstance(bundle.preprocess, ClipPreprocess)
     if method.startswith("swag-"):
         variant = {"swag-g": "G", "swag-i": "I", "swag-ig": "I+G"}[method]
-        swag = SWAG(m, variant, segments, mean=bundle.mean, std=bundle.std)
+        cls = SWAGV if video else SWAG
+        swag = cls(m, variant, segments or (120 if video else 300), mean=bundle.mean, std=bundle.std)
         return lambda x, crops, t: swag(x, t, image=crops)
     cams = {
         "gradcam": GradCAM,
@@ -129,6 +150,7 @@ def make_explainer(method: str, bundle, layer: str, segments: int, rise_masks: i
         "gradamapcam": GradAMapCAM,
         "scorecam": ScoreCAM,
         "ablationcam": AblationCAM,
+        "saliency-tubes": SaliencyTubes,
     }
     if method in cams:
         cam = cams[method](m, layer)
@@ -153,11 +175,14 @@ def _index_html(rows: list[dict], title: str) -> bytes:
     cells = []
     for r in rows:
         top, png = r["top5"][0], html.escape(r["png"])
+        video = (
+            f'<br><a href="{html.escape(r["video"])}">{html.escape(r["video"])}</a>' if r.get("video") else ""
+        )
         cells.append(
             f'<tr><td><a href="{png}"><img src="{png}" width="480"></a></td>'
             f"<td>{html.escape(r['input'])}<br>explained: {html.escape(r['target']['name'])} "
             f"({r['target']['class']})<br>top-1: {html.escape(top['name'])} ({top['prob']:.2f})<br>"
-            f'<a href="{html.escape(r["json"])}">{html.escape(r["json"])}</a></td></tr>'
+            f'<a href="{html.escape(r["json"])}">{html.escape(r["json"])}</a>{video}</td></tr>'
         )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
@@ -166,10 +191,62 @@ def _index_html(rows: list[dict], title: str) -> bytes:
     return page.encode()
 
 
+def _write_outputs(out: Path, stem: str, f: Path, i: int, exp, crops, probs, bundle, layer, args) -> dict:
+    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row."""
+    top = probs[i].topk(min(5, probs.shape[1]))
+    top5 = [
+        {"class": int(c), "name": bundle.class_names[int(c)], "prob": round(float(p), 5)}
+        for p, c in zip(top.values, top.indices, strict=True)
+    ]
+    t = int(exp.target[i])
+    overlays = exp.overlay(crops[i : i + 1])[0]
+    borders = exp.borders(crops[i : i + 1])[0] if exp.segments is not None else None
+    lines = [f"{f.name}: explaining {bundle.class_names[t]} ({t}) with {exp.method}"]
+    lines += [f"  {e['name']} ({e['prob']:.2f})" for e in top5[:3]]
+    row: dict = {"input": str(f), "png": f"{stem}.png", "json": f"{stem}.json"}
+    if crops.ndim == 5:  # a clip: a strip of 8 frames (clip / overlay / borders) and an MP4
+        from swagfast.data import write_clip
+
+        T = crops.shape[1]
+        pick = np.round(np.linspace(0, T - 1, min(8, T))).astype(int)
+        rows_ = [crops[i][pick], overlays[pick]] + ([borders[pick]] if borders is not None else [])
+        strip = np.concatenate([np.concatenate(list(r), axis=1) for r in rows_], axis=0)
+        viz.write_png(out / row["png"], viz.caption(strip, lines))
+        side = np.concatenate([crops[i], overlays], axis=2)
+        write_clip(out / f"{stem}.mp4", np.ascontiguousarray(side))
+        row["video"] = f"{stem}.mp4"
+    else:
+        panels = [crops[i], overlays] + ([borders] if borders is not None else [])
+        viz.write_png(out / row["png"], viz.caption(np.concatenate(panels, axis=1), lines))
+    heat = np.asarray(exp.heatmap[i], dtype=np.float64)
+    row.update(
+        {
+            "method": exp.method,
+            "model": bundle.name,
+            "layer": layer if args.method in LAYER_METHODS else None,
+            "target": {"class": t, "name": bundle.class_names[t]},
+            "top5": top5,
+            "heatmap": {"shape": list(heat.shape), "min": float(heat.min()), "max": float(heat.max())},
+            "segments": int(exp.segments[i].max()) + 1 if exp.segments is not None else None,
+            "batch_timings_s": {k: round(v, 4) for k, v in exp.timings.items()},
+        }
+    )
+    if args.save_heatmaps:
+        import io
+
+        bio = io.BytesIO()
+        np.save(bio, heat.astype(np.float32))
+        viz.write_bytes_atomic(out / f"{stem}.npy", bio.getvalue())
+        row["heatmap_file"] = f"{stem}.npy"
+    viz.write_bytes_atomic(out / row["json"], json.dumps(row, indent=2).encode())
+    return row
+
+
 def _explain(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from swagfast import models
+    from swagfast.data import VIDEO_SUFFIXES, read_clip
 
     def fail(msg: str) -> int:
         print(f"swagfast explain: error: {msg}", file=sys.stderr)
@@ -177,92 +254,80 @@ def _explain(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         return fail(f"--batch-size must be >= 1, got {args.batch_size}")
-    try:
-        bundle = models.load(args.model, device=args.device, weights=args.weights)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        return fail(f"--model {args.model}: {err}")
-    if args.target is not None and not 0 <= args.target < len(bundle.class_names):
-        return fail(f"--target must be a class in [0, {len(bundle.class_names)}), got {args.target}")
-    layer = args.layer or bundle.layer
-    try:
-        explain = make_explainer(args.method, bundle, layer, args.segments)
-    except ValueError as err:
-        return fail(str(err))
+    if args.segments is not None and args.segments < 1:
+        return fail(f"--segments must be >= 1, got {args.segments}")
     files, problems = _inputs(args.paths)
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    images = [f for f in files if f.suffix.lower() not in VIDEO_SUFFIXES]
     for p in problems:
         print(f"swagfast explain: skipped {p}", file=sys.stderr)
-    if not files:
+    kinds = []
+    for kind, group, name in (("image", images, args.model), ("video", videos, args.video_model)):
+        if not group:
+            continue
+        if args.method in (IMAGE_ONLY if kind == "video" else VIDEO_ONLY):
+            for f in group:
+                print(
+                    f"swagfast explain: skipped {f}: --method {args.method} is not for {kind}s",
+                    file=sys.stderr,
+                )
+            problems += group
+            continue
+        try:
+            bundle = models.load(name, device=args.device, weights=args.weights if kind == "image" else None)
+        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            return fail(f"--{'model' if kind == 'image' else 'video-model'} {name}: {err}")
+        is_clip = isinstance(bundle.preprocess, models.ClipPreprocess)
+        if is_clip != (kind == "video"):
+            return fail(f"{name} is {'a clip' if is_clip else 'an image'} model; it cannot explain {kind}s")
+        if args.target is not None and not 0 <= args.target < len(bundle.class_names):
+            return fail(f"--target must be a class in [0, {len(bundle.class_names)}), got {args.target}")
+        layer = args.layer or bundle.layer
+        try:
+            explain = make_explainer(args.method, bundle, layer, args.segments)
+        except ValueError as err:
+            return fail(str(err))
+        kinds.append((kind, group, bundle, layer, explain))
+    if not kinds:
         return fail("nothing to explain")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     used: set[str] = set()
     skipped = len(problems)
-    batches = [files[i : i + args.batch_size] for i in range(0, len(files), args.batch_size)]
-    title = f"swagfast explain: {args.method} on {bundle.name}"
-    for chunk in tqdm(batches, disable=args.quiet or len(batches) < 2, desc="explain", unit="batch"):
-        names, crops = [], []
-        for f in chunk:
-            try:
-                img = _read_rgb(f)
-            except OSError as err:
-                img, why = None, str(err)
-            else:
-                why = "not a readable image"
-            if img is None:
-                print(f"swagfast explain: skipped {f}: {why}", file=sys.stderr)
-                skipped += 1
+    title = f"swagfast explain: {args.method}"
+    for kind, group, bundle, layer, explain in kinds:
+        batches = [group[i : i + args.batch_size] for i in range(0, len(group), args.batch_size)]
+        for chunk in tqdm(
+            batches, disable=args.quiet or len(batches) < 2, desc=f"explain {kind}s", unit="batch"
+        ):
+            names, crops = [], []
+            for f in chunk:
+                try:
+                    item = read_clip(f) if kind == "video" else _read_rgb(f)
+                    why = f"not a readable {kind}"
+                except (OSError, ValueError) as err:
+                    item, why = None, str(err)
+                if item is None:
+                    print(f"swagfast explain: skipped {f}: {why}", file=sys.stderr)
+                    skipped += 1
+                    continue
+                names.append(f)
+                crops.append(bundle.preprocess.crop(item))
+            if not names:
                 continue
-            names.append(f)
-            crops.append(bundle.preprocess.crop(img))
-        if not names:
-            continue
-        crops_np = np.stack(crops)
-        x = bundle.preprocess.normalize(crops_np).to(args.device)
-        with torch.no_grad():
-            probs = bundle.model(x).softmax(dim=1)
-        exp = explain(x, crops_np, args.target).numpy()
-        overlays = exp.overlay(crops_np)
-        borders = exp.borders(crops_np) if exp.segments is not None else None
-        for i, f in enumerate(names):
-            stem, k = f.stem, 2
-            while stem in used:
-                stem, k = f"{f.stem}-{k}", k + 1
-            used.add(stem)
-            top = probs[i].topk(5)
-            top5 = [
-                {"class": int(c), "name": bundle.class_names[int(c)], "prob": round(float(p), 5)}
-                for p, c in zip(top.values, top.indices, strict=True)
-            ]
-            t = int(exp.target[i])
-            panels = [crops_np[i], overlays[i]] + ([borders[i]] if borders is not None else [])
-            lines = [f"{f.name}: explaining {bundle.class_names[t]} ({t}) with {exp.method}"]
-            lines += [f"  {e['name']} ({e['prob']:.2f})" for e in top5[:3]]
-            viz.write_png(out / f"{stem}.png", viz.caption(np.concatenate(panels, axis=1), lines))
-            heat = np.asarray(exp.heatmap[i], dtype=np.float64)
-            row = {
-                "input": str(f),
-                "png": f"{stem}.png",
-                "json": f"{stem}.json",
-                "method": exp.method,
-                "model": bundle.name,
-                "layer": layer if args.method in LAYER_METHODS else None,
-                "target": {"class": t, "name": bundle.class_names[t]},
-                "top5": top5,
-                "heatmap": {"shape": list(heat.shape), "min": float(heat.min()), "max": float(heat.max())},
-                "segments": int(exp.segments[i].max()) + 1 if exp.segments is not None else None,
-                "batch_timings_s": {k: round(v, 4) for k, v in exp.timings.items()},
-            }
-            if args.save_heatmaps:
-                import io
-
-                bio = io.BytesIO()
-                np.save(bio, heat.astype(np.float32))
-                viz.write_bytes_atomic(out / f"{stem}.npy", bio.getvalue())
-                row["heatmap_file"] = f"{stem}.npy"
-            viz.write_bytes_atomic(out / f"{stem}.json", json.dumps(row, indent=2).encode())
-            rows.append(row)
-        viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
+            crops_np = np.stack(crops)
+            x = bundle.preprocess.normalize(crops_np).to(args.device)
+            with torch.no_grad():
+                probs = bundle.model(x).softmax(dim=1)
+            exp = explain(x, crops_np, args.target).numpy()
+            for i, f in enumerate(names):
+                stem, k = f.stem, 2
+                while stem in used:
+                    stem, k = f"{f.stem}-{k}", k + 1
+                used.add(stem)
+                rows.append(_write_outputs(out, stem, f, i, exp, crops_np, probs, bundle, layer, args))
+            viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
     print(
         f"explained {len(rows)} of {len(rows) + skipped} inputs with {args.method}; "
         f"index: {out / 'index.html'}"
@@ -324,9 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     ex = sub.add_parser(
         "explain",
-        help="explain images (files or folders) with any method; PNG + JSON per input and an index.html",
-        description="Explain each input image: writes NAME.png (photo | heatmap overlay | superpixel "
-        "borders for SWAG, with the top classes), NAME.json (classes, target, timings) and index.html. "
+        help="explain images and videos (files or folders) with any method; PNG/MP4 + JSON + index.html",
+        description="Explain each input: images give NAME.png (photo | heatmap overlay | superpixel "
+        "borders for SWAG, with the top classes); videos (read as 16 frames, 112x112, explained by "
+        "--video-model with SWAG-V for swag-*) give NAME.png (8 frames) and NAME.mp4 (clip beside "
+        "its overlay). Each also gets NAME.json (classes, target, timings); index.html lists all. "
         "Each file is written atomically as it is finished, so an interrupted run keeps what it did.",
         epilog="exit status: 0 every input explained; 1 some inputs were skipped (unreadable, missing), "
         "the rest explained; 2 bad arguments or nothing to explain.",
@@ -337,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--weights", default=None, help="state-dict file for a torchvision model")
     ex.add_argument("--layer", default=None, help="layer for CAM methods (default: the model's last block)")
     ex.add_argument("--target", type=int, default=None, help="class to explain (default: top-1 prediction)")
-    ex.add_argument("--segments", type=int, default=300, help="SWAG superpixels (default: 300)")
+    ex.add_argument(
+        "--video-model", default="action-demo", help="clip model for video inputs (default: action-demo)"
+    )
+    ex.add_argument("--segments", type=int, default=None, help="SWAG superpixels (default: 300; videos 120)")
     ex.add_argument("--batch-size", type=int, default=8, help="images per batch (default: 8)")
     ex.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     ex.add_argument("--out", default="explain-out", help="output folder (default: explain-out)")

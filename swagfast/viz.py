@@ -11,10 +11,11 @@ import numpy as np
 
 
 def normalize_heatmap(heatmap: np.ndarray, clip_percentile: float = 99.0) -> np.ndarray:
-    """Scale a (H, W) heatmap to [0, 1]: min to 0, the ``clip_percentile`` value (and above) to 1."""
+    """Scale a (H, W) heatmap, or a (T, H, W) clip's as a whole, to [0, 1]: min to 0, the
+    ``clip_percentile`` value (and above) to 1."""
     h = np.asarray(heatmap, dtype=np.float64)
-    if h.ndim != 2:
-        raise ValueError(f"heatmap must have shape (H, W), got {h.shape}")
+    if h.ndim not in (2, 3):
+        raise ValueError(f"heatmap must have shape (H, W) or (T, H, W), got {h.shape}")
     lo = float(np.nanmin(h))
     hi = float(np.nanpercentile(h, clip_percentile))
     if not np.isfinite(hi - lo) or hi <= lo:
@@ -23,12 +24,19 @@ def normalize_heatmap(heatmap: np.ndarray, clip_percentile: float = 99.0) -> np.
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a JET-coloured heatmap over an (H, W, 3) uint8 RGB image; returns uint8 RGB."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    """Blend a JET-coloured heatmap over an (H, W, 3) uint8 RGB image, or a (T, H, W) heatmap over
+    a (T, H, W, 3) clip (scaled over the whole clip, so frames compare); returns uint8 RGB."""
+    if image.ndim not in (3, 4) or image.shape[-1] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) or (T, H, W, 3) uint8, got {image.shape} {image.dtype}")
     h = normalize_heatmap(heatmap)
-    if h.shape != image.shape[:2]:
-        raise ValueError(f"heatmap must have the image's size {image.shape[:2]}, got {h.shape}")
+    if h.shape != image.shape[:-1]:
+        raise ValueError(f"heatmap must have the image's size {image.shape[:-1]}, got {h.shape}")
+    if image.ndim == 4:
+        return np.stack([_blend(f, hf, alpha) for f, hf in zip(image, h, strict=True)])
+    return _blend(image, h, alpha)
+
+
+def _blend(image: np.ndarray, h: np.ndarray, alpha: float) -> np.ndarray:
     colour = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
     return cv2.addWeighted(image, 1.0 - alpha, colour, alpha, 0.0)
 
@@ -44,9 +52,12 @@ def segment_borders(labels: np.ndarray) -> np.ndarray:
 def draw_borders(
     image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] = (255, 255, 0)
 ) -> np.ndarray:
-    """A copy of an (H, W, 3) uint8 image with the borders of ``labels`` (H, W) painted."""
-    if labels.shape != image.shape[:2]:
-        raise ValueError(f"labels must have the image's size {image.shape[:2]}, got {labels.shape}")
+    """A copy of an (H, W, 3) uint8 image with the borders of ``labels`` (H, W) painted; clips
+    ((T, H, W, 3) with (T, H, W) supervoxels) get each frame's borders."""
+    if labels.shape != image.shape[:-1]:
+        raise ValueError(f"labels must have the image's size {image.shape[:-1]}, got {labels.shape}")
+    if labels.ndim == 3:
+        return np.stack([draw_borders(f, lf, colour) for f, lf in zip(image, labels, strict=True)])
     out = image.copy()
     out[segment_borders(labels)] = colour
     return out

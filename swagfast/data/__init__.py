@@ -57,17 +57,25 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+from swagfast.data.actions import ACTIONS, ActionSet, action_set  # noqa: E402
 from swagfast.data.bam import BAMSet, SmallCNN, bam_set, train_small_cnn  # noqa: E402
 from swagfast.data.composites import Composites, composites, keep_predicted, object_cutouts  # noqa: E402
+from swagfast.data.video import VIDEO_SUFFIXES, read_clip, write_clip  # noqa: E402
 
 __all__ = [
+    "ACTIONS",
+    "VIDEO_SUFFIXES",
+    "ActionSet",
     "BAMSet",
     "Composites",
     "SmallCNN",
+    "action_set",
     "bam_set",
     "center_crop_resize",
     "composites",
     "keep_predicted",
+    "read_clip",
+    "write_clip",
     "object_cutouts",
     "sample_images",
     "train_small_cnn",

@@ -20,6 +20,7 @@ from swagfast.explainers.swag import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     SWAG,
+    SWAGV,
     captum_feature_mask,
     lime_segmenter,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SWAG",
+    "SWAGV",
     "AblationCAM",
     "BaseCAM",
     "Explanation",

@@ -14,22 +14,24 @@ def _np(a):
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
 
 
-def _images_hwc(images, B: int) -> np.ndarray:
-    """(B, H, W, 3) uint8 from (H, W, 3) / (B, H, W, 3) numpy or (B, 3, H, W) tensors in [0, 1] or uint8."""
+def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
+    """(B, [T,] H, W, 3) uint8 from channel-last numpy ((H, W, 3) for one image) or channel-first
+    tensors (B, 3, [T,] H, W) in [0, 1] or uint8; ``ndim`` = 2 for images, 3 for clips."""
     if isinstance(images, torch.Tensor):
         t = images.detach().cpu()
-        if t.ndim == 3:
+        if t.ndim == ndim + 1:
             t = t.unsqueeze(0)
-        t = t.permute(0, 2, 3, 1)
+        t = t.movedim(1, -1)
         if t.dtype != torch.uint8:
             t = (t.float().clamp(0, 1) * 255).round().to(torch.uint8)
         images = t.numpy()
     images = np.asarray(images)
-    if images.ndim == 3:
+    if images.ndim == ndim + 1:
         images = images[None]
-    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != B:
+    if images.ndim != ndim + 2 or images.shape[-1] != 3 or images.shape[0] != B:
+        kind = "(B, H, W, 3) or (B, 3, H, W)" if ndim == 2 else "(B, T, H, W, 3) or (B, 3, T, H, W)"
         raise ValueError(
-            f"images must be {B} RGB images (B, H, W, 3) or (B, 3, H, W), got shape {images.shape}"
+            f"images must be {B} RGB {'images' if ndim == 2 else 'clips'} {kind}, got shape {images.shape}"
         )
     if images.dtype != np.uint8:
         images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
@@ -79,15 +81,16 @@ class Explanation:
         )
 
     def overlay(self, images, alpha: float = 0.5) -> np.ndarray:
-        """Heatmaps blended over ``images`` (see :func:`swagfast.viz.overlay`): (B, H, W, 3) uint8."""
+        """Heatmaps blended over ``images`` (see :func:`swagfast.viz.overlay`): (B, [T,] H, W, 3)
+        uint8; a clip's heatmap is scaled over the whole clip."""
         heat = _np(self.heatmap)
-        imgs = _images_hwc(images, heat.shape[0])
+        imgs = _images_hwc(images, heat.shape[0], heat.ndim - 1)
         return np.stack([viz.overlay(img, h, alpha) for img, h in zip(imgs, heat, strict=True)])
 
     def borders(self, images, colour: tuple[int, int, int] = (255, 255, 0)) -> np.ndarray:
-        """``images`` with the superpixel borders drawn: (B, H, W, 3) uint8."""
+        """``images`` with the superpixel (supervoxel) borders drawn: (B, [T,] H, W, 3) uint8."""
         if self.segments is None:
             raise ValueError(f"method {self.method!r} has no segments to draw")
         seg = _np(self.segments)
-        imgs = _images_hwc(images, seg.shape[0])
+        imgs = _images_hwc(images, seg.shape[0], seg.ndim - 1)
         return np.stack([viz.draw_borders(img, s, colour) for img, s in zip(imgs, seg, strict=True)])

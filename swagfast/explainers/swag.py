@@ -206,6 +206,43 @@ class SWAG:
         )
 
 
+class SWAGV(SWAG):
+    """SWAG-V (thesis 4.3): :class:`SWAG` on clips with the video defaults of SPEC.md section 3 —
+    120 supervoxels for a 16x112x112 clip, ``w_c = 20``, ``w_g = 9`` — and 5-D input only.
+
+    The same code path as SWAG (guided backprop through Conv3d / (2+1)D networks, per-voxel
+    ``max_c |g|``, :func:`swagfast.supervoxels`, pooling); the heatmap is (B, T, H, W).
+
+    Examples
+    --------
+    >>> from swagfast import SWAGV, models, data                     # doctest: +SKIP
+    >>> demo = models.load("action-demo")
+    >>> clips = data.action_set(2, seed=5)
+    >>> x = clips.inputs(demo.mean, demo.std)                       # (2, 3, 16, 112, 112)
+    >>> SWAGV(demo.model, "G", mean=demo.mean, std=demo.std)(x).heatmap.shape
+    torch.Size([2, 16, 112, 112])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        variant: str = "G",
+        n_segments: int = 120,
+        *,
+        w_c: float = 20.0,
+        w_g: float = 9.0,
+        spacing: tuple[float, float, float] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(model, variant, n_segments, w_c=w_c, w_g=w_g, spacing=spacing, **kwargs)
+
+    def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
+        attr.check_input(x)
+        if x.ndim != 5:
+            raise ValueError(f"x must be clips of shape (B, C, T, H, W) for SWAG-V, got {tuple(x.shape)}")
+        return super().segment(x, target, image=image, _clock=_clock)
+
+
 def lime_segmenter(
     model: nn.Module,
     variant: str = "G",

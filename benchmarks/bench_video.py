@@ -1,0 +1,146 @@
+"""SWAG-V on 16x112x112 clips (issue #7, thesis Table 4.4).
+
+* SWAG-V (G, I, I+G) against guided backprop alone on the same model and clip: the overhead of
+  the supervoxels and pooling (goal: SWAG-V at most 1.2x guided backprop).
+* Grad-CAM, Grad-CAM++, Saliency Tubes and SWAG-V per clip as ratios to Grad-CAM, beside the
+  thesis's Table 4.4 (Titan X, R(2+1)D; seconds).
+
+Models: ``action-demo`` (the shipped small (2+1)D network) and R(2+1)D-18 (torchvision's when it
+is importable, otherwise the same architecture built here; random init — timing only).
+
+Run: ``python benchmarks/bench_video.py [--device cuda] [--model action-demo|r2plus1d_18]
+[--batch 1] [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from _common import median_ms_interleaved, report
+from torch import nn
+
+from swagfast import SWAGV, GradCAM, GradCAMPlusPlus, SaliencyTubes, attribution, data, models
+
+THESIS_S = {  # Table 4.4, R(2+1)D
+    "Grad-CAM": 0.15,
+    "Grad-CAM++": 0.15,
+    "Saliency Tubes": 0.05,
+    "SWAG-V_I": 0.68,
+    "SWAG-V_I+G": 0.74,
+    "SWAG-V_G": 0.40,
+}
+
+
+class _Conv2Plus1D(nn.Sequential):
+    def __init__(self, cin: int, cout: int, mid: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv3d(cin, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1), bias=False),
+            nn.BatchNorm3d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False),
+        )
+
+
+class _Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        mid = (cin * cout * 27) // (cin * 9 + 3 * cout)
+        self.conv1 = nn.Sequential(
+            _Conv2Plus1D(cin, cout, mid, stride), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)
+        )
+        self.conv2 = nn.Sequential(_Conv2Plus1D(cout, cout, mid), nn.BatchNorm3d(cout))
+        self.relu = nn.ReLU(inplace=True)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout))
+
+    def forward(self, x):
+        res = x if self.down is None else self.down(x)
+        return self.relu(self.conv2(self.conv1(x)) + res)
+
+
+class R2Plus1D18(nn.Module):
+    """torchvision's ``r2plus1d_18`` architecture (same layers and widths), for machines without
+    torchvision."""
+
+    def __init__(self, classes: int = 400) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False),
+            nn.BatchNorm3d(45),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(45, 64, (3, 1, 1), 1, (1, 0, 0), bias=False),
+            nn.BatchNorm3d(64),
+            nn.ReLU(inplace=True),
+        )
+        layers, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(_Block(cin, cout, stride), _Block(cout, cout, 1)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+        return self.fc(x.mean(dim=(2, 3, 4)))
+
+
+def load(name: str, device: str):
+    if name == "action-demo":
+        demo = models.load("action-demo", device=device)
+        return demo.model, demo.layer, demo.mean, demo.std, "action-demo (shipped weights)"
+    try:
+        import torchvision
+
+        net = torchvision.models.video.r2plus1d_18(weights=None)
+        origin = "torchvision r2plus1d_18, random init"
+    except ImportError:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)  # initialisation only; the global RNG is restored after
+            net = R2Plus1D18()
+        origin = "R(2+1)D-18 built here (torchvision not importable), random init"
+    return net.eval().to(device), "layer4", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989), origin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="action-demo", choices=["action-demo", "r2plus1d_18"])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dev = args.device
+    model, layer, mean, std, origin = load(args.model, dev)
+    clips = data.action_set(args.batch, seed=11)
+    x = clips.inputs(mean, std).to(dev)
+    fns = {
+        "guided backprop": lambda: attribution.attribute(model, x, "guided"),
+        "Grad-CAM": lambda: GradCAM(model, layer)(x),
+        "Grad-CAM++": lambda: GradCAMPlusPlus(model, layer)(x),
+        "Saliency Tubes": lambda: SaliencyTubes(model, layer)(x),
+    }
+    for v in ("G", "I", "I+G"):
+        swag = SWAGV(model, v, mean=mean, std=std)
+        fns[f"SWAG-V_{v}"] = lambda s=swag: s(x)
+    res = median_ms_interleaved(fns, args.repeats, warmup=1, sync=dev.startswith("cuda"))
+    rows = []
+    for k, ms in res.items():
+        rows.append(
+            {
+                "method": k,
+                "model": args.model,
+                "device": dev,
+                "batch": args.batch,
+                "median_ms": ms,
+                "x_guided": round(ms / res["guided backprop"], 3),
+                "x_gradcam": round(ms / res["Grad-CAM"], 3),
+                "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2) if k in THESIS_S else None,
+            }
+        )
+    tag = f"bench_video_{args.model}_{dev.split(':')[0]}_b{args.batch}"
+    report(tag, rows, reference=None, extra={"model_origin": origin, "thesis_seconds": THESIS_S})
+
+
+if __name__ == "__main__":
+    main()

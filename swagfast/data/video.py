@@ -1,0 +1,87 @@
+"""Reading real videos into clips (OpenCV)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def read_clip(path: str | os.PathLike, frames: int = 16, size: int = 112) -> np.ndarray:
+    """Read ``frames`` frames spread evenly over a video, each centre-cropped and resized.
+
+    Parameters
+    ----------
+    path : str or path
+        Any file OpenCV's video reader opens (mp4, avi, ...).
+    frames : int, default 16
+        Frames in the clip, taken at evenly spaced positions over the whole video (a video with
+        fewer frames repeats frames).
+    size : int, default 112
+        Side of the square crop (the central square of each frame, resized with INTER_AREA).
+
+    Returns
+    -------
+    (frames, size, size, 3) uint8 RGB array (channel-last; ``models.load("action-demo")``'s
+    ``preprocess`` turns it into the model input).
+
+    Raises
+    ------
+    ValueError
+        The file is missing, cannot be decoded, or holds no frames; bad ``frames`` / ``size``.
+    """
+    import cv2
+
+    from swagfast.data import center_crop_resize
+
+    for name, v in (("frames", frames), ("size", size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not a file")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ValueError(f"path {str(path)!r} could not be opened as a video")
+        kept = []
+        while True:  # decode sequentially (seeking is unreliable across codecs); keep small crops
+            ok, frame = cap.read()
+            if not ok:
+                break
+            kept.append(center_crop_resize(np.ascontiguousarray(frame[..., ::-1]), size))
+    finally:
+        cap.release()
+    if not kept:
+        raise ValueError(f"path {str(path)!r} holds no decodable frames")
+    idx = np.round(np.linspace(0, len(kept) - 1, frames)).astype(int)
+    return np.stack([kept[i] for i in idx])
+
+
+def write_clip(path: str | os.PathLike, clip: np.ndarray, fps: float = 8.0) -> Path:
+    """Write a (T, H, W, 3) uint8 RGB clip as an MP4 (mp4v) or AVI (MJPG) by the suffix,
+    atomically (temporary file, then renamed)."""
+    import cv2
+
+    path = Path(path)
+    clip = np.asarray(clip)
+    if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8:
+        raise ValueError(f"clip must be a (T, H, W, 3) uint8 array, got {clip.shape} {clip.dtype}")
+    codec = {".mp4": "mp4v", ".avi": "MJPG"}.get(path.suffix.lower())
+    if codec is None:
+        raise ValueError(f"path must end in .mp4 or .avi, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, (clip.shape[2], clip.shape[1]))
+    try:
+        if not writer.isOpened():
+            raise ValueError(f"OpenCV cannot write {path.suffix} here (codec {codec})")
+        for frame in clip:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    finally:
+        writer.release()
+    tmp.replace(path)
+    return path

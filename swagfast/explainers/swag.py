@@ -208,7 +208,10 @@ class SWAG:
 
 class SWAGV(SWAG):
     """SWAG-V (thesis 4.3): :class:`SWAG` on clips with the video defaults of SPEC.md section 3 —
-    120 supervoxels for a 16x112x112 clip, ``w_c = 20``, ``w_g = 9`` — and 5-D input only.
+    variant I+G with ``w_c = 20``, ``w_g = 9`` and 120 supervoxels for a 16x112x112 clip — and
+    5-D input only. I+G is the default because its colour term keeps supervoxels on the moving
+    object in each frame; G's gradient-only supervoxels also cover where the object has been
+    (see benchmarks/RESULTS.md, SWAG-V).
 
     The same code path as SWAG (guided backprop through Conv3d / (2+1)D networks, per-voxel
     ``max_c |g|``, :func:`swagfast.supervoxels`, pooling); the heatmap is (B, T, H, W).
@@ -219,14 +222,14 @@ class SWAGV(SWAG):
     >>> demo = models.load("action-demo")
     >>> clips = data.action_set(2, seed=5)
     >>> x = clips.inputs(demo.mean, demo.std)                       # (2, 3, 16, 112, 112)
-    >>> SWAGV(demo.model, "G", mean=demo.mean, std=demo.std)(x).heatmap.shape
+    >>> SWAGV(demo.model, mean=demo.mean, std=demo.std)(x).heatmap.shape
     torch.Size([2, 16, 112, 112])
     """
 
     def __init__(
         self,
         model: nn.Module,
-        variant: str = "G",
+        variant: str = "I+G",
         n_segments: int = 120,
         *,
         w_c: float = 20.0,

@@ -45,3 +45,19 @@ def test_readme_python_example_runs():
     assert scope["exp"].target.tolist() == [285, 967]
     assert tuple(scope["jit"].raw.shape) == (2, 14, 14)
     assert scope["labels"].shape == (2, 224, 224)
+
+
+def test_results_tables_are_what_the_json_gives():
+    """Every marked table of benchmarks/RESULTS.md is regenerated from benchmarks/results/*.json
+    by benchmarks/report.py; the committed document must match (so no table is typed by hand)."""
+    report_py = ROOT / "benchmarks" / "report.py"
+    if not report_py.exists():
+        pytest.skip("benchmarks/ is not next to the tests (installed test run)")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("swagfast_bench_report", report_py)
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    assert len(report.MARK.findall(text)) >= 13
+    assert report.regenerate(text) == text, "run python benchmarks/report.py"

@@ -1,0 +1,237 @@
+"""Regenerate every table of ``benchmarks/RESULTS.md`` from ``benchmarks/results/*.json``.
+
+Each table in RESULTS.md sits between two markers::
+
+    <!-- table: SOURCE -->
+    | ... |
+    <!-- end table -->
+
+and is re-rendered from the JSON the benchmark or evaluation script wrote; the prose around the
+tables is left as it is (re-read it after a new run: it quotes numbers). SOURCE is a results file
+name (``bench_pool_cpu``: its ``rows``, every column) or one of the named views below
+(``eval_images:deletion``, ...). The file is written atomically.
+
+    python benchmarks/report.py          # rewrite RESULTS.md
+    python benchmarks/report.py --check  # exit 1 if RESULTS.md is not what the JSON gives
+
+Run the scripts first (``swagfast bench`` / ``swagfast eval``), then this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+DOC = HERE / "RESULTS.md"
+MARK = re.compile(r"(<!-- table: (?P<src>[^>]+?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"report: {path} is missing; run the script that writes it first")
+    return json.loads(path.read_text())
+
+
+def fmt(v, key: str = "") -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if key == "median_ms" or key.startswith("ratio_to_") or "x_" in key:
+            return f"{v:.3f}"
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def header(key: str) -> str:
+    if key == "median_ms":
+        return "median ms"
+    if key.startswith("ratio_to_"):
+        return "x " + key[len("ratio_to_") :].replace("_", " ")
+    return key.replace("_", " ")
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def rows_table(name: str) -> str:
+    rows = load(name)["rows"]
+    keys = [k for k in rows[0] if k not in ("device",)]
+    keys = [k for k in keys if k != "median_ms" and not k.startswith("ratio_to_")] + [
+        k for k in keys if k == "median_ms" or k.startswith("ratio_to_")
+    ]
+    return table([header(k) for k in keys], [[fmt(r.get(k), k) for k in keys] for r in rows])
+
+
+def eval_images_deletion(name: str = "eval_images") -> str:
+    d = load(name)
+    by: dict[str, dict] = {}
+    for r in d["deletion_insertion"]:
+        by.setdefault(r["method"], {})[r["set"]] = r
+    thesis = d.get("thesis", {}).get("deletion", {})
+    head = [
+        "method",
+        "deletion, photos",
+        "deletion, composites",
+        "insertion, photos",
+        "insertion, composites",
+    ]
+    head.append("thesis deletion")
+    out = []
+    order = sorted(by, key=lambda m: by[m].get("photos", {}).get("deletion", float("inf")))
+    for m in order:
+        sets = by[m]
+        p, c = sets.get("photos", {}), sets.get("composites", {})
+        out.append(
+            [
+                m,
+                fmt(p.get("deletion")),
+                fmt(c.get("deletion")),
+                fmt(p.get("insertion")),
+                fmt(c.get("insertion")),
+            ]
+            + [fmt(thesis.get(m.split(" (")[0]))]
+        )
+    return table(head, out)
+
+
+def eval_images_localisation(name: str = "eval_images") -> str:
+    d = load(name)
+    th = d.get("thesis", {})
+    out = []
+    for m, r in d["localisation"].items():
+        t = th.get("localisation", {}).get(m)
+        ref = f"{t[0]} / {t[1]} / {t[2]}; {th['pointing'][m]}" if t else ""
+        out.append(
+            [m, f"{r['value']:.1f} / {r['mean']:.1f} / {r['energy']:.1f}", f"{r['pointing']:.1f}", ref]
+        )
+    return table(["method", "localisation error %", "pointing game %", "thesis (ResNet-50, ImageNet)"], out)
+
+
+def eval_images_faithfulness(name: str = "eval_images") -> str:
+    d = load(name)["faithfulness"]
+    out = [[m, f"{r['average_drop']:.1f}", f"{r['increase_in_confidence']:.1f}"] for m, r in d.items()]
+    return table(["heatmap", "average drop %", "increase in confidence %"], out)
+
+
+def eval_bam() -> str:
+    d = load("eval_bam")["mcs"]
+    out = [[m, f"{v:.3f}"] for m, v in sorted(d.items(), key=lambda kv: -kv[1])]
+    return table(["explainer", "MCS"], out)
+
+
+T61 = {  # thesis Table 6.1: VGG16, ResNet18
+    "random": (0.685, 0.733),
+    "grad-cam++": (0.147, 0.230),
+    "grad-cam": (0.079, 0.225),
+    "xgrad-cam": (0.119, 0.225),
+    "l1-norm": (0.057, 0.618),
+    "taylor": (0.132, 0.629),
+    "taylor-class": (0.052, 0.392),
+    "grad-amap": (0.042, 0.146),
+}
+
+
+def eval_failure_t61() -> str:
+    d = load("eval_failure")
+    out = []
+    for m in d["lite0"]:
+        v, r = T61[m]
+        out.append([m, f"{d['lite0'][m]['auc']:.3f}", f"{d['bam'][m]['auc']:.3f}", f"{v:.3f}", f"{r:.3f}"])
+    return table(["filter score", "Lite0 AUC", "BAM SmallCNN AUC", "thesis VGG16", "thesis ResNet18"], out)
+
+
+def eval_failure_beta() -> str:
+    b = load("eval_failure")["beta"]
+    rows = [
+        ["mean per-class Spearman(beta, true-class logit)", f"{b['mean_spearman_logit']:.3f}", "0.999"],
+        ["mean per-class Spearman(beta, true-class softmax)", f"{b['mean_spearman_softmax']:.3f}", "0.801"],
+        ["misclassified images with beta < 0", f"{100 * b['negative_beta_misclassified']:.1f}%", "90.2%"],
+        ["correctly classified images with beta < 0", f"{100 * b['negative_beta_correct']:.1f}%", "47.7%"],
+    ]
+    return table(["measure", "here (BAM SmallCNN)", "thesis (ImageNet ResNet50)"], rows)
+
+
+def eval_failure_suppression() -> str:
+    s = load("eval_failure")["suppression"]
+    return table(
+        ["measure", "images"], [[k.replace("_", " "), str(v)] for k, v in s.items() if k != "seconds"]
+    )
+
+
+def eval_video() -> str:
+    d = load("eval_video")
+    out = []
+    for m, r in d["rows"].items():
+        e = r["localisation_error"]
+        t = d["thesis"].get(m)
+        ref = f"{t[0]:.3f} / {t[1]:.3f} / {t[2][0]:.1f}, {t[2][1]:.1f}, {t[2][2]:.1f}" if t else ""
+        out.append(
+            [
+                m,
+                f"{r['deletion']:.3f}",
+                f"{r['insertion']:.3f}",
+                f"{e['value']:.1f} / {e['mean']:.1f} / {e['energy']:.1f}",
+                f"{r['top5_on_object_frames']:.2f}",
+                f"{r['seconds_per_clip']:.3f}",
+                ref,
+            ]
+        )
+    head = ["method", "deletion", "insertion", "loc. error % (value / mean / energy)", "top-5% on object"]
+    head += ["s per clip", "thesis R(2+1)D: deletion / insertion / loc. error"]
+    return table(head, out)
+
+
+VIEWS = {
+    "eval_images:deletion": eval_images_deletion,
+    "eval_images:localisation": eval_images_localisation,
+    "eval_images:faithfulness": eval_images_faithfulness,
+    "eval_bam": eval_bam,
+    "eval_failure:t61": eval_failure_t61,
+    "eval_failure:beta": eval_failure_beta,
+    "eval_failure:suppression": eval_failure_suppression,
+    "eval_video": eval_video,
+}
+
+
+def render(src: str) -> str:
+    src = src.strip()
+    if src in VIEWS:
+        return VIEWS[src]()
+    return rows_table(src)
+
+
+def regenerate(text: str) -> str:
+    return MARK.sub(lambda m: m.group(1) + render(m.group("src")) + m.group(4), text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check that RESULTS.md is current")
+    args = parser.parse_args()
+    text = DOC.read_text()
+    new = regenerate(text)
+    n = len(MARK.findall(text))
+    if args.check:
+        if new != text:
+            print(f"report: {DOC} differs from what benchmarks/results/ gives; run benchmarks/report.py")
+            return 1
+        print(f"report: {n} tables current")
+        return 0
+    tmp = DOC.with_name(f".{DOC.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(DOC)
+    print(f"report: {n} tables regenerated in {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

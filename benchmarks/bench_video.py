@@ -18,9 +18,9 @@ import argparse
 
 import torch
 from _common import median_ms_interleaved, report
-from torch import nn
 
 from swagfast import SWAGV, GradCAM, GradCAMPlusPlus, SaliencyTubes, attribution, data, models
+from swagfast.testing import r2plus1d_18_replica
 
 THESIS_S = {  # Table 4.4, R(2+1)D
     "Grad-CAM": 0.15,
@@ -30,60 +30,6 @@ THESIS_S = {  # Table 4.4, R(2+1)D
     "SWAG-V_I+G": 0.74,
     "SWAG-V_G": 0.40,
 }
-
-
-class _Conv2Plus1D(nn.Sequential):
-    def __init__(self, cin: int, cout: int, mid: int, stride: int = 1) -> None:
-        super().__init__(
-            nn.Conv3d(cin, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1), bias=False),
-            nn.BatchNorm3d(mid),
-            nn.ReLU(inplace=True),
-            nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False),
-        )
-
-
-class _Block(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        mid = (cin * cout * 27) // (cin * 9 + 3 * cout)
-        self.conv1 = nn.Sequential(
-            _Conv2Plus1D(cin, cout, mid, stride), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)
-        )
-        self.conv2 = nn.Sequential(_Conv2Plus1D(cout, cout, mid), nn.BatchNorm3d(cout))
-        self.relu = nn.ReLU(inplace=True)
-        self.down = None
-        if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout))
-
-    def forward(self, x):
-        res = x if self.down is None else self.down(x)
-        return self.relu(self.conv2(self.conv1(x)) + res)
-
-
-class R2Plus1D18(nn.Module):
-    """torchvision's ``r2plus1d_18`` architecture (same layers and widths), for machines without
-    torchvision."""
-
-    def __init__(self, classes: int = 400) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv3d(3, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False),
-            nn.BatchNorm3d(45),
-            nn.ReLU(inplace=True),
-            nn.Conv3d(45, 64, (3, 1, 1), 1, (1, 0, 0), bias=False),
-            nn.BatchNorm3d(64),
-            nn.ReLU(inplace=True),
-        )
-        layers, cin = [], 64
-        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers.append(nn.Sequential(_Block(cin, cout, stride), _Block(cout, cout, 1)))
-            cin = cout
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.fc = nn.Linear(512, classes)
-
-    def forward(self, x):
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return self.fc(x.mean(dim=(2, 3, 4)))
 
 
 def load(name: str, device: str):
@@ -98,7 +44,7 @@ def load(name: str, device: str):
     except ImportError:
         with torch.random.fork_rng():
             torch.manual_seed(0)  # initialisation only; the global RNG is restored after
-            net = R2Plus1D18()
+            net = r2plus1d_18_replica()
         origin = "R(2+1)D-18 built here (torchvision not importable), random init"
     return net.eval().to(device), "layer4", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989), origin
 

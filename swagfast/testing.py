@@ -144,3 +144,67 @@ def planted_pattern_images(
             masks[i, py : py + 8, px : px + 8] = True
             x[i, :, masks[i]] = (0.1, 0.1, 1.0)
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(labels), torch.from_numpy(masks)
+
+
+# -- torchvision's R(2+1)D-18 layer structure, for machines without torchvision -----------------
+
+
+def r2plus1d_18_replica(classes: int = 400) -> torch.nn.Module:
+    """A randomly initialised network with exactly the layers, widths and residual structure of
+    ``torchvision.models.video.r2plus1d_18`` (in-place ReLUs, batch norms, (2+1)D factorised
+    convolutions, ``layer4`` last), built without torchvision (which cannot be installed beside
+    the CPU torch build here). For tests and timing."""
+    from torch import nn
+
+    class _Conv2Plus1D(nn.Sequential):
+        def __init__(self, cin: int, cout: int, mid: int, stride: int = 1) -> None:
+            super().__init__(
+                nn.Conv3d(cin, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1), bias=False),
+                nn.BatchNorm3d(mid),
+                nn.ReLU(inplace=True),
+                nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False),
+            )
+
+    class _Block(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            mid = (cin * cout * 27) // (cin * 9 + 3 * cout)
+            self.conv1 = nn.Sequential(
+                _Conv2Plus1D(cin, cout, mid, stride), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)
+            )
+            self.conv2 = nn.Sequential(_Conv2Plus1D(cout, cout, mid), nn.BatchNorm3d(cout))
+            self.relu = nn.ReLU(inplace=True)
+            self.down = None
+            if stride != 1 or cin != cout:
+                self.down = nn.Sequential(nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout))
+
+        def forward(self, x):
+            res = x if self.down is None else self.down(x)
+            return self.relu(self.conv2(self.conv1(x)) + res)
+
+    class _R2Plus1D18(nn.Module):
+        """torchvision's ``r2plus1d_18`` architecture (same layers and widths), for machines without
+        torchvision."""
+
+        def __init__(self, classes: int = 400) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(
+                nn.Conv3d(3, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False),
+                nn.BatchNorm3d(45),
+                nn.ReLU(inplace=True),
+                nn.Conv3d(45, 64, (3, 1, 1), 1, (1, 0, 0), bias=False),
+                nn.BatchNorm3d(64),
+                nn.ReLU(inplace=True),
+            )
+            layers, cin = [], 64
+            for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                layers.append(nn.Sequential(_Block(cin, cout, stride), _Block(cout, cout, 1)))
+                cin = cout
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.fc = nn.Linear(512, classes)
+
+        def forward(self, x):
+            x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+            return self.fc(x.mean(dim=(2, 3, 4)))
+
+    return _R2Plus1D18(classes).eval()

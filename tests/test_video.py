@@ -158,4 +158,44 @@ def test_explain_cli_handles_videos_and_images(tmp_path, clips):
     assert json.loads((out / "cat.json").read_text())["model"] == "efficientnet-lite0"
     page = (out / "index.html").read_text()
     assert 'href="bar.mp4"' in page and 'src="cat.png"' in page
-    assert cli.main(["explain", str(folder / "bar.avi"), "--method", "rise", "--out", str(out)]) == cli.EXIT_USAGE
+    assert (
+        cli.main(["explain", str(folder / "bar.avi"), "--method", "rise", "--out", str(out)])
+        == cli.EXIT_USAGE
+    )
+
+
+def test_torchvision_r2plus1d_structure_works_with_swagv_and_cams():
+    """torchvision cannot be installed beside this CPU torch build; a replica with the same
+    layers (in-place ReLUs inside residual blocks, batch norms, (2+1)D convolutions) stands in."""
+    from swagfast.testing import r2plus1d_18_replica
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = r2plus1d_18_replica(classes=5)
+    assert models.default_layer(net) == "layer4"
+    x = torch.randn(2, 3, 8, 48, 48, generator=torch.Generator().manual_seed(0))
+    exp = SWAGV(net, "G", n_segments=40)(x)
+    assert exp.heatmap.shape == (2, 8, 48, 48) and torch.isfinite(exp.heatmap).all()
+    assert exp.pixel_map.abs().sum() > 0
+    cam = SaliencyTubes(net, "layer4")(x)
+    assert cam.heatmap.shape == (2, 8, 48, 48) and cam.raw.shape == (2, 1, 3, 3)
+
+
+def test_torchvision_video_names_get_the_clip_preprocess(monkeypatch):
+    """``load("torchvision:r2plus1d_18")`` (where torchvision imports) gives a clip model: checked
+    with a stand-in torchvision module exposing the two functions load uses."""
+    import sys
+    import types
+
+    from swagfast.testing import r2plus1d_18_replica
+
+    tv = types.ModuleType("torchvision")
+    tv.models = types.SimpleNamespace(
+        video=object(),
+        list_models=lambda module=None: ["r2plus1d_18", "r3d_18", "mc3_18"],
+        get_model=lambda name, weights=None: r2plus1d_18_replica(),
+    )
+    monkeypatch.setitem(sys.modules, "torchvision", tv)
+    loaded = models.load("torchvision:r2plus1d_18")
+    assert isinstance(loaded.preprocess, models.ClipPreprocess) and loaded.layer == "layer4"
+    assert len(loaded.class_names) == 400 and loaded.preprocess.frames == 16

@@ -160,6 +160,12 @@ def _torchvision(name: str, weights: str | None) -> nn.Module:
     return model.eval()
 
 
+def _is_video(arch: str) -> bool:
+    import torchvision
+
+    return arch in torchvision.models.list_models(module=torchvision.models.video)
+
+
 def load(
     name: str = "efficientnet-lite0", device: str | torch.device = "cpu", *, weights: str | None = None
 ) -> LoadedModel:
@@ -177,7 +183,9 @@ def load(
         ``class_names`` the 8 actions.
         ``torchvision:NAME`` (e.g. ``torchvision:resnet50``): that architecture when torchvision
         is importable, randomly initialised unless ``weights`` names a state-dict file; ImageNet
-        normalisation. Nothing is downloaded.
+        normalisation. Nothing is downloaded. Video architectures (``r2plus1d_18``, ``r3d_18``,
+        ``mc3_18``, ...) get a :class:`ClipPreprocess` (16 frames, 112x112, Kinetics
+        normalisation) and 400 numbered class names.
     device : str or torch.device, default "cpu"
     weights : str, optional
         A state-dict file for a torchvision model.
@@ -192,7 +200,12 @@ def load(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name.startswith("torchvision:"):
-        model = _torchvision(name.split(":", 1)[1], weights).to(device)
+        arch = name.split(":", 1)[1]
+        model = _torchvision(arch, weights).to(device)
+        if _is_video(arch):  # Kinetics-400 clip models: 16 x 112 x 112, Kinetics normalisation
+            kinetics = ClipPreprocess(16, 112, (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
+            names = tuple(f"class {i}" for i in range(400))
+            return LoadedModel(name, model, kinetics, names, default_layer(model))
         preprocess = Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     elif name == "action-demo":
         from swagfast.data.actions import ACTIONS

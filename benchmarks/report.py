@@ -11,10 +11,9 @@ tables is left as it is (re-read it after a new run: it quotes numbers). SOURCE 
 name (``bench_pool_cpu``: its ``rows``, every column) or one of the named views below
 (``eval_images:deletion``, ...). The file is written atomically.
 
-    python benchmarks/report.py          # rewrite RESULTS.md
+    python benchmarks/report.py          # rewrite RESULTS.md from the JSON there is
+    python benchmarks/report.py --run    # first rerun every script RESULTS.md's headings name (hours)
     python benchmarks/report.py --check  # exit 1 if RESULTS.md is not what the JSON gives
-
-Run the scripts first (``swagfast bench`` / ``swagfast eval``), then this.
 """
 
 from __future__ import annotations
@@ -209,6 +208,30 @@ def render(src: str) -> str:
     return rows_table(src)
 
 
+def commands(text: str) -> list[list[str]]:
+    """The script runs named in RESULTS.md's headings, in order (``python benchmarks/X.py ARGS``;
+    a following backticked ``--ARGS`` reruns the same script), each once."""
+    import shlex
+
+    out: list[list[str]] = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            continue
+        script = None
+        for seg in re.findall(r"`([^`]+)`", line):
+            m = re.match(r"(?:python\s+)?(?:benchmarks/)?(\w+\.py)(.*)", seg.strip())
+            if m:
+                script, args = m.group(1), m.group(2)
+            elif seg.strip().startswith("--") and script:
+                args = seg
+            else:
+                continue
+            cmd = [script, *shlex.split(args)]
+            if (HERE / script).is_file() and cmd not in out:
+                out.append(cmd)
+    return out
+
+
 def regenerate(text: str) -> str:
     return MARK.sub(lambda m: m.group(1) + render(m.group("src")) + m.group(4), text)
 
@@ -216,7 +239,19 @@ def regenerate(text: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that RESULTS.md is current")
+    parser.add_argument(
+        "--run", action="store_true", help="rerun every benchmark and evaluation script first"
+    )
     args = parser.parse_args()
+    if args.run:
+        import shlex
+        import subprocess
+
+        for cmd in commands(DOC.read_text()):
+            print(f"== python benchmarks/{shlex.join(cmd)}", flush=True)
+            if subprocess.run([sys.executable, *cmd], cwd=HERE).returncode != 0:
+                print(f"report: {cmd[0]} failed", file=sys.stderr)
+                return 1
     text = DOC.read_text()
     new = regenerate(text)
     n = len(MARK.findall(text))

@@ -1,0 +1,109 @@
+"""Every image explainer, ours and the peers', on the same photo in one run (thesis Table 3.11).
+
+One 224x224 photo (chelsea) on EfficientNet-Lite0, CPU; per method the median wall-clock of
+``--repeats`` calls after a warm-up, as ratios to SWAG_G, beside the thesis's Table 3.11 (Titan
+X, ResNet-50; seconds). Peers: Captum (GuidedBackprop, LayerGradCam, Lime with SWAG's or
+quickshift superpixels), the ``lime`` package (quickshift, 1000 samples), PAIR ``saliency``
+XRAI; RISE with 4000 masks as in the thesis. pytorch-grad-cam needs torchvision, which cannot be
+installed beside the CPU torch build here, so its rows are absent.
+
+Run: ``python benchmarks/bench_peers.py [--repeats 3] [--samples 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import torch
+from _common import median_ms_interleaved, report
+
+import swagfast
+from swagfast import RISE, SWAG, GradCAM, JitterCAM, data, models
+from swagfast.explainers import XRAI
+
+THESIS_S = {  # Table 3.11 (and 3.3, 5.5), Titan X, ResNet-50
+    "SWAG_G": 0.10,
+    "SWAG_I": 0.18,
+    "Grad-CAM": 0.03,
+    "Jitter-CAM": 0.37,
+    "LIME (lime, quickshift)": 4.76,
+    "RISE (4000 masks)": 17.5,
+    "XRAI (saliency)": 30.6,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--rise-masks", type=int, default=4000)
+    args = parser.parse_args()
+    lite = models.load("efficientnet-lite0")
+    m, layer = lite.model, lite.layer
+    crop = lite.preprocess.crop(data.sample_images()["chelsea"])
+    x = lite.preprocess.normalize(crop[None])
+    t = int(m(x).argmax(1))
+
+    def predict(batch: np.ndarray) -> np.ndarray:  # lime: (N, H, W, 3) float [0, 1] -> probabilities
+        with torch.no_grad():
+            xb = lite.preprocess.normalize((np.asarray(batch) * 255).round().astype(np.uint8))
+            return torch.cat([m(xb[i : i + 50]).softmax(1) for i in range(0, len(xb), 50)]).numpy()
+
+    from captum.attr import GuidedBackprop, LayerGradCam, Lime
+
+    gbp, lgc = GuidedBackprop(m), LayerGradCam(m, m.get_submodule(layer))
+    captum_lime = Lime(m)
+    swag_seg = swagfast.captum_feature_mask(m, x, "G", n_segments=50, mean=lite.mean, std=lite.std)
+
+    def lime_pkg():
+        from lime import lime_image
+
+        lime_image.LimeImageExplainer(random_state=0).explain_instance(
+            crop.astype(np.float64) / 255.0,
+            predict,
+            labels=(t,),
+            top_labels=None,
+            num_samples=args.samples,
+            batch_size=50,
+            progress_bar=False,
+        )
+
+    def captum_lime_call():
+        captum_lime.attribute(
+            x, target=t, feature_mask=swag_seg, n_samples=args.samples, perturbations_per_eval=50
+        )
+
+    fns = {
+        "SWAG_G": lambda: SWAG(m, "G", mean=lite.mean, std=lite.std)(x),
+        "SWAG_I": lambda: SWAG(m, "I", mean=lite.mean, std=lite.std)(x),
+        "Grad-CAM": lambda: GradCAM(m, layer)(x),
+        "Jitter-CAM": lambda: JitterCAM(m, layer)(x),
+        "Captum GuidedBackprop": lambda: gbp.attribute(x, target=t),
+        "Captum LayerGradCam": lambda: lgc.attribute(x, target=t),
+        "LIME (lime, quickshift)": lime_pkg,
+        "Captum Lime (SWAG_G superpixels)": captum_lime_call,
+        "RISE (4000 masks)": lambda: RISE(m, args.rise_masks, seed=0)(x),
+        "XRAI (saliency)": lambda: XRAI(m)(x),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Captum's and lime's own deprecation chatter
+        res = median_ms_interleaved(fns, args.repeats, warmup=1)
+    g = res["SWAG_G"]
+    rows = [
+        {
+            "method": k,
+            "x_swag_g": round(v / g, 2),
+            "thesis_x_swag_g": round(THESIS_S[k] / THESIS_S["SWAG_G"], 2) if k in THESIS_S else None,
+            "median_ms": v,
+        }
+        for k, v in res.items()
+    ]
+    report(
+        "bench_peers_cpu", rows, reference=None, extra={"thesis_seconds": THESIS_S, "samples": args.samples}
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -191,16 +191,19 @@ def _index_html(rows: list[dict], title: str) -> bytes:
     return page.encode()
 
 
-def _write_outputs(out: Path, stem: str, f: Path, i: int, exp, crops, probs, bundle, layer, args) -> dict:
-    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row."""
+def _write_outputs(
+    out: Path, stem: str, f: Path, i: int, exp, crops, pictures, probs, bundle, layer, args
+) -> dict:
+    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row.
+    ``pictures``: the batch's (overlays, borders or None)."""
     top = probs[i].topk(min(5, probs.shape[1]))
     top5 = [
         {"class": int(c), "name": bundle.class_names[int(c)], "prob": round(float(p), 5)}
         for p, c in zip(top.values, top.indices, strict=True)
     ]
     t = int(exp.target[i])
-    overlays = exp.overlay(crops[i : i + 1])[0]
-    borders = exp.borders(crops[i : i + 1])[0] if exp.segments is not None else None
+    overlays = pictures[0][i]
+    borders = pictures[1][i] if pictures[1] is not None else None
     lines = [f"{f.name}: explaining {bundle.class_names[t]} ({t}) with {exp.method}"]
     lines += [f"  {e['name']} ({e['prob']:.2f})" for e in top5[:3]]
     row: dict = {"input": str(f), "png": f"{stem}.png", "json": f"{stem}.json"}
@@ -321,12 +324,15 @@ def _explain(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 probs = bundle.model(x).softmax(dim=1)
             exp = explain(x, crops_np, args.target).numpy()
+            pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
             for i, f in enumerate(names):
                 stem, k = f.stem, 2
                 while stem in used:
                     stem, k = f"{f.stem}-{k}", k + 1
                 used.add(stem)
-                rows.append(_write_outputs(out, stem, f, i, exp, crops_np, probs, bundle, layer, args))
+                rows.append(
+                    _write_outputs(out, stem, f, i, exp, crops_np, pictures, probs, bundle, layer, args)
+                )
             viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
     print(
         f"explained {len(rows)} of {len(rows) + skipped} inputs with {args.method}; "

@@ -41,7 +41,8 @@ def test_model_uses_relu6_and_is_in_eval_mode(lite0):
 
 def test_unknown_model_name():
     with pytest.raises(
-        ValueError, match="name must be one of efficientnet-lite0 or 'torchvision:NAME'; got 'resnet'"
+        ValueError,
+        match="name must be one of efficientnet-lite0, action-demo or 'torchvision:NAME'; got 'resnet'",
     ):
         models.load("resnet")
     with pytest.raises(ValueError, match="weights= is for torchvision models"):

@@ -67,7 +67,7 @@ def main() -> None:
             top_labels=None,
             num_samples=args.samples,
             batch_size=50,
-            progress_bar=False,
+            random_seed=0,
         )
 
     def captum_lime_call():

@@ -213,7 +213,7 @@ class Suppression:
     analysis: object
 
 
-def _sweep(model, x, y, pixel, colour, eligible, segments, removals, batch_size, seed_slic) -> Sweep:
+def _sweep(model, x, y, pixel, colour, eligible, segments, removals, batch_size, segments_for) -> Sweep:
     B, H, W = len(x), x.shape[-2], x.shape[-1]
     fixed = torch.zeros((B, len(segments), len(removals)), dtype=torch.bool, device=x.device)
     best_area = torch.full((B,), H * W + 1, dtype=torch.long, device=x.device)
@@ -225,29 +225,29 @@ def _sweep(model, x, y, pixel, colour, eligible, segments, removals, batch_size,
             fixed, eligible, fixed.flatten(1).any(1), setting, deleted, tuple(segments), tuple(removals)
         )
     for ki, K in enumerate(segments):
-        labels = seed_slic(K, idx)
+        labels = segments_for(K, idx)
         orders = _ranked_segments(pixel[idx], labels)
-        masks = []
-        for j in range(len(idx)):
+        for j, b in enumerate(idx.tolist()):  # one image's R variants at a time: memory O(R x image)
             rank = torch.empty_like(orders[j])
             rank[orders[j]] = torch.arange(len(orders[j]), device=rank.device)
             seg_rank = rank[labels[j].long()]
-            masks.append(torch.stack([seg_rank < r for r in removals]))  # (R, H, W)
-        masks = torch.stack(masks)  # (E, R, H, W)
-        flat_x = (x[idx].unsqueeze(1) * (~masks).unsqueeze(2).to(x.dtype)).flatten(0, 1)
-        preds = []
-        with torch.no_grad():
-            for s in range(0, len(flat_x), batch_size):
-                preds.append(model(flat_x[s : s + batch_size]).argmax(dim=1))
-        ok = torch.cat(preds).view(len(idx), len(removals)) == y[idx].view(-1, 1)
-        fixed[idx, ki] = ok
-        area = masks.flatten(2).sum(dim=2)  # (E, R)
-        for j, b in enumerate(idx.tolist()):
+            masks = torch.stack([seg_rank < r for r in removals])  # (R, H, W)
+            variants = x[b].unsqueeze(0) * (~masks).unsqueeze(1).to(x.dtype)
+            with torch.no_grad():
+                preds = torch.cat(
+                    [
+                        model(variants[s : s + batch_size]).argmax(dim=1)
+                        for s in range(0, len(variants), batch_size)
+                    ]
+                )
+            ok = preds == y[b]
+            fixed[b, ki] = ok
+            area = masks.flatten(1).sum(dim=1)
             for ri in range(len(removals)):
-                if ok[j, ri] and area[j, ri] < best_area[b]:
-                    best_area[b] = area[j, ri]
+                if ok[ri] and area[ri] < best_area[b]:
+                    best_area[b] = area[ri]
                     setting[b] = torch.tensor([K, removals[ri]], device=x.device)
-                    deleted[b] = masks[j, ri]
+                    deleted[b] = masks[ri]
     return Sweep(fixed, eligible, fixed.flatten(1).any(1), setting, deleted, tuple(segments), tuple(removals))
 
 

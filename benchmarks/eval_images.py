@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--rise-masks", type=int, default=1000, help="0 leaves RISE out")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--scale", type=float, nargs=2, default=(0.45, 0.85), help="object size range")
+    parser.add_argument("--distractors", type=int, default=0, help="objects of the other class per composite")
     parser.add_argument("--methods", nargs="+", default=None, help="a subset of the methods (default: all)")
     parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args()
@@ -69,7 +70,9 @@ def main() -> None:
     lite = models.load()
     photos = np.stack([lite.preprocess.crop(p) for p in data.sample_images().values()])
     comps, dropped = data.keep_predicted(
-        lite.model, lite.preprocess, data.composites(args.composites, seed=0)
+        lite.model,
+        lite.preprocess,
+        data.composites(args.composites, seed=0, scale=tuple(args.scale), distractors=args.distractors),
     )
     print(f"composites: {len(comps)} kept, {dropped} dropped (model's top-1 is not the pasted object)")
     sets = {"photos": photos, "composites": comps.images}
@@ -148,6 +151,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = {
         "machine": machine(),
+        "args": vars(args),
         "composites_kept": len(comps),
         "composites_dropped": dropped,
         "deletion_insertion": rows,

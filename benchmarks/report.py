@@ -205,6 +205,9 @@ def render(src: str) -> str:
     src = src.strip()
     if src in VIEWS:
         return VIEWS[src]()
+    name, _, view = src.partition(":")
+    if view and name.startswith("eval_images") and f"eval_images:{view}" in VIEWS:
+        return VIEWS[f"eval_images:{view}"](name)  # another eval_images run (--tag)
     return rows_table(src)
 
 

@@ -43,3 +43,26 @@ def test_the_embedded_model_sees_the_pasted_objects():
     assert len(kept) + dropped == 16
     assert len(kept) >= 8, f"only {len(kept)} of 16 composites predicted as their object"
     assert set(kept.labels.tolist()) <= {285, 967}
+
+
+def test_distractors_add_another_object_without_touching_the_target():
+    busy = data.composites(6, seed=3, scale=(0.25, 0.4), distractors=1)
+    np.testing.assert_array_equal(
+        busy.images, data.composites(6, seed=3, scale=(0.25, 0.4), distractors=1).images
+    )
+    for seed in range(5):  # the first item draws its target exactly as without distractors
+        plain = data.composites(1, seed=seed, scale=(0.25, 0.4))
+        one = data.composites(1, seed=seed, scale=(0.25, 0.4), distractors=1)
+        assert one.labels.tolist() == plain.labels.tolist()
+        np.testing.assert_array_equal(one.masks, plain.masks)
+        np.testing.assert_array_equal(one.boxes, plain.boxes)
+        m = one.masks[0]
+        np.testing.assert_array_equal(one.images[0][m], plain.images[0][m])  # target intact
+        x0, y0, x1, y1 = one.boxes[0]
+        outside = np.ones(m.shape, bool)
+        outside[y0 : y1 + 1, x0 : x1 + 1] = False
+        changed = (one.images[0] != plain.images[0]).any(axis=-1)
+        assert changed[outside].sum() > 200  # the distractor, outside the target's box
+        assert not changed[m].any()
+    with pytest.raises(ValueError, match="distractors must be a non-negative int"):
+        data.composites(2, distractors=-1)

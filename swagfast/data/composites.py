@@ -80,11 +80,20 @@ def composites(
     size: int = 224,
     scale: tuple[float, float] = (0.45, 0.85),
     objects: tuple[str, ...] = tuple(OBJECTS),
+    distractors: int = 0,
 ) -> Composites:
     """``n`` composites, deterministic given ``seed``: an object (longer side a uniform fraction
-    ``scale`` of ``size``) pasted at a uniform position onto a uniformly chosen background."""
+    ``scale`` of ``size``) pasted at a uniform position onto a uniformly chosen background.
+
+    ``distractors``: that many copies of *other* objects (of another class, same size range)
+    pasted first, each where its box does not overlap the target's or each other's (an item
+    keeps fewer when no free place is found in 100 draws). Masks, boxes and labels stay the
+    target's, so localisation and the pointing game must pick the right object.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if isinstance(distractors, bool) or not isinstance(distractors, int) or distractors < 0:
+        raise ValueError(f"distractors must be a non-negative int, got {distractors!r}")
     unknown = set(objects) - set(OBJECTS)
     if unknown:
         raise ValueError(f"objects must be among {', '.join(OBJECTS)}; got {sorted(unknown)}")
@@ -99,19 +108,40 @@ def composites(
     boxes = np.empty((n, 4), np.int64)
     labels = np.empty(n, np.int64)
     obj_names, bg_used = [], []
-    for i in range(n):
-        obj = objects[int(rng.integers(len(objects)))]
-        bg = bg_names[int(rng.integers(len(bg_names)))]
-        img, mask, label = cut[obj]
+
+    def place(name: str):
+        img, mask, _ = cut[name]
         side = rng.uniform(*scale) * size
         f = side / max(img.shape[:2])
         h, w = max(1, round(img.shape[0] * f)), max(1, round(img.shape[1] * f))
         o = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-        y0, x0 = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
-        canvas = bgs[bg].copy()
+        return o, m, h, w
+
+    def paste(canvas, o, m, y0, x0):
+        h, w = m.shape
         region = canvas[y0 : y0 + h, x0 : x0 + w]
         region[m] = o[m]
+
+    for i in range(n):
+        obj = objects[int(rng.integers(len(objects)))]
+        bg = bg_names[int(rng.integers(len(bg_names)))]
+        label = cut[obj][2]
+        o, m, h, w = place(obj)
+        y0, x0 = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
+        canvas = bgs[bg].copy()
+        taken = [(x0, y0, x0 + w, y0 + h)]
+        others = [k for k in OBJECTS if cut[k][2] != label]
+        for _ in range(distractors if others else 0):
+            do, dm, dh, dw = place(others[int(rng.integers(len(others)))])
+            for _ in range(100):
+                dy, dx = int(rng.integers(0, size - dh + 1)), int(rng.integers(0, size - dw + 1))
+                box = (dx, dy, dx + dw, dy + dh)
+                if all(box[2] <= t[0] or t[2] <= box[0] or box[3] <= t[1] or t[3] <= box[1] for t in taken):
+                    paste(canvas, do, dm, dy, dx)
+                    taken.append(box)
+                    break
+        paste(canvas, o, m, y0, x0)
         images[i] = canvas
         masks[i, y0 : y0 + h, x0 : x0 + w] = m
         ys, xs = np.nonzero(masks[i])

@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--no-figures", action="store_true", help="skip the matplotlib figures")
     args = parser.parse_args()
-    result: dict = {"machine": machine(), "args": vars(args)}
+    result: dict = {"machine": machine(), "args": vars(args), "thesis_table_6_1": THESIS_T61}
 
     # -- 1a. Table 6.1 on EfficientNet-Lite0 -----------------------------------------------------
     lite = models.load("efficientnet-lite0")

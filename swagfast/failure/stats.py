@@ -75,10 +75,20 @@ def _top_merge(values: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarra
     return out_v, out_i
 
 
-def _check_stats_method(method: str) -> None:
+def _check_stats_method(method: str, score: str) -> None:
     check_method(method)
     if method == "random":
         raise ValueError("method='random' has no training distribution to fit; pick a scoring method")
+    if score not in ("logit", "softmax"):
+        raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+
+
+def _score_batch(model, module, x, y, method: str, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """(filter scores (B, K), mean activations (B, K)) of one batch, as float32 on the host: the
+    rows the store keeps (the loop fit and the Ray actors share this)."""
+    A, G, _, _ = layer_pass(model, module, x, y, method, score)
+    s = scores_from_activations(method, A, G).float().cpu().numpy()
+    return s, A.float().mean(dim=tuple(range(2, A.ndim))).cpu().numpy()
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
@@ -364,9 +374,7 @@ class FilterStats:
         progress : bool, default True
             A tqdm progress bar.
         """
-        _check_stats_method(method)
-        if score not in ("logit", "softmax"):
-            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        _check_stats_method(method, score)
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         name = layer_name(model, layer)
@@ -377,9 +385,7 @@ class FilterStats:
                 x, y, idx = _unpack(batch, int(num_classes))
                 if device is not None:
                     x = x.to(device)
-                A, G, _, _ = layer_pass(model, module, x, y.to(x.device), method, score)
-                s = scores_from_activations(method, A, G).float().cpu().numpy()
-                act = A.float().mean(dim=tuple(range(2, A.ndim))).cpu().numpy()
+                s, act = _score_batch(model, module, x, y.to(x.device), method, score)
                 yield s, y.numpy(), None if idx is None else idx.numpy(), act
 
         return cls._fit_scored(
@@ -452,7 +458,7 @@ class FilterStats:
             import ray.data
         except ImportError as err:
             raise ImportError(f'fit_ray needs Ray Data: pip install "swagfast[ray]" ({err})') from None
-        _check_stats_method(method)
+        _check_stats_method(method, score)
         name = layer_name(model, layer)
         ctx = ray.data.DataContext.get_current()
         before = ctx.execution_options.preserve_order
@@ -626,12 +632,8 @@ class _RayScorer:
         image_col, label_col, index_col = self.columns
         x = torch.from_numpy(np.ascontiguousarray(np.stack(list(batch[image_col])), np.float32))
         y = torch.as_tensor(np.asarray(batch[label_col], np.int64))
-        A, G, _, _ = layer_pass(self.model, self.layer, x, y, self.method, self.score)
-        out = {
-            "scores": scores_from_activations(self.method, A, G).float().numpy(),
-            "label": y.numpy(),
-            "act": A.float().mean(dim=tuple(range(2, A.ndim))).numpy(),
-        }
+        scores, act = _score_batch(self.model, self.layer, x, y, self.method, self.score)
+        out = {"scores": scores, "label": y.numpy(), "act": act}
         if index_col is not None:
             out["index"] = np.asarray(batch[index_col], np.int64)
         return out

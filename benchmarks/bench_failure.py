@@ -76,7 +76,7 @@ def main() -> None:
         "forward+backward (training step)": forward_backward,
         "FilterStats.fit (Grad-AMap, store on disk)": fit,
     }
-    if not args.no_captum and dev == "cpu":
+    if not args.no_captum:
         from captum.attr import LayerGradientXActivation
 
         lgxa = LayerGradientXActivation(model, model.get_submodule(layer))
@@ -86,7 +86,7 @@ def main() -> None:
             for x, y in batches:
                 for i in range(len(x)):
                     a = lgxa.attribute(x[i : i + 1], target=int(y[i]))
-                    per_class.setdefault(int(y[i]), []).append(a.mean(dim=(2, 3)).detach().numpy()[0])
+                    per_class.setdefault(int(y[i]), []).append(a.mean(dim=(2, 3)).detach().cpu().numpy()[0])
             for rows in per_class.values():
                 np.percentile(np.stack(rows), (0.1, 99.9), axis=0)
 

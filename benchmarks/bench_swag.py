@@ -27,7 +27,7 @@ def naive_swag(model, x, image_u8):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grad = GuidedBackprop(model).attribute(x, target=model(x).argmax(1))
-    M = grad.abs().amax(dim=1).detach().numpy()
+    M = grad.abs().amax(dim=1).detach().cpu().numpy()
     out = []
     for m, img in zip(M, image_u8, strict=True):
         seg = slic(img, n_segments=300, compactness=10, start_label=0)
@@ -46,7 +46,7 @@ def timing_rows(lite, photos, device, repeats, batches):
         for v in ("G", "I", "I+G"):
             swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std)
             fns[f"SWAG_{v}"] = lambda swag=swag, x=x: swag(x)
-        if B == 1 and device == "cpu":
+        if B == 1:
             fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
         res = median_ms_interleaved(fns, repeats, sync=device == "cuda")
         base = res["guided backprop"]

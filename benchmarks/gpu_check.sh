@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
 # The prepared GPU check: on a machine with a CUDA device (and no network), build swagfast with
-# CUDA into the machine's Python, run the tests marked `cuda`, run the GPU benchmarks, and write
-# everything under benchmarks/results/ (or the folder given as $1).
+# CUDA into the machine's Python, run the tests marked `cuda` (beside them, the ROAR evaluation's
+# retrainings), then the GPU benchmarks, and write everything under benchmarks/results/ (or the folder given as $1).
 #
-#   bash benchmarks/gpu_check.sh [RESULTS_DIR]
+#   bash benchmarks/gpu_check.sh [RESULTS_DIR [STAGE ...]]     STAGE: build tests bench roar
 #
 # Uses the Python that holds torch (python3, or $PYTHON); needs pybind11, scikit-build-core,
-# numba, numpy, pytest, scikit-image there (the lent machines have them).
+# numba, numpy, pytest, scikit-image there (the lent machines have them; packages they lack, e.g.
+# captum and the embedded model's, can be put on PYTHONPATH beforehand). Every stage has its own
+# time limit, so one that hangs cannot take the others' time; the log says which failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 res=$(realpath -m "${1:-benchmarks/results}")
+shift || true
+stages=${*:-build tests bench roar}
 mkdir -p "$res"
 py=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 log="$res/gpu_check.log"
 status=0
+want() { [[ " $stages " == *" $1 "* ]]; }
+step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
+  local limit=$1
+  shift
+  echo "== $(date -u +%T) $*"
+  timeout "$limit" "$@"
+  local rc=$?
+  [[ $rc == 0 ]] || { echo "!! failed ($rc): $*"; status=1; }
+  return $rc
+}
 {
   echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
-  echo "== build (SWAGFAST_CUDA=ON)"
-  SWAGFAST_CUDA=ON "$py" -m pip install -q --no-build-isolation --no-deps --no-index . || exit 1
-  "$py" -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
-  echo "== tests marked cuda"
-  "$py" -P -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests || status=1
-  echo "== benchmarks"
-  for b in benchmarks/bench_pool.py benchmarks/bench_slic.py; do
-    "$py" "$b" --device cuda || status=1
-  done
-  # the embedded model's packages are not on the (offline) GPU machine: torchvision's ResNet-50
-  "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10 || status=1
-  "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5 || status=1
-  # SWAG-V: B=8 clips on R(2+1)D-18 (random init; torchvision's when importable)
-  "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5 || status=1
-  "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64 --no-captum || status=1
-  cp benchmarks/results/*_cuda*.json "$res"/ 2>/dev/null || true
+  if want build; then
+    # Hopper only (H100 and H200; the normal build targets 80 and 90)
+    step 400 env CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      SWAGFAST_CUDA=ON "$py" -m pip install -q --no-build-isolation --no-deps --no-index . || exit 1
+    "$py" -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
+  fi
+  roar=""
+  if want roar; then  # accuracy only, no timing: it shares the GPU with the tests
+    step 330 "$py" benchmarks/eval_roar.py --device cuda --workers 7 >"$res/eval_roar.log" 2>&1 &
+    roar=$!
+  fi
+  if want tests; then
+    step 300 "$py" -P -m pytest -p no:cacheprovider --rootdir=. -c pyproject.toml -m cuda -q tests
+  fi
+  if [[ -n $roar ]]; then
+    wait "$roar" || status=1
+    cat "$res/eval_roar.log"
+  fi
+  if want bench; then
+    step 120 "$py" benchmarks/bench_pool.py --device cuda
+    step 120 "$py" benchmarks/bench_slic.py --device cuda
+    # the thesis's timing model (random init): torchvision's ResNet-50
+    step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
+    step 120 "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5
+    # SWAG-V: B=8 clips on R(2+1)D-18 (random init; torchvision's when importable)
+    step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5
+    step 180 "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64
+  fi
+  cp benchmarks/results/*_cuda*.json benchmarks/results/eval_roar.json "$res"/ 2>/dev/null || true
   exit $status
 } 2>&1 | tee "$log"
 exit "${PIPESTATUS[0]}"

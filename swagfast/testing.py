@@ -174,12 +174,14 @@ def r2plus1d_18_replica(classes: int = 400) -> torch.nn.Module:
             )
             self.conv2 = nn.Sequential(_Conv2Plus1D(cout, cout, mid), nn.BatchNorm3d(cout))
             self.relu = nn.ReLU(inplace=True)
-            self.down = None
+            self.downsample = None
             if stride != 1 or cin != cout:
-                self.down = nn.Sequential(nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout))
+                self.downsample = nn.Sequential(
+                    nn.Conv3d(cin, cout, 1, stride, bias=False), nn.BatchNorm3d(cout)
+                )
 
         def forward(self, x):
-            res = x if self.down is None else self.down(x)
+            res = x if self.downsample is None else self.downsample(x)
             return self.relu(self.conv2(self.conv1(x)) + res)
 
     class _R2Plus1D18(nn.Module):

@@ -199,3 +199,36 @@ def test_torchvision_video_names_get_the_clip_preprocess(monkeypatch):
     loaded = models.load("torchvision:r2plus1d_18")
     assert isinstance(loaded.preprocess, models.ClipPreprocess) and loaded.layer == "layer4"
     assert len(loaded.class_names) == 400 and loaded.preprocess.frames == 16
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arch", ["r2plus1d_18", "r3d_18", "mc3_18"])
+def test_torchvision_video_models_on_cuda(arch):
+    """Where torchvision imports (the GPU machine): its video models load as clip models, SWAG-V
+    and Grad-CAM run on them on the device and leave no hook behind, and the CPU tests' replica
+    has exactly r2plus1d_18's parameters and outputs."""
+    import copy
+
+    pytest.importorskip("torchvision", reason="torchvision is not importable beside this torch build")
+    loaded = models.load(f"torchvision:{arch}", device="cuda")
+    net = loaded.model
+    assert isinstance(loaded.preprocess, models.ClipPreprocess) and loaded.layer == "layer4"
+    x = torch.randn(2, 3, 8, 56, 56, generator=torch.Generator().manual_seed(0))
+    if arch == "r2plus1d_18":
+        from swagfast.testing import r2plus1d_18_replica
+
+        replica = r2plus1d_18_replica().eval()
+        theirs = {k: v.shape for k, v in net.state_dict().items()}
+        assert {k: v.shape for k, v in replica.state_dict().items()} == theirs
+        cpu = copy.deepcopy(net).cpu()
+        replica.load_state_dict(cpu.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(replica(x), cpu(x), rtol=1e-4, atol=1e-5)
+    exp = SWAGV(net, "I+G", n_segments=40)(x.cuda())
+    assert exp.heatmap.device.type == exp.segments.device.type == "cuda"
+    assert exp.heatmap.shape == (2, 8, 56, 56) and torch.isfinite(exp.heatmap).all()
+    assert exp.pixel_map.abs().sum() > 0
+    cam = GradCAM(net, "layer4")(x.cuda())
+    assert cam.heatmap.shape == (2, 8, 56, 56) and cam.heatmap.device.type == "cuda"
+    hooks = [m for m in net.modules() if m._forward_hooks or m._backward_hooks or m._forward_pre_hooks]
+    assert not hooks

@@ -119,7 +119,12 @@ def train_small_cnn(
     batch_size: int = 64,
     lr: float = 3e-3,
 ) -> SmallCNN:
-    """Train :class:`SmallCNN` on (x, y) with Adam, seeded (its own generator; no global RNG)."""
+    """Train :class:`SmallCNN` on (x, y) with Adam, seeded (its own generator; no global RNG).
+
+    Trains on ``x``'s device; the initial weights and the batch order are drawn on the CPU, so a
+    seed gives the same start and the same batches on every device."""
+    if x.device != y.device:
+        raise ValueError(f"x and y must be on one device; got x on {x.device} and y on {y.device}")
     g = torch.Generator().manual_seed(seed)
     model = SmallCNN(int(y.max()) + 1)
     with torch.no_grad():  # seeded initialisation
@@ -129,10 +134,11 @@ def train_small_cnn(
                 if p.ndim > 1
                 else torch.zeros_like(p)
             )
+    model.to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
+        order = torch.randperm(len(x), generator=g).to(x.device)
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
             opt.zero_grad()

@@ -50,13 +50,13 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     cat "$res/eval_roar.log"
   fi
   if want bench; then
-    step 120 "$py" benchmarks/bench_pool.py --device cuda
     step 120 "$py" benchmarks/bench_slic.py --device cuda
-    # the thesis's timing model (random init): torchvision's ResNet-50
-    step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
-    step 120 "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5
     # SWAG-V: B=8 clips on R(2+1)D-18 (random init; torchvision's when importable)
     step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5
+    # the thesis's timing model (random init): torchvision's ResNet-50
+    step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
+    step 120 "$py" benchmarks/bench_pool.py --device cuda
+    step 120 "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5
     step 180 "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64
   fi
   cp benchmarks/results/*_cuda*.json benchmarks/results/eval_roar.json "$res"/ 2>/dev/null || true

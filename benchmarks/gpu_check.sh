@@ -35,7 +35,7 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     # Hopper only (H100 and H200; the normal build targets 80 and 90)
     step 400 env CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
       SWAGFAST_CUDA=ON "$py" -m pip install -q --no-build-isolation --no-deps --no-index . || exit 1
-    "$py" -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
+    "$py" -P -c "import swagfast; [print(k, v) for k, v in swagfast.backends().items()]"
   fi
   roar=""
   if want roar; then  # accuracy only, no timing: it shares the GPU with the tests

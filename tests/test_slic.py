@@ -101,9 +101,9 @@ def best_iou(labels: np.ndarray, mask: np.ndarray) -> float:
 def test_gradient_modes_snap_a_segment_to_the_blob(mode, backend):
     flat, grad, blob = blob_case()
     image = to_backend(flat, backend) if mode == "I+G" else None
-    labels = to_numpy(
-        swagfast.slic(image, 36, gradient=to_backend(grad, backend), mode=mode, backend=backend)
-    )
+    gradient = to_backend(grad, backend)
+    labels = swagfast.slic(image, 36, gradient=gradient, mode=mode, backend=backend, channel_axis=-1)
+    labels = to_numpy(labels)
     assert best_iou(labels, blob) > 0.8
     # colour alone cannot see the blob on a flat image: the segments stay a grid
     colour_only = swagfast.slic(flat, 36)

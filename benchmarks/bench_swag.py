@@ -8,6 +8,7 @@ Timings are interleaved (every round runs each method once) and reported as medi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 import warnings
 
@@ -46,8 +47,10 @@ def timing_rows(lite, photos, device, repeats, batches):
         for v in ("G", "I", "I+G"):
             swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std)
             fns[f"SWAG_{v}"] = lambda swag=swag, x=x: swag(x)
-        if B == 1:
+        if B == 1 and importlib.util.find_spec("captum") is not None:
             fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
+        elif B == 1:
+            print("captum is not importable: the naive (Captum + skimage + bincount) row is left out")
         res = median_ms_interleaved(fns, repeats, sync=device == "cuda")
         base = res["guided backprop"]
         for name, ms in res.items():

@@ -127,6 +127,17 @@ def eval_bam() -> str:
     return table(["explainer", "MCS"], out)
 
 
+def eval_roar() -> str:
+    d = load("eval_roar")["roar"]
+    fractions = next(iter(d.values()))["fractions"]
+    head = ["explainer", "ROAR AUC"] + [f"acc. at {round(100 * f)}%" for f in fractions]
+    out = [
+        [m, f"{r['auc']:.3f}", *(f"{v:.3f}" for v in r["mean"])]
+        for m, r in sorted(d.items(), key=lambda kv: kv[1]["auc"])
+    ]
+    return table(head, out)
+
+
 def eval_failure_t61() -> str:
     d = load("eval_failure")
     out = []
@@ -182,6 +193,7 @@ VIEWS = {
     "eval_images:localisation": eval_images_localisation,
     "eval_images:faithfulness": eval_images_faithfulness,
     "eval_bam": eval_bam,
+    "eval_roar": eval_roar,
     "eval_failure:t61": eval_failure_t61,
     "eval_failure:beta": eval_failure_beta,
     "eval_failure:suppression": eval_failure_suppression,

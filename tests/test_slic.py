@@ -168,6 +168,18 @@ def test_cuda_agrees_with_cpu(mode):
     assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
 
 
+@pytest.mark.cuda
+def test_cuda_agrees_with_cpu_in_3d():
+    clip = photo_clip(8, 64)
+    grad = np.abs(np.gradient(clip.mean(axis=3).astype(np.float32), axis=2))
+    cpu = swagfast.supervoxels(clip, 60, gradient=grad, mode="I+G", backend="cpu")
+    gpu = swagfast.supervoxels(
+        to_backend(clip, "cuda"), 60, gradient=to_backend(grad, "cuda"), mode="I+G", channel_axis=-1
+    )
+    assert gpu.device.type == "cuda" and gpu.shape == (8, 64, 64)
+    assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
+
+
 def test_batch_equals_items_and_is_deterministic():
     batch = np.stack([PHOTOS["chelsea"], PHOTOS["rocket"]])
     labels = swagfast.slic(batch, 200)

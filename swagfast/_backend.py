@@ -36,7 +36,8 @@ def _cpu_status() -> BackendStatus:
     except ImportError as err:  # pragma: no cover - only on a broken build
         return BackendStatus(False, f"swagfast._C failed to import ({err}); reinstall with `pip install .`")
     omp = "with OpenMP" if _C.has_openmp() else "without OpenMP (single-threaded)"
-    return BackendStatus(True, f"native C++ kernels {omp}, {_C.num_threads()} threads")
+    isa = "AVX2" if _C.slic_isa() == "avx2" else "the baseline instruction set"
+    return BackendStatus(True, f"native C++ kernels {omp}, {_C.num_threads()} threads, SLIC for {isa}")
 
 
 def _cuda_status() -> BackendStatus:

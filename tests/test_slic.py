@@ -277,3 +277,52 @@ def test_cuda_channel_first_uint8_tensor():
     gpu = swagfast.slic(torch.from_numpy(img).permute(0, 3, 1, 2).cuda(), 200)
     assert gpu.device.type == "cuda"
     assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
+
+
+ISA_SCRIPT = """
+import sys
+import numpy as np
+import swagfast
+from swagfast import _C
+from swagfast.data import center_crop_resize, sample_images
+from swagfast.testing import photo_clip
+
+img = center_crop_resize(sample_images()["coffee"], 224)
+grad = np.abs(np.gradient(img.mean(axis=2).astype(np.float32), axis=0))
+clip = photo_clip(8, 64)
+cgrad = np.abs(np.gradient(clip.mean(axis=3).astype(np.float32), axis=2))
+lab = np.empty((224 * 224, 3), np.float32)
+_C.rgb_to_lab((img / 255.0).astype(np.float32).reshape(-1, 3), lab)
+np.savez(
+    sys.argv[1],
+    isa=_C.slic_isa(),
+    lab=lab,
+    i=swagfast.slic(img, 300, backend="cpu"),
+    g=swagfast.slic(None, 300, gradient=grad, mode="G", backend="cpu"),
+    ig=swagfast.slic(img.astype(np.float32) / 255, 300, gradient=grad, mode="I+G", backend="cpu"),
+    v=swagfast.supervoxels(clip, 60, gradient=cgrad, mode="I+G", backend="cpu"),
+)
+"""
+
+
+def test_avx2_and_baseline_builds_give_identical_results(tmp_path):
+    """The SLIC kernels are compiled for the baseline and for AVX2 (no FMA in either): both must
+    give the same Lab values and labels, bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    from swagfast import _C
+
+    if _C.slic_isa() != "avx2":
+        pytest.skip(f"this processor or build runs only the {_C.slic_isa()} SLIC kernels: nothing to compare")
+    script = tmp_path / "isa.py"
+    script.write_text(ISA_SCRIPT)
+    out = {}
+    for isa in ("avx2", "baseline"):
+        env = {**os.environ, "SWAGFAST_CPU_ISA": isa}
+        subprocess.run([sys.executable, str(script), str(tmp_path / f"{isa}.npz")], env=env, check=True)
+        out[isa] = np.load(tmp_path / f"{isa}.npz")
+    assert str(out["avx2"]["isa"]) == "avx2" and str(out["baseline"]["isa"]) == "baseline"
+    for key in ("lab", "i", "g", "ig", "v"):
+        np.testing.assert_array_equal(out["avx2"][key], out["baseline"][key], err_msg=key)

@@ -161,4 +161,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("num_threads", &cpu::num_threads);
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"));
   m.def("has_openmp", &cpu::has_openmp);
+  m.def("slic_isa", &cpu::slic_isa, "The SLIC kernels' instruction set in use: 'avx2' or 'baseline'");
 }

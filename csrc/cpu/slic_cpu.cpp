@@ -10,7 +10,12 @@
 #include "swagfast/lab.h"
 #include "swagfast/slic.h"
 
-namespace swagfast::cpu {
+// Built once per instruction set (see slic_cpu.h): SWAGFAST_CPU_ISA names the namespace.
+#ifndef SWAGFAST_CPU_ISA
+#define SWAGFAST_CPU_ISA baseline
+#endif
+
+namespace swagfast::cpu::SWAGFAST_CPU_ISA {
 
 namespace {
 
@@ -144,18 +149,17 @@ void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g,
       while (x < g.X) {
         const int32_t l = labels[base + x];
         double f[F] = {};
-        double xs = 0.0;
         const int64_t start = x;
-        for (; x < g.X && labels[base + x] == l; ++x) {
+        for (; x < g.X && labels[base + x] == l; ++x)
           for (int q = 0; q < F; ++q) f[q] += feat[(base + x) * F + q];
-          xs += static_cast<double>(x);
-        }
         const double n = static_cast<double>(x - start);
         double* s = sums + static_cast<int64_t>(l) * (F + 4);
         for (int q = 0; q < F; ++q) s[q] += f[q];
         s[F] += static_cast<double>(z) * n;
         s[F + 1] += static_cast<double>(y) * n;
-        s[F + 2] += xs;
+        // start + ... + (x - 1) in closed form: an integer below 2^53, so the same double as
+        // adding the coordinates one by one (the Numba kernel's loop).
+        s[F + 2] += static_cast<double>((start + x - 1) * (x - start) / 2);
         s[F + 3] += n;
       }
     }
@@ -358,4 +362,4 @@ void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_
   for (int64_t b = 0; b < B; ++b) counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect);
 }
 
-}  // namespace swagfast::cpu
+}  // namespace swagfast::cpu::SWAGFAST_CPU_ISA

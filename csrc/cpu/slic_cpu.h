@@ -24,4 +24,28 @@ int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t
 void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres, double min_size_factor,
              double max_size_factor, bool connect, int32_t* counts);
 
+// The functions above run one of two builds of slic_cpu.cpp: the x86-64 baseline (SSE2) or, on
+// x86-64 processors that have it, AVX2 (without FMA, so both round alike and give identical
+// labels). slic_isa() names the one in use; SWAGFAST_CPU_ISA=baseline in the environment (read
+// once) forces the baseline. The dispatch is in slic_dispatch.cpp.
+const char* slic_isa();
+
+namespace baseline {
+void rgb_to_lab(const float* rgb, int64_t n, float* lab, int64_t stride);
+void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride);
+int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t Z, int64_t Y, int64_t X, int F,
+                     int64_t n_segments, double sz, double sy, double sx, int max_iter, int32_t* labels);
+void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres, double min_size_factor,
+             double max_size_factor, bool connect, int32_t* counts);
+}  // namespace baseline
+
+namespace avx2 {
+void rgb_to_lab(const float* rgb, int64_t n, float* lab, int64_t stride);
+void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride);
+int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t Z, int64_t Y, int64_t X, int F,
+                     int64_t n_segments, double sz, double sy, double sx, int max_iter, int32_t* labels);
+void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres, double min_size_factor,
+             double max_size_factor, bool connect, int32_t* counts);
+}  // namespace avx2
+
 }  // namespace swagfast::cpu

@@ -156,6 +156,10 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
     sums = np.zeros((K, F + 4))
     dist = np.empty((Z, Y, X), np.float32)
     cf = np.empty(F, np.float32)
+    planes = np.empty((F, Z, Y, X), np.float32)  # features as planes: the row loops vectorise
+    for f in range(F):
+        planes[f] = feat[:, :, :, f]
+    drow = np.empty(X, np.float32)
     for _ in range(max_iter):
         # centre-major scan in increasing k with a strict '<': the same (voxel, centre) pairs and
         # float32 expression as csrc/cpu/slic_cpu.cpp, so ties go to the lowest k there too
@@ -167,11 +171,13 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
             z0, z1 = _cell_start(max(iz - 1, 0), Z, gz), _cell_start(min(iz + 2, gz), Z, gz)
             y0, y1 = _cell_start(max(iy - 1, 0), Y, gy), _cell_start(min(iy + 2, gy), Y, gy)
             x0, x1 = _cell_start(max(ix - 1, 0), X, gx), _cell_start(min(ix + 2, gx), X, gx)
-            czf, cyf, cxf = (
-                np.float32(centres[k, F]),
-                np.float32(centres[k, F + 1]),
-                np.float32(centres[k, F + 2]),
-            )
+            cx = centres[k, F + 2]
+            # the window along x is an interval: trim [x0, x1) to it with the per-voxel test
+            while x0 < x1 and abs(sx * (x0 - cx)) > S:
+                x0 += 1
+            while x1 > x0 and abs(sx * (x1 - 1 - cx)) > S:
+                x1 -= 1
+            czf, cyf, cxf = np.float32(centres[k, F]), np.float32(centres[k, F + 1]), np.float32(cx)
             for f in range(F):
                 cf[f] = np.float32(centres[k, f])
             for z in range(z0, z1):
@@ -183,17 +189,23 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                         continue
                     py = syf * (np.float32(y) - cyf)
                     pzy = pz * pz + py * py
-                    for x in range(x0, x1):
-                        if abs(sx * (x - centres[k, F + 2])) > S:
-                            continue
-                        px = sxf * (np.float32(x) - cxf)
-                        d = (pzy + px * px) * inv_S2f
-                        for f in range(F):
-                            diff = feat[z, y, x, f] - cf[f]
-                            d += wf[f] * diff * diff
-                        if d < dist[z, y, x]:
-                            dist[z, y, x] = d
-                            labels[z, y, x] = k
+                    # D^2 = (spatial) + w_0 diff_0^2 + w_1 diff_1^2 + ..., added in that order;
+                    # slices indexed from 0, so the loops vectorise (no negative-index wrap)
+                    dw = drow[: x1 - x0]
+                    for i in range(dw.size):
+                        px = sxf * (np.float32(x0 + i) - cxf)
+                        dw[i] = (pzy + px * px) * inv_S2f
+                    for f in range(F):
+                        row, c, wv = planes[f, z, y, x0:x1], cf[f], wf[f]
+                        for i in range(dw.size):
+                            diff = row[i] - c
+                            dw[i] += wv * diff * diff
+                    drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
+                    for i in range(dw.size):
+                        d, old = dw[i], drz[i]
+                        better = d < old
+                        drz[i] = d if better else old
+                        lrz[i] = k if better else lrz[i]
         # runs of equal labels along each row, summed first (as csrc/cpu/slic_cpu.cpp)
         sums[:] = 0.0
         run = np.zeros(F)
@@ -203,19 +215,17 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                 while x < X:
                     k = labels[z, y, x]
                     run[:] = 0.0
-                    xs = 0.0
                     start = x
                     while x < X and labels[z, y, x] == k:
                         for f in range(F):
                             run[f] += feat[z, y, x, f]
-                        xs += x
                         x += 1
                     n = np.float64(x - start)
                     for f in range(F):
                         sums[k, f] += run[f]
                     sums[k, F] += z * n
                     sums[k, F + 1] += y * n
-                    sums[k, F + 2] += xs
+                    sums[k, F + 2] += np.float64((start + x - 1) * (x - start) // 2)  # exact
                     sums[k, F + 3] += n
         for k in range(K):
             n = sums[k, F + 3]

@@ -233,25 +233,29 @@ int32_t relabel_one(int32_t* labels, int64_t Z, int64_t Y, int64_t X, int64_t mi
     out[start] = next;
     // Neighbours in the order x-1, x+1, y-1, y+1, z-1, z+1 (as the Numba kernel): `adjacent` is
     // the last differently labelled neighbour seen, so the order is part of the result.
-    auto visit = [&](int64_t j, int32_t zz, int32_t yy, int32_t xx) {
-      const int32_t o = out[j];
-      if (o < 0 && labels[j] == label) {
-        out[j] = next;
-        queue[size++] = {j, zz, yy, xx};
-        return size >= max_size;  // stop growing
-      }
-      if (o >= 0 && o != next) adjacent = o;
-      return false;
-    };
+    // (a macro, not a lambda: the component's state stays in registers)
+#define SWAGFAST_VISIT(J, ZZ, YY, XX)        \
+  {                                          \
+    const int64_t j = (J);                   \
+    const int32_t o = out[j];                \
+    if (o < 0 && labels[j] == label) {       \
+      out[j] = next;                         \
+      queue[size++] = {j, ZZ, YY, XX};       \
+      if (size >= max_size) break;           \
+    } else if (o >= 0 && o != next) {        \
+      adjacent = o;                          \
+    }                                        \
+  }
     while (head < size && size < max_size) {
       const Voxel v = queue[head++];
-      if (v.x > 0 && visit(v.i - 1, v.z, v.y, v.x - 1)) break;
-      if (v.x < X - 1 && visit(v.i + 1, v.z, v.y, v.x + 1)) break;
-      if (v.y > 0 && visit(v.i - X, v.z, v.y - 1, v.x)) break;
-      if (v.y < Y - 1 && visit(v.i + X, v.z, v.y + 1, v.x)) break;
-      if (v.z > 0 && visit(v.i - X * Y, v.z - 1, v.y, v.x)) break;
-      if (v.z < Z - 1 && visit(v.i + X * Y, v.z + 1, v.y, v.x)) break;
+      if (v.x > 0) SWAGFAST_VISIT(v.i - 1, v.z, v.y, v.x - 1)
+      if (v.x < X - 1) SWAGFAST_VISIT(v.i + 1, v.z, v.y, v.x + 1)
+      if (v.y > 0) SWAGFAST_VISIT(v.i - X, v.z, v.y - 1, v.x)
+      if (v.y < Y - 1) SWAGFAST_VISIT(v.i + X, v.z, v.y + 1, v.x)
+      if (v.z > 0) SWAGFAST_VISIT(v.i - X * Y, v.z - 1, v.y, v.x)
+      if (v.z < Z - 1) SWAGFAST_VISIT(v.i + X * Y, v.z + 1, v.y, v.x)
     }
+#undef SWAGFAST_VISIT
     if (size < min_size && adjacent >= 0) {
       for (int64_t q = 0; q < size; ++q) out[queue[q].i] = adjacent;
     } else {

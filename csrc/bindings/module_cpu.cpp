@@ -58,8 +58,9 @@ int64_t segment_pool(py::array values, py::array labels, int64_t n_seg, const st
 }
 
 void require_c_array(const py::array& a, const py::dtype& dt, const char* name) {
-  require((a.flags() & py::array::c_style) && a.dtype().is(dt), std::string(name) + " must be a C-contiguous " +
-                                                                       std::string(py::str(dt)) + " array");
+  // the message only on failure: py::str(dtype) is a Python call (microseconds on every check)
+  if (!((a.flags() & py::array::c_style) && a.dtype().is(dt)))
+    throw py::value_error(std::string(name) + " must be a C-contiguous " + std::string(py::str(dt)) + " array");
 }
 
 void rgb_to_lab(py::array rgb, py::array out) {

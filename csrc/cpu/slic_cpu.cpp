@@ -183,12 +183,16 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
   for (int64_t i = 0; i < N; ++i)
     for (int q = 0; q < g.F; ++q) planes[q * N + i] = feat[i * g.F + q];
   for (int64_t k = 0; k < K; ++k) init_centre(feat, w, g, k, &centres[k * stride]);
-  // Before the first assignment every voxel belongs to its own grid cell.
+  // Before the first assignment every voxel belongs to its own grid cell (cells per coordinate
+  // computed once per axis: no division per voxel).
+  std::vector<int32_t> cx(g.X);
+  for (int64_t x = 0; x < g.X; ++x) cx[x] = static_cast<int32_t>(cell_of(x, g.X, g.gx));
   for (int64_t z = 0; z < g.Z; ++z)
-    for (int64_t y = 0; y < g.Y; ++y)
-      for (int64_t x = 0; x < g.X; ++x)
-        labels[(z * g.Y + y) * g.X + x] = static_cast<int32_t>(
-            (cell_of(z, g.Z, g.gz) * g.gy + cell_of(y, g.Y, g.gy)) * g.gx + cell_of(x, g.X, g.gx));
+    for (int64_t y = 0; y < g.Y; ++y) {
+      const int32_t row = static_cast<int32_t>((cell_of(z, g.Z, g.gz) * g.gy + cell_of(y, g.Y, g.gy)) * g.gx);
+      int32_t* l = labels + (z * g.Y + y) * g.X;
+      for (int64_t x = 0; x < g.X; ++x) l[x] = row + cx[x];
+    }
   for (int it = 0; it < max_iter; ++it) {
     assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
     accumulate_round(feat, labels, g, sums.data());

@@ -19,7 +19,23 @@ import torch
 from _common import RESULTS, machine
 from tqdm import tqdm
 
-from swagfast import RISE, SWAG, GradCAM, JitterCAM, attribution, baselines, data, metrics, models
+from swagfast import (
+    RISE,
+    SWAG,
+    AblationCAM,
+    GradAMapCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    JitterCAM,
+    ScoreCAM,
+    XGradCAM,
+    attribution,
+    baselines,
+    data,
+    metrics,
+    models,
+)
+from swagfast.explainers import LIME, XRAI
 
 THESIS = {  # SPEC.md section 7 (ResNet-50 on ImageNet; orderings, not absolute values)
     "deletion": {
@@ -32,6 +48,8 @@ THESIS = {  # SPEC.md section 7 (ResNet-50 on ImageNet; orderings, not absolute 
         "centre": 0.177,
         "random": 0.303,
         "Jitter-CAM": 0.118,
+        "LIME": 0.125,
+        "XRAI": 0.137,
     },
     "insertion": {"Grad-CAM": 0.576, "Jitter-CAM": 0.551},
     "localisation": {"Grad-CAM": (45.9, 45.9, 44.4), "Jitter-CAM": (39.8, 42.3, 40.6)},
@@ -53,6 +71,17 @@ def methods(lite, rise_masks):
     }
     if rise_masks:
         out["RISE"] = lambda x: RISE(m, rise_masks, seed=0)(x).heatmap
+    out.update(
+        {
+            "Grad-CAM++": lambda x: GradCAMPlusPlus(m, "_bn1")(x).heatmap,
+            "XGrad-CAM": lambda x: XGradCAM(m, "_bn1")(x).heatmap,
+            "Grad-AMap": lambda x: GradAMapCAM(m, "_bn1")(x).heatmap,
+            "Score-CAM": lambda x: ScoreCAM(m, "_bn1")(x).heatmap,
+            "Ablation-CAM": lambda x: AblationCAM(m, "_bn1")(x).heatmap,
+            "LIME": lambda x: LIME(m, mean=mean, std=std, num_samples=1000, seed=0)(x).heatmap,
+            "XRAI": lambda x: XRAI(m)(x).heatmap,
+        }
+    )
     return out
 
 

@@ -164,6 +164,27 @@ def test_lime_package_uses_our_superpixels():
     assert (image[expected == best] == (255, 0, 0)).all(axis=-1).mean() > 0.9
 
 
+def test_lime_adapter_finds_the_red_square_and_is_seeded():
+    pytest.importorskip("lime.lime_image", reason="lime is a test dependency (pip install .[test])")
+    from swagfast.explainers import LIME
+
+    x, img = red_square_batch(1, size=96)
+    model = RedDetector().eval()
+    seg = swagfast.lime_segmenter(model, "G", n_segments=30, mean=MEAN, std=STD)
+    lime = LIME(model, mean=MEAN, std=STD, num_samples=60, segmentation_fn=seg, score="logit", seed=0)
+    exp = lime(x, target=1)
+    heat = exp.heatmap[0]
+    assert exp.heatmap.shape == (1, 96, 96) and exp.method == "LIME" and exp.target.tolist() == [1]
+    red = (img[0, 0] == 1) & (img[0, 1] == 0)
+    best = heat == heat.max()  # the superpixel LIME weighs most for the class
+    assert red[best].float().mean() > 0.9
+    torch.testing.assert_close(lime(x, target=1).heatmap, exp.heatmap)  # seeded
+    with pytest.raises(ValueError, match="num_samples must be a positive int, got 0"):
+        LIME(model, num_samples=0)
+    with pytest.raises(ValueError, match=r"LIME explains RGB images \(B, 3, H, W\)"):
+        lime(x[:, :1])
+
+
 def test_captum_lime_with_our_feature_mask():
     captum_attr = pytest.importorskip(
         "captum.attr", reason="captum is a test dependency (pip install .[test])"

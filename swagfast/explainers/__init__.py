@@ -13,7 +13,7 @@ from swagfast.explainers.cam import (
 )
 from swagfast.explainers.explanation import Explanation
 from swagfast.explainers.jitter import JitterCAM
-from swagfast.explainers.peers import XRAI
+from swagfast.explainers.peers import LIME, XRAI
 from swagfast.explainers.rise import RISE
 from swagfast.explainers.swag import (
     DEFAULT_WEIGHTS,
@@ -43,6 +43,7 @@ __all__ = [
     "SaliencyTubes",
     "ScoreCAM",
     "XGradCAM",
+    "LIME",
     "XRAI",
     "captum_feature_mask",
     "lime_segmenter",

@@ -69,3 +69,86 @@ class XRAI:
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
         )
+
+
+class LIME:
+    """LIME (Ribeiro et al.) through the ``lime`` package (``lime_image.LimeImageExplainer``).
+
+    Each image is handed to ``lime`` as RGB in [0, 1] (``x`` un-normalised with ``mean`` /
+    ``std``); ``lime`` perturbs its superpixels (quickshift by default, or ``segmentation_fn``,
+    e.g. :func:`swagfast.lime_segmenter`) and the model scores ``num_samples`` perturbed copies,
+    ``batch_size`` at a time, on ``x``'s device. The heatmap is each superpixel's weight for the
+    class (``score``: ``"softmax"`` as LIME's paper, or ``"logit"`` for models whose softmax
+    saturates). Seeded by ``seed``.
+    """
+
+    name = "LIME"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        num_samples: int = 1000,
+        batch_size: int = 10,
+        segmentation_fn=None,
+        score: str = "softmax",
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        for value, what in ((num_samples, "num_samples"), (batch_size, "batch_size")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        if score not in ("softmax", "logit"):
+            raise ValueError(f"score must be 'softmax' or 'logit', got {score!r}")
+        self.model, self.num_samples, self.batch_size = model, num_samples, batch_size
+        self.segmentation_fn, self.score, self.seed = segmentation_fn, score, seed
+        self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __call__(self, x: torch.Tensor, target=None) -> Explanation:
+        import warnings
+
+        from lime import lime_image
+
+        attr.check_input(x)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"LIME explains RGB images (B, 3, H, W), got {tuple(x.shape)}")
+        t0 = time.perf_counter()
+        device = x.device
+        mean, std = self.mean.to(device), self.std.to(device)
+        with torch.no_grad():
+            t = attr.resolve_target(self.model(x), target)
+        rgb = (x.detach() * std + mean).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+
+        def classifier(batch: np.ndarray) -> np.ndarray:
+            xb = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
+            with torch.no_grad():
+                out = self.model((xb.permute(0, 3, 1, 2) - mean) / std)
+            return (out.softmax(1) if self.score == "softmax" else out).cpu().numpy()
+
+        kw = {} if self.segmentation_fn is None else {"segmentation_fn": self.segmentation_fn}
+        maps = []
+        for b in range(x.shape[0]):
+            label = int(t[b])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # lime's own deprecation chatter
+                exp = lime_image.LimeImageExplainer(random_state=self.seed).explain_instance(
+                    rgb[b],
+                    classifier,
+                    labels=(label,),
+                    top_labels=None,
+                    num_samples=self.num_samples,
+                    batch_size=self.batch_size,
+                    random_seed=self.seed,
+                    **kw,
+                )
+            weights = dict(exp.local_exp[label])
+            lut = np.array([weights.get(s, 0.0) for s in range(int(exp.segments.max()) + 1)], np.float32)
+            maps.append(lut[exp.segments])
+        heat = torch.from_numpy(np.stack(maps)).to(device)
+        return Explanation(
+            heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
+        )

@@ -157,8 +157,8 @@ void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g,
         for (int q = 0; q < F; ++q) s[q] += f[q];
         s[F] += static_cast<double>(z) * n;
         s[F + 1] += static_cast<double>(y) * n;
-        // start + ... + (x - 1) in closed form: an integer below 2^53, so the same double as
-        // adding the coordinates one by one (the Numba kernel's loop).
+        // start + ... + (x - 1) in closed form (as the Numba kernel): an integer below 2^53, so
+        // exactly the double that adding the coordinates one by one gave.
         s[F + 2] += static_cast<double>((start + x - 1) * (x - start) / 2);
         s[F + 3] += n;
       }

@@ -127,6 +127,15 @@ def eval_bam() -> str:
     return table(["explainer", "MCS"], out)
 
 
+def eval_bam_jitter() -> str:
+    d = load("eval_bam")["jitter_scales"]
+    out = [
+        [s, f"{r['mcs']:.3f}", f"{r['crop_accuracy']['object']:.3f}", f"{r['crop_accuracy']['scene']:.3f}"]
+        for s, r in d.items()
+    ]
+    return table(["cam_scale", "Jitter-CAM MCS", "object model on the crops", "scene model on the crops"], out)
+
+
 def eval_roar() -> str:
     d = load("eval_roar")["roar"]
     fractions = next(iter(d.values()))["fractions"]
@@ -194,6 +203,7 @@ VIEWS = {
     "eval_images:faithfulness": eval_images_faithfulness,
     "eval_bam": eval_bam,
     "eval_roar": eval_roar,
+    "eval_bam:jitter": eval_bam_jitter,
     "eval_failure:t61": eval_failure_t61,
     "eval_failure:beta": eval_failure_beta,
     "eval_failure:suppression": eval_failure_suppression,

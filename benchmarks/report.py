@@ -133,7 +133,8 @@ def eval_bam_jitter() -> str:
         [s, f"{r['mcs']:.3f}", f"{r['crop_accuracy']['object']:.3f}", f"{r['crop_accuracy']['scene']:.3f}"]
         for s, r in d.items()
     ]
-    return table(["cam_scale", "Jitter-CAM MCS", "object model on the crops", "scene model on the crops"], out)
+    head = ["cam_scale", "Jitter-CAM MCS", "object model on the crops", "scene model on the crops"]
+    return table(head, out)
 
 
 def eval_roar() -> str:
@@ -245,6 +246,15 @@ def commands(text: str) -> list[list[str]]:
     return out
 
 
+def needs_cuda(cmd: list[str]) -> bool:
+    """A ``--device cuda`` run on a machine where torch sees no CUDA device."""
+    if not any(a == "--device" and b.startswith("cuda") for a, b in zip(cmd, cmd[1:], strict=False)):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def regenerate(text: str) -> str:
     return MARK.sub(lambda m: m.group(1) + render(m.group("src")) + m.group(4), text)
 
@@ -262,6 +272,9 @@ def main() -> int:
 
         for cmd in commands(DOC.read_text()):
             print(f"== python benchmarks/{shlex.join(cmd)}", flush=True)
+            if needs_cuda(cmd):
+                print("report: skipped, no CUDA device here (benchmarks/gpu_check.sh runs it)", flush=True)
+                continue
             if subprocess.run([sys.executable, *cmd], cwd=HERE).returncode != 0:
                 print(f"report: {cmd[0]} failed", file=sys.stderr)
                 return 1

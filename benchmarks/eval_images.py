@@ -78,6 +78,10 @@ def methods(lite, rise_masks):
             "Grad-AMap": lambda x: GradAMapCAM(m, "_bn1")(x).heatmap,
             "Score-CAM": lambda x: ScoreCAM(m, "_bn1")(x).heatmap,
             "Ablation-CAM": lambda x: AblationCAM(m, "_bn1")(x).heatmap,
+            # after the head's ReLU6 (`_swish`, called last on the head) instead of the batch norm
+            # before it: the CAMs that weight by the activations themselves need them >= 0
+            "XGrad-CAM (head ReLU6)": lambda x: XGradCAM(m, "_swish")(x).heatmap,
+            "Score-CAM (head ReLU6)": lambda x: ScoreCAM(m, "_swish")(x).heatmap,
             "LIME": lambda x: LIME(m, mean=mean, std=std, num_samples=1000, seed=0)(x).heatmap,
             "XRAI": lambda x: XRAI(m)(x).heatmap,
         }

@@ -30,3 +30,5 @@ def test_trainer_is_seeded_and_learns_the_scene():
     with torch.no_grad():
         acc = (m1(test.images).argmax(1) == test.scenes).float().mean()
     assert acc > 0.5  # scenes are easy: well above the 10% of chance after four short epochs
+    with pytest.raises(ValueError, match="x and y must be on one device; got x on cpu and y on meta"):
+        train_small_cnn(data.images, data.scenes.to("meta"))

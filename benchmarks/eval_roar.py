@@ -125,17 +125,24 @@ def main() -> None:
             }
         )
     doc = {"machine": machine(), "args": vars(args), "object_model_accuracy": acc, "roar": {}}
-    if args.workers <= 1:
-        done = map(retrain, tasks)
-    else:
+    pool = None
+    if args.workers > 1:
         pool = ProcessPoolExecutor(min(args.workers, len(tasks)), mp_context=get_context("spawn"))
-        done = (f.result() for f in as_completed([pool.submit(retrain, t) for t in tasks]))
-    for row in done:
-        doc["roar"][row["explainer"]] = row
-        doc["roar"] = {k: doc["roar"][k] for k in args.explainers if k in doc["roar"]}
-        write(doc)
-        mean = " ".join(f"{v:.3f}" for v in row["mean"])
-        print(f"{row['explainer']}: AUC {row['auc']:.4f}  accuracy by fraction {mean}  ({row['seconds']} s)")
+    try:
+        if pool is None:
+            done = map(retrain, tasks)
+        else:
+            done = (f.result() for f in as_completed([pool.submit(retrain, t) for t in tasks]))
+        for row in done:
+            doc["roar"][row["explainer"]] = row
+            doc["roar"] = {k: doc["roar"][k] for k in args.explainers if k in doc["roar"]}
+            write(doc)
+            mean = " ".join(f"{v:.3f}" for v in row["mean"])
+            name, auc, sec = row["explainer"], row["auc"], row["seconds"]
+            print(f"{name}: AUC {auc:.4f}  accuracy by fraction {mean}  ({sec} s)")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from _common import median_ms_interleaved, report
 
 import swagfast
 from swagfast import SWAG, attribution, data, metrics, models
+from swagfast.explainers.peers import lime_heatmap
 
 
 def naive_swag(model, x, image_u8):
@@ -96,9 +97,7 @@ def lime_rows(lite, photos, samples):
                     **kw,
                 )
             times.append(time.perf_counter() - t0)
-            weights = dict(exp.local_exp[target])
-            lut = np.array([weights.get(s, 0.0) for s in range(exp.segments.max() + 1)], np.float32)
-            heat = lut[exp.segments]
+            heat = lime_heatmap(exp, target)
             aucs.append(float(metrics.deletion(lite.model, x, torch.from_numpy(heat)[None]).auc[0]))
         rows.append(
             {

@@ -71,6 +71,14 @@ class XRAI:
         )
 
 
+def lime_heatmap(exp, label: int) -> np.ndarray:
+    """(H, W) float32 map of a ``lime`` ImageExplanation: each superpixel's weight for ``label``
+    (0 for superpixels LIME did not weigh)."""
+    weights = dict(exp.local_exp[label])
+    lut = np.array([weights.get(s, 0.0) for s in range(int(exp.segments.max()) + 1)], np.float32)
+    return lut[exp.segments]
+
+
 class LIME:
     """LIME (Ribeiro et al.) through the ``lime`` package (``lime_image.LimeImageExplainer``).
 
@@ -145,9 +153,7 @@ class LIME:
                     random_seed=self.seed,
                     **kw,
                 )
-            weights = dict(exp.local_exp[label])
-            lut = np.array([weights.get(s, 0.0) for s in range(int(exp.segments.max()) + 1)], np.float32)
-            maps.append(lut[exp.segments])
+            maps.append(lime_heatmap(exp, label))
         heat = torch.from_numpy(np.stack(maps)).to(device)
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}

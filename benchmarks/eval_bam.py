@@ -21,18 +21,32 @@ from swagfast.data import bam_set, train_small_cnn
 MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # the small CNNs take [0, 1] images
 
 
+# Each explainer's (B, H, W) heatmaps for a model and [0, 1] images (eval_roar.py uses them too).
+EXPLAINERS = {
+    "Grad-CAM": lambda m, x: GradCAM(m, "body")(x).heatmap,
+    "Jitter-CAM": lambda m, x: JitterCAM(m, "body")(x).heatmap,
+    "guided backprop": lambda m, x: attribution.attribute(m, x, "guided")[0],
+    "SWAG_I": lambda m, x: SWAG(m, "I", n_segments=60, mean=MEAN, std=STD)(x).heatmap,
+    "SWAG_G": lambda m, x: SWAG(m, "G", n_segments=60, mean=MEAN, std=STD)(x).heatmap,
+    "SWAG_I+G": lambda m, x: SWAG(m, "I+G", n_segments=60, mean=MEAN, std=STD)(x).heatmap,
+}
+MCS_EXPLAINERS = ("Grad-CAM", "Jitter-CAM", "guided backprop", "SWAG_G", "SWAG_I+G")
+
+
 def crop_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, scale: float) -> float:
     """Accuracy of ``model`` on the crops Jitter-CAM explains at ``cam_scale=scale`` (every fourth
-    offset of its grid along each axis): the input up-scaled to 64 + 4d pixels, d = round(16 (s - 1))
-    (the 16 x 16 layer of these CNNs, 4 pixels per cell), cut into 64 x 64 crops."""
-    d = round(16 * (scale - 1))
-    size = x.shape[-1] + 4 * d
-    up = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) if d else x
+    offset of its grid along each axis): the input up-scaled by d extra cells of k pixels, cut
+    into crops of the input's size (d and k from ``JitterCAM.plan``)."""
+    _, (dy, dx), (ky, kx) = JitterCAM(model, "body", cam_scale=scale).plan(x)
+    H, W = x.shape[-2:]
+    up = x
+    if dy or dx:
+        up = F.interpolate(x, size=(H + dy * ky, W + dx * kx), mode="bilinear", align_corners=False)
     hits = []
     with torch.no_grad():
-        for oy in range(0, d + 1, 4):
-            for ox in range(0, d + 1, 4):
-                crop = up[:, :, 4 * oy : 4 * oy + x.shape[-2], 4 * ox : 4 * ox + x.shape[-1]]
+        for oy in range(0, dy + 1, 4):
+            for ox in range(0, dx + 1, 4):
+                crop = up[:, :, ky * oy : ky * oy + H, kx * ox : kx * ox + W]
                 hits.append((model(crop).argmax(1) == y).float().mean())
     return round(float(torch.stack(hits).mean()), 3)
 
@@ -54,16 +68,9 @@ def main() -> None:
         correct[kind] = pred == yt
         acc[kind] = float(correct[kind].float().mean())
         print(f"{kind} model: test accuracy {acc[kind]:.3f}, trained in {time.perf_counter() - t0:.0f} s")
-    explainers = {
-        "Grad-CAM": lambda m, x: GradCAM(m, "body")(x).heatmap,
-        "Jitter-CAM": lambda m, x: JitterCAM(m, "body")(x).heatmap,
-        "guided backprop": lambda m, x: attribution.attribute(m, x, "guided")[0],
-        "SWAG_G": lambda m, x: SWAG(m, "G", n_segments=60, mean=MEAN, std=STD)(x).heatmap,
-        "SWAG_I+G": lambda m, x: SWAG(m, "I+G", n_segments=60, mean=MEAN, std=STD)(x).heatmap,
-    }
     rows = {}
-    for name, fn in explainers.items():
-        h = {k: fn(m, test.images).detach() for k, m in models.items()}
+    for name in MCS_EXPLAINERS:
+        h = {k: EXPLAINERS[name](m, test.images).detach() for k, m in models.items()}
         rows[name] = metrics.model_contrast_score(
             h["object"], h["scene"], test.masks, correct["object"], correct["scene"]
         )

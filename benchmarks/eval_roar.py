@@ -26,16 +26,17 @@ from multiprocessing import get_context
 
 import torch
 from _common import RESULTS, machine
+from eval_bam import EXPLAINERS as BAM_EXPLAINERS
 
-from swagfast import SWAG, GradCAM, attribution, baselines, metrics
+from swagfast import baselines, metrics
 from swagfast.data import bam_set, train_small_cnn
 
-MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # the small CNNs take [0, 1] images
 EXPLAINERS = ("noise", "Sobel", "Grad-CAM", "guided backprop", "SWAG_I", "SWAG_G", "SWAG_I+G")
 
 
 def heatmaps(name: str, model: torch.nn.Module, x: torch.Tensor, seed: int, chunk: int = 500) -> torch.Tensor:
-    """(B, H, W) heatmaps of ``name`` for the object model, in chunks (bounded memory)."""
+    """(B, H, W) heatmaps of ``name`` for the object model, in chunks (bounded memory): the
+    baselines here, the explainers as eval_bam.py computes them."""
     out = []
     for i in range(0, len(x), chunk):
         xb = x[i : i + chunk]
@@ -43,12 +44,8 @@ def heatmaps(name: str, model: torch.nn.Module, x: torch.Tensor, seed: int, chun
             h = baselines.noise(tuple(xb.shape[:1] + xb.shape[2:]), seed=seed + i)  # drawn on the CPU
         elif name == "Sobel":
             h = baselines.sobel(xb)
-        elif name == "Grad-CAM":
-            h = GradCAM(model, "body")(xb).heatmap
-        elif name == "guided backprop":
-            h = attribution.attribute(model, xb, "guided")[0]
         else:
-            h = SWAG(model, name.split("_", 1)[1], n_segments=60, mean=MEAN, std=STD)(xb).heatmap
+            h = BAM_EXPLAINERS[name](model, xb)
         out.append(h.detach())
     return torch.cat(out)
 

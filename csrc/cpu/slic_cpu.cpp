@@ -32,145 +32,208 @@ int max_threads() {
 // First voxel of grid cell j along an axis (inverse of cell_of): ceil(j * extent / cells).
 inline int64_t cell_start(int64_t j, int64_t extent, int64_t cells) { return (j * extent + cells - 1) / cells; }
 
-// One assignment round, centre-major: each centre k scans the voxels of its own and the
-// neighbouring grid cells that lie in its 2S window. This visits exactly the (voxel, centre)
-// pairs of the pixel-parallel assign_voxel() and evaluates the same expression, in increasing
-// k with a strict '<', so it gives the same labels (ties to the lowest k) while reading each
-// centre once and streaming along rows.
-// The hot loop: one centre against the voxels [z0, z1) x [y0, y1) x [x0, x1) of its window
-// (features as planes [F, N]); rows outside the 2S window are skipped with the exact test of
-// assign_voxel(). 32-bit x: SSE2 converts int32 (not int64) to float in vector registers.
-struct Window {
-  int64_t z0, z1, y0, y1;
-  int32_t x0, x1;
-};
+// kLanes voxels of a row, x .. x + kLanes - 1, as GCC/Clang vector types: eight in the AVX2
+// build, four in the SSE2 baseline (a wider type there is split poorly). The same float32
+// operations in the same order as the scalar expression of voxel_distance(), so the labels do
+// not depend on the width.
+#ifdef __AVX2__
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+typedef float LaneF __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int32_t LaneI __attribute__((vector_size(kLanes * sizeof(int32_t))));
 
 template <int F>
-__attribute__((noinline)) void scan_window(const float* __restrict planes, float* __restrict dist,
-                                           int32_t* __restrict labels, const SlicGrid& g, const double* c,
-                                           const Window& win, const float* wf_in, int32_t k) {
-  const int64_t N = g.voxels(), X = g.X, Y = g.Y;
-  const float sxf = g.sxf, syf = g.syf, szf = g.szf, inv_S2f = g.inv_S2f;
-  const double S = g.S, sz = g.sz, sy = g.sy;
-  float wf[F], cf[F];
-  for (int q = 0; q < F; ++q) wf[q] = wf_in[q], cf[q] = static_cast<float>(c[q]);
-  const float czf = static_cast<float>(c[F]), cyf = static_cast<float>(c[F + 1]);
-  const float cxf = static_cast<float>(c[F + 2]);
-  for (int64_t z = win.z0; z < win.z1; ++z) {
-    if (fabs(sz * (static_cast<double>(z) - c[F])) > S) continue;
-    const float pzf = szf * (static_cast<float>(z) - czf);
-    for (int64_t y = win.y0; y < win.y1; ++y) {
-      if (fabs(sy * (static_cast<double>(y) - c[F + 1])) > S) continue;
-      const float pyf = syf * (static_cast<float>(y) - cyf);
-      const float pzy = pzf * pzf + pyf * pyf;
-      const int64_t base = (z * Y + y) * X;
-      float* __restrict drow = dist + base;
-      int32_t* __restrict lrow = labels + base;
-      const float* __restrict p0 = planes + base;
-      for (int32_t x = win.x0; x < win.x1; ++x) {
-        const float px = sxf * (static_cast<float>(x) - cxf);
-        float d = (pzy + px * px) * inv_S2f;
-        for (int q = 0; q < F; ++q) {
-          const float diff = p0[q * N + x] - cf[q];
-          d += wf[q] * diff * diff;
-        }
-        const float old = drow[x];
-        const int32_t old_k = lrow[x];
-        const bool better = (d < old) | ((d == old) & (k < old_k));
-        drow[x] = better ? d : old;
-        lrow[x] = better ? k : old_k;
-      }
+inline void scan_chunk(const float* __restrict p0, int64_t N, float* __restrict drow, int32_t* __restrict lrow,
+                       int32_t x, float pzy, float sxf, float cxf, float inv_S2f, const float* wf, const float* cf,
+                       int32_t k) {
+  LaneF steps;
+  for (int i = 0; i < kLanes; ++i) steps[i] = static_cast<float>(i);
+  const LaneF px = sxf * ((static_cast<float>(x) + steps) - cxf);  // x + i is exact in float below 2^24
+  LaneF d = (pzy + px * px) * inv_S2f;
+  for (int q = 0; q < F; ++q) {
+    LaneF p;
+    __builtin_memcpy(&p, p0 + q * N + x, sizeof p);
+    const LaneF diff = p - cf[q];
+    d += wf[q] * diff * diff;
+  }
+  LaneF old;
+  LaneI old_k;
+  __builtin_memcpy(&old, drow + x, sizeof old);
+  __builtin_memcpy(&old_k, lrow + x, sizeof old_k);
+  const LaneI better = (d < old) | ((d == old) & (k < old_k));
+  const LaneF nd = better ? d : old;
+  const LaneI nk = better ? k : old_k;
+  __builtin_memcpy(drow + x, &nd, sizeof nd);
+  __builtin_memcpy(lrow + x, &nk, sizeof nk);
+}
+
+// One assignment round, row by row: each voxel row (z, y) meets the centres of its own and the
+// neighbouring grid cells whose 2S window holds it, each over the span of x its window allows.
+// These are exactly the (voxel, centre) pairs of the pixel-parallel assign_voxel(), with the
+// same float32 expression, and the winner at a voxel is the lexicographic minimum of
+// (distance, k), which does not depend on the order the centres come in: so the labels are
+// those of assign_voxel(). Rows go in blocks of kBlockRows within a plane: a block's features
+// (a few KB per row) stay in L1 while its centres pass over it, a centre's constants are set
+// up once per block, and blocks are independent, so the parallel version simply splits them.
+//
+// Per centre and round, the window as integer ranges: [z0, z1) x [y0, y1) x [x0, x1), the
+// cells' bounds narrowed with the exact per-voxel test of assign_voxel().
+template <int F>
+struct CentreWindow {
+  int32_t z0, z1, y0, y1, x0, x1;
+  float cz, cy, cx, cf[F];
+};
+
+// The span [lo, hi) of cell `cell` and its neighbours along an axis, narrowed to |s (p - c)| <= S.
+inline void axis_window(int64_t cell, int64_t extent, int64_t cells, double s, double c, double S, int32_t& lo,
+                        int32_t& hi) {
+  int64_t a = cell_start(std::max<int64_t>(cell - 1, 0), extent, cells);
+  int64_t b = cell_start(std::min<int64_t>(cell + 2, cells), extent, cells);
+  auto outside = [&](int64_t p) { return fabs(s * (static_cast<double>(p) - c)) > S; };
+  while (a < b && outside(a)) ++a;
+  while (b > a && outside(b - 1)) --b;
+  lo = static_cast<int32_t>(a), hi = static_cast<int32_t>(b);
+}
+
+// One row (z, y) against centre k over [x0, x1): chunks of kLanes and, when the span is not a
+// multiple, a last chunk that ends at x1 and overlaps the one before (meeting a voxel twice with
+// the same centre changes nothing: the update keeps the minimum of (distance, k)). Spans
+// shorter than kLanes (very small segments) go voxel by voxel.
+template <int F>
+inline void scan_row(const float* __restrict p0, int64_t N, float* __restrict drow, int32_t* __restrict lrow,
+                     const CentreWindow<F>& w, float pzy, float sxf, float inv_S2f, const float* wf, int32_t k) {
+  const int32_t x0 = w.x0, x1 = w.x1;
+  if (x1 - x0 >= kLanes) {
+    for (int32_t x = x0; x + kLanes <= x1; x += kLanes)
+      scan_chunk<F>(p0, N, drow, lrow, x, pzy, sxf, w.cx, inv_S2f, wf, w.cf, k);
+    if ((x1 - x0) % kLanes != 0) scan_chunk<F>(p0, N, drow, lrow, x1 - kLanes, pzy, sxf, w.cx, inv_S2f, wf, w.cf, k);
+    return;
+  }
+  for (int32_t x = x0; x < x1; ++x) {
+    const float px = sxf * (static_cast<float>(x) - w.cx);
+    float d = (pzy + px * px) * inv_S2f;
+    for (int q = 0; q < F; ++q) {
+      const float diff = p0[q * N + x] - w.cf[q];
+      d += wf[q] * diff * diff;
     }
+    const float old = drow[x];
+    const int32_t old_k = lrow[x];
+    const bool better = (d < old) | ((d == old) & (k < old_k));
+    drow[x] = better ? d : old;
+    lrow[x] = better ? k : old_k;
   }
 }
 
+constexpr int64_t kBlockRows = 8;
+
 template <int F>
-void assign_centre_major(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
-                         int32_t* labels, bool inner) {
-  const int64_t N = g.voxels();
+void assign_rows(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
+                 int32_t* labels, bool inner) {
+  const int64_t N = g.voxels(), K = g.centres();
+  std::vector<CentreWindow<F>> wins(K);
   constexpr int stride = F + 3;
   float wf[F];
   for (int q = 0; q < F; ++q) wf[q] = w[q];
-  std::fill(dist, dist + N, INFINITY);
-  // The winner at each voxel is the lexicographic minimum of (distance, k), which does not depend
-  // on the order the centres are visited in: serially they go in raster order (neighbouring
-  // windows overlap, so the features stay in cache); in parallel, centres whose cell rows
-  // (iz, iy) agree mod 3 touch disjoint voxel rows, so each of 9 phases runs its rows at once.
-  auto scan_cell_row = [&](int64_t iz, int64_t iy) {
-    for (int64_t ix = 0; ix < g.gx; ++ix) {
-      const int64_t k = (iz * g.gy + iy) * g.gx + ix;
-      const double* c = centres + k * stride;
-      Window win{cell_start(std::max<int64_t>(iz - 1, 0), g.Z, g.gz),
-                 cell_start(std::min<int64_t>(iz + 2, g.gz), g.Z, g.gz),
-                 cell_start(std::max<int64_t>(iy - 1, 0), g.Y, g.gy),
-                 cell_start(std::min<int64_t>(iy + 2, g.gy), g.Y, g.gy), 0, 0};
-      int64_t x0 = cell_start(std::max<int64_t>(ix - 1, 0), g.X, g.gx);
-      int64_t x1 = cell_start(std::min<int64_t>(ix + 2, g.gx), g.X, g.gx);
-      // Narrow [x0, x1) to the window with the exact test assign_voxel() applies per voxel.
-      auto outside_x = [&](int64_t x) { return fabs(g.sx * (static_cast<double>(x) - c[F + 2])) > g.S; };
-      while (x0 < x1 && outside_x(x0)) ++x0;
-      while (x1 > x0 && outside_x(x1 - 1)) --x1;
-      win.x0 = static_cast<int32_t>(x0), win.x1 = static_cast<int32_t>(x1);
-      scan_window<F>(planes, dist, labels, g, c, win, wf, static_cast<int32_t>(k));
-    }
-  };
-  if (!inner) {
-    for (int64_t iz = 0; iz < g.gz; ++iz)
-      for (int64_t iy = 0; iy < g.gy; ++iy) scan_cell_row(iz, iy);
-    return;
+  for (int64_t k = 0; k < K; ++k) {
+    const double* c = centres + k * stride;
+    const int64_t ix = k % g.gx, iy = (k / g.gx) % g.gy, iz = k / (g.gx * g.gy);
+    CentreWindow<F>& cw = wins[k];
+    axis_window(iz, g.Z, g.gz, g.sz, c[F], g.S, cw.z0, cw.z1);
+    axis_window(iy, g.Y, g.gy, g.sy, c[F + 1], g.S, cw.y0, cw.y1);
+    axis_window(ix, g.X, g.gx, g.sx, c[F + 2], g.S, cw.x0, cw.x1);
+    cw.cz = static_cast<float>(c[F]), cw.cy = static_cast<float>(c[F + 1]), cw.cx = static_cast<float>(c[F + 2]);
+    for (int q = 0; q < F; ++q) cw.cf[q] = static_cast<float>(c[q]);
   }
-  for (int phase = 0; phase < 9; ++phase) {
-    const int64_t pz = phase / 3, py = phase % 3;
-    const int64_t nz = (g.gz - pz + 2) / 3, ny = (g.gy - py + 2) / 3;
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < nz * ny; ++row) scan_cell_row(pz + 3 * (row / ny), py + 3 * (row % ny));
+  const CentreWindow<F>* wp = wins.data();
+  const int64_t blocks_per_plane = (g.Y + kBlockRows - 1) / kBlockRows;
+  auto block = [&](int64_t z, int64_t yb, int64_t ye) {
+    for (int64_t y = yb; y < ye; ++y) std::fill(dist + (z * g.Y + y) * g.X, dist + (z * g.Y + y + 1) * g.X, INFINITY);
+    const int64_t cz = cell_of(z, g.Z, g.gz);
+    const int64_t iy_lo = std::max<int64_t>(cell_of(yb, g.Y, g.gy) - 1, 0);
+    const int64_t iy_hi = std::min(cell_of(ye - 1, g.Y, g.gy) + 1, g.gy - 1);
+    for (int64_t iz = std::max<int64_t>(cz - 1, 0); iz <= std::min(cz + 1, g.gz - 1); ++iz)
+      for (int64_t iy = iy_lo; iy <= iy_hi; ++iy)
+        for (int64_t ix = 0; ix < g.gx; ++ix) {
+          const int64_t k = (iz * g.gy + iy) * g.gx + ix;
+          const CentreWindow<F>& cw = wp[k];
+          if (z < cw.z0 || z >= cw.z1) continue;
+          const float pz = g.szf * (static_cast<float>(z) - cw.cz);
+          for (int64_t y = std::max<int64_t>(yb, cw.y0); y < std::min<int64_t>(ye, cw.y1); ++y) {
+            const float py = g.syf * (static_cast<float>(y) - cw.cy);
+            const int64_t base = (z * g.Y + y) * g.X;
+            scan_row<F>(planes + base, N, dist + base, labels + base, cw, pz * pz + py * py, g.sxf, g.inv_S2f, wf,
+                        static_cast<int32_t>(k));
+          }
+        }
+  };
+  const int64_t blocks = g.Z * blocks_per_plane;
+#pragma omp parallel for schedule(static) if (inner)
+  for (int64_t i = 0; i < blocks; ++i) {
+    const int64_t z = i / blocks_per_plane, yb = (i % blocks_per_plane) * kBlockRows;
+    block(z, yb, std::min(yb + kBlockRows, g.Y));
   }
 }
 
 void assign_round(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
                   int32_t* labels, bool inner) {
   switch (g.F) {
-    case 1: return assign_centre_major<1>(planes, w, g, centres, dist, labels, inner);
-    case 3: return assign_centre_major<3>(planes, w, g, centres, dist, labels, inner);
-    case 4: return assign_centre_major<4>(planes, w, g, centres, dist, labels, inner);
-    default: return assign_centre_major<2>(planes, w, g, centres, dist, labels, inner);
+    case 1: return assign_rows<1>(planes, w, g, centres, dist, labels, inner);
+    case 3: return assign_rows<3>(planes, w, g, centres, dist, labels, inner);
+    case 4: return assign_rows<4>(planes, w, g, centres, dist, labels, inner);
+    default: return assign_rows<2>(planes, w, g, centres, dist, labels, inner);
   }
 }
 
-// Centre sums [F features, z, y, x, count] over runs of equal labels along each row: a run is
-// summed in registers, then added once (the Numba kernel sums in the same order).
+// Centre sums [F features, z, y, x, count]. Voxel by voxel, each into one of four tables by
+// x mod 4 (a slot of 8 doubles per centre: features zero-padded to 4, then z, y, x, 1), so
+// neighbouring voxels of one label never wait on each other's store; the tables are then
+// added as ((T0 + T1) + T2) + T3 (the Numba kernel sums in the same order). Labels come in
+// short runs (about 3 voxels in an I+G clip), where summing runs in registers mispredicts
+// once per run.
+typedef double Slot4 __attribute__((vector_size(32)));
+constexpr int kTables = 4;
+
 template <int F>
-void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g, double* sums) {
-  std::fill(sums, sums + g.centres() * (F + 4), 0.0);
+void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g, double* sums, double* tables) {
+  const int64_t K = g.centres();
+  std::fill(tables, tables + kTables * K * 8, 0.0);
   for (int64_t z = 0; z < g.Z; ++z)
     for (int64_t y = 0; y < g.Y; ++y) {
       const int64_t base = (z * g.Y + y) * g.X;
-      int64_t x = 0;
-      while (x < g.X) {
-        const int32_t l = labels[base + x];
-        double f[F] = {};
-        const int64_t start = x;
-        for (; x < g.X && labels[base + x] == l; ++x)
-          for (int q = 0; q < F; ++q) f[q] += feat[(base + x) * F + q];
-        const double n = static_cast<double>(x - start);
-        double* s = sums + static_cast<int64_t>(l) * (F + 4);
-        for (int q = 0; q < F; ++q) s[q] += f[q];
-        s[F] += static_cast<double>(z) * n;
-        s[F + 1] += static_cast<double>(y) * n;
-        // start + ... + (x - 1) in closed form (as the Numba kernel): an integer below 2^53, so
-        // exactly the double that adding the coordinates one by one gave.
-        s[F + 2] += static_cast<double>((start + x - 1) * (x - start) / 2);
-        s[F + 3] += n;
+      Slot4 pos = {static_cast<double>(z), static_cast<double>(y), 0.0, 1.0};
+      const Slot4 step = {0.0, 0.0, 1.0, 0.0};
+      for (int64_t x = 0; x < g.X; ++x, pos += step) {
+        double* t = tables + ((x & (kTables - 1)) * K + labels[base + x]) * 8;
+        const float* f = feat + (base + x) * F;
+        Slot4 fv = {};
+        for (int q = 0; q < F; ++q) fv[q] = f[q];
+        Slot4 a, b;
+        __builtin_memcpy(&a, t, sizeof a);
+        __builtin_memcpy(&b, t + 4, sizeof b);
+        a += fv, b += pos;
+        __builtin_memcpy(t, &a, sizeof a);
+        __builtin_memcpy(t + 4, &b, sizeof b);
       }
     }
+  for (int64_t k = 0; k < K; ++k) {
+    double* s = sums + k * (F + 4);
+    for (int q = 0; q < 8; ++q) {
+      if (q >= F && q < 4) continue;
+      double v = tables[k * 8 + q];
+      for (int t = 1; t < kTables; ++t) v += tables[(t * K + k) * 8 + q];
+      s[q < 4 ? q : F + q - 4] = v;
+    }
+  }
 }
 
-void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g, double* sums) {
+void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g, double* sums, double* tables) {
   switch (g.F) {
-    case 1: return accumulate_sums<1>(feat, labels, g, sums);
-    case 3: return accumulate_sums<3>(feat, labels, g, sums);
-    case 4: return accumulate_sums<4>(feat, labels, g, sums);
-    default: return accumulate_sums<2>(feat, labels, g, sums);
+    case 1: return accumulate_sums<1>(feat, labels, g, sums, tables);
+    case 3: return accumulate_sums<3>(feat, labels, g, sums, tables);
+    case 4: return accumulate_sums<4>(feat, labels, g, sums, tables);
+    default: return accumulate_sums<2>(feat, labels, g, sums, tables);
   }
 }
 
@@ -178,7 +241,7 @@ void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g
 void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter, int32_t* labels, bool inner) {
   const int64_t K = g.centres(), N = g.voxels();
   const int stride = g.F + 3, acc_stride = g.F + 4;
-  std::vector<double> centres(K * stride), sums(K * acc_stride);
+  std::vector<double> centres(K * stride), sums(K * acc_stride), tables(kTables * K * 8);
   std::vector<float> dist(N), planes(static_cast<size_t>(N) * g.F);  // planes: features as [F, N]
   for (int64_t i = 0; i < N; ++i)
     for (int q = 0; q < g.F; ++q) planes[q * N + i] = feat[i * g.F + q];
@@ -195,7 +258,7 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
     }
   for (int it = 0; it < max_iter; ++it) {
     assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
-    accumulate_round(feat, labels, g, sums.data());
+    accumulate_round(feat, labels, g, sums.data(), tables.data());
     for (int64_t k = 0; k < K; ++k) update_centre(&sums[k * acc_stride], g.F, &centres[k * stride]);
   }
 }

@@ -154,6 +154,7 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
             for x in range(X):
                 labels[z, y, x] = (_cell_of(z, Z, gz) * gy + _cell_of(y, Y, gy)) * gx + _cell_of(x, X, gx)
     sums = np.zeros((K, F + 4))
+    tables = np.zeros((4, K, 8))
     dist = np.empty((Z, Y, X), np.float32)
     cf = np.empty(F, np.float32)
     planes = np.empty((F, Z, Y, X), np.float32)  # features as planes: the row loops vectorise
@@ -206,27 +207,27 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                         better = d < old
                         drz[i] = d if better else old
                         lrz[i] = k if better else lrz[i]
-        # runs of equal labels along each row, summed first (as csrc/cpu/slic_cpu.cpp)
-        sums[:] = 0.0
-        run = np.zeros(F)
+        # voxel by voxel into four tables by x mod 4, added as ((T0 + T1) + T2) + T3: the order
+        # of csrc/cpu/slic_cpu.cpp, so both round alike
+        tables[:] = 0.0
         for z in range(Z):
             for y in range(Y):
-                x = 0
-                while x < X:
-                    k = labels[z, y, x]
-                    run[:] = 0.0
-                    start = x
-                    while x < X and labels[z, y, x] == k:
-                        for f in range(F):
-                            run[f] += feat[z, y, x, f]
-                        x += 1
-                    n = np.float64(x - start)
+                for x in range(X):
+                    t = tables[x & 3, labels[z, y, x]]
                     for f in range(F):
-                        sums[k, f] += run[f]
-                    sums[k, F] += z * n
-                    sums[k, F + 1] += y * n
-                    sums[k, F + 2] += np.float64((start + x - 1) * (x - start) // 2)  # exact
-                    sums[k, F + 3] += n
+                        t[f] += feat[z, y, x, f]
+                    t[4] += z
+                    t[5] += y
+                    t[6] += x
+                    t[7] += 1.0
+        for k in range(K):
+            for c in range(8):
+                if F <= c < 4:
+                    continue
+                v = tables[0, k, c]
+                for t in range(1, 4):
+                    v += tables[t, k, c]
+                sums[k, c if c < 4 else F + c - 4] = v
         for k in range(K):
             n = sums[k, F + 3]
             if n > 0:

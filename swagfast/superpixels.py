@@ -254,21 +254,25 @@ def _checked_rgb(img: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"image must be uint8 or float in [0, 1], got dtype {img.dtype}")
     img = img.float()
     if img.numel():
-        if not bool(torch.isfinite(img).all()):
+        lo, hi = (float(t) for t in torch.aminmax(img))  # NaN and infinities show in the range
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("image must hold finite values, got NaN or infinity")
-        lo, hi = (float(t) for t in torch.aminmax(img))
         if lo < 0.0 or hi > 1.0:
             raise ValueError(f"float image values must lie in [0, 1], got the range [{lo:g}, {hi:g}]")
     return img
 
 
-def _rescale_gradient(g: torch.Tensor) -> torch.Tensor:
-    """Min-max rescale each item of (B, ...) to [0, 100] (SPEC.md section 2); constant maps give 0."""
+def _rescale_gradient_into(g: torch.Tensor, out: torch.Tensor) -> None:
+    """Min-max rescale each item of g (B, ...) to [0, 100] into out (SPEC.md section 2); constant
+    maps give 0. One pass finds each item's range, which is also the finiteness check (NaN and
+    infinities show in it)."""
     flat = g.reshape(g.shape[0], -1)
-    lo = flat.amin(dim=1, keepdim=True)
-    span = flat.amax(dim=1, keepdim=True) - lo
-    scaled = torch.where(span > 0, (flat - lo) * (100.0 / torch.where(span > 0, span, 1.0)), 0.0)
-    return scaled.reshape(g.shape)
+    lo, hi = torch.aminmax(flat, dim=1, keepdim=True)
+    if not bool((torch.isfinite(lo) & torch.isfinite(hi)).all()):
+        raise ValueError("gradient must hold finite values, got NaN or infinity")
+    span = hi - lo
+    scale = torch.where(span > 0, 100.0 / span, 0.0)
+    out.copy_(((flat - lo) * scale).reshape(out.shape))
 
 
 def _slic_nd(
@@ -354,8 +358,6 @@ def _slic_nd(
                 "gradient must have shape "
                 f"{'(H, W) or (B, H, W)' if dims == 2 else '(T, H, W) or (B, T, H, W)'}, got {tuple(g.shape)}"
             )
-        if g.numel() and not bool(torch.isfinite(g).all()):
-            raise ValueError("gradient must hold finite values, got NaN or infinity")
         if is_numpy is None:
             is_numpy = isinstance(gradient, np.ndarray)
             spatial = tuple(g.shape)
@@ -384,7 +386,7 @@ def _slic_nd(
     counts = torch.empty(B, dtype=torch.int32)
     if B > 0:
         if grad_used:
-            feat[..., -1] = _rescale_gradient(g).reshape(B, *zyx)
+            _rescale_gradient_into(g, feat[..., -1])
         if be == "cuda":
             from swagfast import _C, _C_cuda
 

@@ -212,6 +212,8 @@ def test_without_connectivity_labels_are_still_renumbered():
 def test_bad_input_messages():
     img = PHOTOS["coffee"]
     grad = np.ones((224, 224), np.float32)
+    inf_in_second = np.ones((2, 8, 8), np.float32)
+    inf_in_second[1, 3, 4] = np.inf
     cases = [
         (ValueError, "mode must be one of", dict(image=img, mode="RGB")),
         (
@@ -243,7 +245,12 @@ def test_bad_input_messages():
         (
             ValueError,
             "gradient must hold finite values",
-            dict(image=None, mode="G", gradient=np.full((8, 8), np.nan, np.float32)),
+            dict(image=None, mode="G", n_segments=4, gradient=np.full((8, 8), np.nan, np.float32)),
+        ),
+        (  # one infinity in the second item of a batch
+            ValueError,
+            "gradient must hold finite values",
+            dict(image=None, mode="G", n_segments=4, gradient=inf_in_second),
         ),
         (ValueError, "image must hold finite values", dict(image=np.full((8, 8, 3), np.nan, np.float32))),
         (

@@ -186,14 +186,14 @@ void assign_round(const float* planes, const float* w, const SlicGrid g, const d
   }
 }
 
-// Centre sums [F features, z, y, x, count]. Voxel by voxel, each into one of four tables by
-// x mod 4 (a slot of 8 doubles per centre: features zero-padded to 4, then z, y, x, 1), so
-// neighbouring voxels of one label never wait on each other's store; the tables are then
-// added as ((T0 + T1) + T2) + T3 (the Numba kernel sums in the same order). Labels come in
+// Centre sums [F features, z, y, x, count]. Voxel by voxel, each into one of eight tables by
+// x mod 8 (a slot of 8 doubles per centre: features zero-padded to 4, then z, y, x, 1), so
+// nearby voxels of one label rarely wait on each other's store; the tables are then added in
+// order, ((T0 + T1) + T2) + ... + T7 (the Numba kernel sums in the same order). Labels come in
 // short runs (about 3 voxels in an I+G clip), where summing runs in registers mispredicts
 // once per run.
 typedef double Slot4 __attribute__((vector_size(32)));
-constexpr int kTables = 4;
+constexpr int kTables = 8;
 
 template <int F>
 void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g, double* sums, double* tables) {

@@ -154,7 +154,7 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
             for x in range(X):
                 labels[z, y, x] = (_cell_of(z, Z, gz) * gy + _cell_of(y, Y, gy)) * gx + _cell_of(x, X, gx)
     sums = np.zeros((K, F + 4))
-    tables = np.zeros((4, K, 8))
+    tables = np.zeros((8, K, 8))
     dist = np.empty((Z, Y, X), np.float32)
     cf = np.empty(F, np.float32)
     planes = np.empty((F, Z, Y, X), np.float32)  # features as planes: the row loops vectorise
@@ -207,13 +207,13 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                         better = d < old
                         drz[i] = d if better else old
                         lrz[i] = k if better else lrz[i]
-        # voxel by voxel into four tables by x mod 4, added as ((T0 + T1) + T2) + T3: the order
-        # of csrc/cpu/slic_cpu.cpp, so both round alike
+        # voxel by voxel into eight tables by x mod 8, added in order (T0 + T1) + ... + T7: the
+        # order of csrc/cpu/slic_cpu.cpp, so both round alike
         tables[:] = 0.0
         for z in range(Z):
             for y in range(Y):
                 for x in range(X):
-                    t = tables[x & 3, labels[z, y, x]]
+                    t = tables[x & 7, labels[z, y, x]]
                     for f in range(F):
                         t[f] += feat[z, y, x, f]
                     t[4] += z
@@ -225,7 +225,7 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                 if F <= c < 4:
                     continue
                 v = tables[0, k, c]
-                for t in range(1, 4):
+                for t in range(1, 8):
                     v += tables[t, k, c]
                 sums[k, c if c < 4 else F + c - 4] = v
         for k in range(K):

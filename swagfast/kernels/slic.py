@@ -117,6 +117,58 @@ def _feature_gradient(feat, w, z, y, x):
     return total
 
 
+@numba.njit(cache=True, inline="always")
+def _axis_window(cell, extent, cells, s, c, S, win, k, at):
+    """Cell `cell` and its neighbours along an axis, narrowed to |s (p - c)| <= S, into win[k, at:at + 2]."""
+    a = _cell_start(max(cell - 1, 0), extent, cells)
+    b = _cell_start(min(cell + 2, cells), extent, cells)
+    while a < b and abs(s * (a - c)) > S:
+        a += 1
+    while b > a and abs(s * (b - 1 - c)) > S:
+        b -= 1
+    win[k, at] = a
+    win[k, at + 1] = b
+
+
+# One row against centre k: D^2 = (spatial) + w_0 diff_0^2 + w_1 diff_1^2 + ..., in that order
+# and in float32 as csrc/cpu/slic_cpu.cpp, fused into one loop that vectorises. Two and three
+# features go through the four-feature loop with zero planes of weight 0, which add exactly 0.
+@numba.njit(cache=True, inline="always")
+def _scan_row4(rows, c, w, drz, lrz, x0, cxf, pzy, sxf, inv_S2f, k):
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+    w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+    for i in range(drz.size):
+        px = sxf * (np.float32(x0 + i) - cxf)
+        d = (pzy + px * px) * inv_S2f
+        diff = r0[i] - c0
+        d += w0 * diff * diff
+        diff = r1[i] - c1
+        d += w1 * diff * diff
+        diff = r2[i] - c2
+        d += w2 * diff * diff
+        diff = r3[i] - c3
+        d += w3 * diff * diff
+        old, old_k = drz[i], lrz[i]
+        better = (d < old) | ((d == old) & (k < old_k))
+        drz[i] = d if better else old
+        lrz[i] = k if better else old_k
+
+
+@numba.njit(cache=True, inline="always")
+def _scan_row1(r0, c, w, drz, lrz, x0, cxf, pzy, sxf, inv_S2f, k):
+    c0, w0 = c[0], w[0]
+    for i in range(drz.size):
+        px = sxf * (np.float32(x0 + i) - cxf)
+        d = (pzy + px * px) * inv_S2f
+        diff = r0[i] - c0
+        d += w0 * diff * diff
+        old, old_k = drz[i], lrz[i]
+        better = (d < old) | ((d == old) & (k < old_k))
+        drz[i] = d if better else old
+        lrz[i] = k if better else old_k
+
+
 @numba.njit(cache=True)
 def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
     Z, Y, X, F = feat.shape
@@ -156,57 +208,76 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
     sums = np.zeros((K, F + 4))
     tables = np.zeros((8, K, 8))
     dist = np.empty((Z, Y, X), np.float32)
-    cf = np.empty(F, np.float32)
-    planes = np.empty((F, Z, Y, X), np.float32)  # features as planes: the row loops vectorise
+    win = np.empty((K, 6), np.int64)  # per centre and round: [z0, z1), [y0, y1), [x0, x1)
+    cpos = np.zeros((K, 7), np.float32)  # centres as float32: F features (zero-padded to 4), z, y, x
+    # features as planes (four but for mode G, the unused ones zero): the row loops vectorise
+    planes = np.zeros((1 if F == 1 else 4, Z, Y, X), np.float32)
     for f in range(F):
         planes[f] = feat[:, :, :, f]
-    drow = np.empty(X, np.float32)
+    wf4 = np.zeros(4, np.float32)
+    wf4[:F] = wf
     for _ in range(max_iter):
-        # centre-major scan in increasing k with a strict '<': the same (voxel, centre) pairs and
-        # float32 expression as csrc/cpu/slic_cpu.cpp, so ties go to the lowest k there too
-        dist[:] = np.inf
+        # row blocks as csrc/cpu/slic_cpu.cpp: the same (voxel, centre) pairs and float32
+        # expression, the winner the minimum of (distance, k) whatever order centres come in
         for k in range(K):
             ix = k % gx
             iy = (k // gx) % gy
             iz = k // (gx * gy)
-            z0, z1 = _cell_start(max(iz - 1, 0), Z, gz), _cell_start(min(iz + 2, gz), Z, gz)
-            y0, y1 = _cell_start(max(iy - 1, 0), Y, gy), _cell_start(min(iy + 2, gy), Y, gy)
-            x0, x1 = _cell_start(max(ix - 1, 0), X, gx), _cell_start(min(ix + 2, gx), X, gx)
-            cx = centres[k, F + 2]
-            # the window along x is an interval: trim [x0, x1) to it with the per-voxel test
-            while x0 < x1 and abs(sx * (x0 - cx)) > S:
-                x0 += 1
-            while x1 > x0 and abs(sx * (x1 - 1 - cx)) > S:
-                x1 -= 1
-            czf, cyf, cxf = np.float32(centres[k, F]), np.float32(centres[k, F + 1]), np.float32(cx)
+            _axis_window(iz, Z, gz, sz, centres[k, F], S, win, k, 0)
+            _axis_window(iy, Y, gy, sy, centres[k, F + 1], S, win, k, 2)
+            _axis_window(ix, X, gx, sx, centres[k, F + 2], S, win, k, 4)
             for f in range(F):
-                cf[f] = np.float32(centres[k, f])
-            for z in range(z0, z1):
-                if abs(sz * (z - centres[k, F])) > S:
-                    continue
-                pz = szf * (np.float32(z) - czf)
-                for y in range(y0, y1):
-                    if abs(sy * (y - centres[k, F + 1])) > S:
-                        continue
-                    py = syf * (np.float32(y) - cyf)
-                    pzy = pz * pz + py * py
-                    # D^2 = (spatial) + w_0 diff_0^2 + w_1 diff_1^2 + ..., added in that order;
-                    # slices indexed from 0, so the loops vectorise (no negative-index wrap)
-                    dw = drow[: x1 - x0]
-                    for i in range(dw.size):
-                        px = sxf * (np.float32(x0 + i) - cxf)
-                        dw[i] = (pzy + px * px) * inv_S2f
-                    for f in range(F):
-                        row, c, wv = planes[f, z, y, x0:x1], cf[f], wf[f]
-                        for i in range(dw.size):
-                            diff = row[i] - c
-                            dw[i] += wv * diff * diff
-                    drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
-                    for i in range(dw.size):
-                        d, old = dw[i], drz[i]
-                        better = d < old
-                        drz[i] = d if better else old
-                        lrz[i] = k if better else lrz[i]
+                cpos[k, f] = np.float32(centres[k, f])
+            for c in range(3):
+                cpos[k, 4 + c] = np.float32(centres[k, F + c])
+        for z in range(Z):
+            cz = _cell_of(z, Z, gz)
+            for yb in range(0, Y, 8):
+                ye = min(yb + 8, Y)
+                dist[z, yb:ye] = np.inf
+                iy_lo = max(_cell_of(yb, Y, gy) - 1, 0)
+                iy_hi = min(_cell_of(ye - 1, Y, gy) + 1, gy - 1)
+                for iz in range(max(cz - 1, 0), min(cz + 1, gz - 1) + 1):
+                    for iy in range(iy_lo, iy_hi + 1):
+                        for ix in range(gx):
+                            k = (iz * gy + iy) * gx + ix
+                            if z < win[k, 0] or z >= win[k, 1]:
+                                continue
+                            x0, x1 = win[k, 4], win[k, 5]
+                            pz = szf * (np.float32(z) - cpos[k, 4])
+                            cxf = cpos[k, 6]
+                            for y in range(max(yb, win[k, 2]), min(ye, win[k, 3])):
+                                py = syf * (np.float32(y) - cpos[k, 5])
+                                pzy = pz * pz + py * py
+                                drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
+                                if F == 1:
+                                    _scan_row1(
+                                        planes[0, z, y, x0:x1],
+                                        cpos[k],
+                                        wf,
+                                        drz,
+                                        lrz,
+                                        x0,
+                                        cxf,
+                                        pzy,
+                                        sxf,
+                                        inv_S2f,
+                                        k,
+                                    )
+                                else:
+                                    _scan_row4(
+                                        planes[:, z, y, x0:x1],
+                                        cpos[k],
+                                        wf4,
+                                        drz,
+                                        lrz,
+                                        x0,
+                                        cxf,
+                                        pzy,
+                                        sxf,
+                                        inv_S2f,
+                                        k,
+                                    )
         # voxel by voxel into eight tables by x mod 8, added in order (T0 + T1) + ... + T7: the
         # order of csrc/cpu/slic_cpu.cpp, so both round alike
         tables[:] = 0.0
@@ -279,10 +350,12 @@ def _relabel_one(labels, min_size, max_size, connect):
                 nxt += 1
             flat[i] = mapping[flat[i]]
         return nxt
-    queue = np.empty(N, np.int64)
+    # the queue holds (index, z, y, x), so no division per visited voxel (as the C++ kernel)
+    queue = np.empty((min(N, max_size) + 1, 4), np.int64)
     offs = np.array([[0, 0, -1], [0, 0, 1], [0, -1, 0], [0, 1, 0], [-1, 0, 0], [1, 0, 0]])
     n_nb = 6 if Z > 1 else 4
     first_size = 0
+    XY = X * Y
     for start in range(N):
         if out[start] >= 0:
             continue
@@ -290,26 +363,36 @@ def _relabel_one(labels, min_size, max_size, connect):
         adjacent = -1
         size = 1
         head = 0
-        queue[0] = start
+        queue[0, 0] = start
+        queue[0, 1] = start // XY
+        queue[0, 2] = (start // X) % Y
+        queue[0, 3] = start % X
         out[start] = nxt
+        # neighbours in the order x-1, x+1, y-1, y+1, z-1, z+1: `adjacent` is the last
+        # differently labelled one seen, so the order is part of the result
         while head < size and size < max_size:
-            i = queue[head]
+            i, z, y, x = queue[head, 0], queue[head, 1], queue[head, 2], queue[head, 3]
             head += 1
             for n in range(n_nb):
-                j = _neighbour(i, n, offs, Z, Y, X)
-                if j < 0:
+                zz, yy, xx = z + offs[n, 0], y + offs[n, 1], x + offs[n, 2]
+                if zz < 0 or zz >= Z or yy < 0 or yy >= Y or xx < 0 or xx >= X:
                     continue
-                if out[j] < 0 and flat[j] == label:
+                j = i + (offs[n, 0] * Y + offs[n, 1]) * X + offs[n, 2]
+                o = out[j]
+                if o < 0 and flat[j] == label:
                     out[j] = nxt
-                    queue[size] = j
+                    queue[size, 0] = j
+                    queue[size, 1] = zz
+                    queue[size, 2] = yy
+                    queue[size, 3] = xx
                     size += 1
                     if size >= max_size:
                         break
-                elif out[j] >= 0 and out[j] != nxt:
-                    adjacent = out[j]
+                elif o >= 0 and o != nxt:
+                    adjacent = o
         if size < min_size and adjacent >= 0:
             for q in range(size):
-                out[queue[q]] = adjacent
+                out[queue[q, 0]] = adjacent
         else:
             if nxt == 0:
                 first_size = size

@@ -385,7 +385,7 @@ def _slic_nd(
     labels = torch.empty((B, *zyx), dtype=torch.int32, device=device)
     counts = torch.empty(B, dtype=torch.int32)
     if B > 0:
-        if grad_used:
+        if grad_used and be == "cuda":
             _rescale_gradient_into(g, feat[..., -1])
         if be == "cuda":
             from swagfast import _C, _C_cuda
@@ -427,6 +427,9 @@ def _slic_nd(
                 from swagfast import _C as impl
             else:
                 impl = kernels.slic
+            grad_host = host_view(g.contiguous()).reshape(B, -1) if grad_used else None
+            if grad_used and not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
+                raise ValueError("gradient must hold finite values, got NaN or infinity")
             if colour:
                 rgb_host = host_view(rgb.contiguous()).reshape(-1, 3)
                 feat_host = host_view(feat).reshape(-1, F)

@@ -128,6 +128,33 @@ def test_gradient_is_rescaled_per_image():
     np.testing.assert_array_equal(a, b)
 
 
+def test_gradient_rescaling_is_identical_on_every_backend(rng):
+    """The C++ and Numba kernels rescale exactly as the torch code the CUDA path runs (whose
+    100.0 / span is reciprocal(span) * 100 in float32): same bits, constant items to 0, and
+    a non-finite value refused with nothing written."""
+    from swagfast import _C
+    from swagfast.superpixels import _rescale_gradient_into
+
+    # many items with random ranges: 100 / span and reciprocal(span) * 100 differ for about a
+    # quarter of float32 spans, so a kernel that divided directly would fail here
+    grad = (rng.standard_normal((64, 8, 9)) * rng.uniform(0.1, 50.0, (64, 1, 1)) + 5.0).astype(np.float32)
+    grad[1] = 2.5  # constant item
+    ref = torch.full((64, 8, 9, 4), -1.0)
+    _rescale_gradient_into(torch.from_numpy(grad), ref[..., -1])
+    assert float(ref[0, ..., -1].min()) == 0.0 and float(ref[0, ..., -1].max()) == pytest.approx(100.0)
+    assert not ref[1, ..., -1].any()
+    for impl in (_C, kernels.slic):
+        out = np.full((64, 72, 4), -1.0, np.float32)
+        assert impl.rescale_gradient(grad.reshape(64, -1), out)
+        np.testing.assert_array_equal(out.reshape(ref.shape), ref.numpy(), err_msg=str(impl))
+        np.testing.assert_array_equal(out[..., :3], -1.0)  # only the last channel is written
+        bad = grad.reshape(64, -1).copy()
+        bad[63, 7] = np.nan
+        untouched = np.full((64, 72, 4), -1.0, np.float32)
+        assert not impl.rescale_gradient(bad, untouched)
+        assert (untouched == -1.0).all()
+
+
 # ---- backends, batches, types -----------------------------------------------------------------
 
 

@@ -82,6 +82,19 @@ void rgb_to_lab(py::array rgb, py::array out) {
     cpu::rgb_to_lab(static_cast<const float*>(src), n, dst, stride);
 }
 
+bool rescale_gradient(py::array grad, py::array out) {
+  require_c_array(grad, py::dtype::of<float>(), "gradient");
+  require_c_array(out, py::dtype::of<float>(), "out");
+  require(grad.ndim() >= 1 && out.ndim() == grad.ndim() + 1 && out.writeable(),
+          "out must be writeable, shaped as the gradient plus a channel axis");
+  for (py::ssize_t d = 0; d < grad.ndim(); ++d) require(out.shape(d) == grad.shape(d), "out must match the gradient");
+  const int64_t B = grad.shape(0), n = B > 0 ? grad.size() / B : 0, C = out.shape(out.ndim() - 1);
+  const float* g = static_cast<const float*>(grad.data());
+  float* o = static_cast<float*>(out.mutable_data());
+  py::gil_scoped_release release;
+  return cpu::rescale_gradient(g, B, n, o, C, C - 1);
+}
+
 int64_t slic_iterate(py::array feat, py::array weights, int64_t n_segments, std::tuple<double, double, double> spacing,
                      int max_iter, py::array labels) {
   require_c_array(feat, py::dtype::of<float>(), "features");
@@ -151,6 +164,9 @@ PYBIND11_MODULE(_C, m) {
         "Pool [B, N] values into [B, n_seg] segments; returns -1, or the flat index of an invalid label.");
   m.def("rgb_to_lab", &rgb_to_lab, py::arg("rgb"), py::arg("out"),
         "sRGB [..., 3] (float32 in [0, 1] or uint8) -> CIELAB written to the first 3 channels of out [..., C]");
+  m.def("rescale_gradient", &rescale_gradient, py::arg("gradient"), py::arg("out"),
+        "Each item of gradient [B, ...] min-max rescaled to [0, 100] into the last channel of out [B, ..., C]; "
+        "False (nothing written) if any value is not finite");
   m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("n_segments"),
         py::arg("spacing"), py::arg("max_iter"), py::arg("labels"),
         "SLIC assignment/update rounds; writes centre indices to labels, returns the centres per item");

@@ -405,6 +405,30 @@ void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride) {
   });
 }
 
+bool rescale_gradient(const float* grad, int64_t B, int64_t n, float* out, int64_t stride, int64_t channel) {
+  std::vector<float> lo(B), hi(B);
+  bool finite = true;
+  for (int64_t b = 0; b < B; ++b) {
+    const float* g = grad + b * n;
+    float mn = INFINITY, mx = -INFINITY, bad = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      mn = std::min(mn, g[i]), mx = std::max(mx, g[i]);
+      bad += g[i] - g[i];  // NaN for NaN and infinities, else 0
+    }
+    lo[b] = mn, hi[b] = mx, finite = finite && bad == 0.0f;
+  }
+  if (!finite) return false;
+#pragma omp parallel for schedule(static) if (B > 1)
+  for (int64_t b = 0; b < B; ++b) {
+    const float span = hi[b] - lo[b], low = lo[b];
+    const float scale = span > 0.0f ? (1.0f / span) * 100.0f : 0.0f;
+    const float* g = grad + b * n;
+    float* o = out + b * n * stride + channel;
+    for (int64_t i = 0; i < n; ++i) o[i * stride] = (g[i] - low) * scale;
+  }
+  return true;
+}
+
 void rgb_to_lab(const float* rgb, int64_t n, float* lab, int64_t stride) {
   rgb_to_lab_blocks(n, lab, stride, [&](int64_t i, float& r, float& g, float& b) {
     r = srgb_to_linear(rgb[3 * i]), g = srgb_to_linear(rgb[3 * i + 1]), b = srgb_to_linear(rgb[3 * i + 2]);

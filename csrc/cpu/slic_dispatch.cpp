@@ -40,6 +40,10 @@ void rgb_to_lab_u8(const uint8_t* rgb, int64_t n, float* lab, int64_t stride) {
   SWAGFAST_DISPATCH(rgb_to_lab_u8, rgb, n, lab, stride);
 }
 
+bool rescale_gradient(const float* grad, int64_t B, int64_t n, float* out, int64_t stride, int64_t channel) {
+  SWAGFAST_DISPATCH(rescale_gradient, grad, B, n, out, stride, channel);
+}
+
 int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t Z, int64_t Y, int64_t X, int F,
                      int64_t n_segments, double sz, double sy, double sx, int max_iter, int32_t* labels) {
   SWAGFAST_DISPATCH(slic_iterate, feat, weights, B, Z, Y, X, F, n_segments, sz, sy, sx, max_iter, labels);

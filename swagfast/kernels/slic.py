@@ -74,6 +74,32 @@ def rgb_to_lab(rgb, out) -> None:
         _rgb_to_lab_float(rgb, out)
 
 
+@numba.njit(cache=True)
+def rescale_gradient(grad, out):
+    """Same contract as ``swagfast._C.rescale_gradient``: grad (B, n) -> each item min-max
+    rescaled to [0, 100] into out[:, :, -1] (out is (B, n, C)) as (g - lo) * (1 / span * 100) in
+    float32, which is torch's (g - lo) * (100.0 / span); False, nothing written, if not finite."""
+    B, n = grad.shape
+    lo = np.empty(B, np.float32)
+    hi = np.empty(B, np.float32)
+    for b in range(B):
+        mn, mx = np.float32(np.inf), np.float32(-np.inf)
+        for i in range(n):
+            v = grad[b, i]
+            if not np.isfinite(v):
+                return False
+            mn = min(mn, v)
+            mx = max(mx, v)
+        lo[b], hi[b] = mn, mx
+    c = out.shape[2] - 1
+    for b in range(B):
+        span = hi[b] - lo[b]
+        scale = np.float32(1.0) / span * np.float32(100.0) if span > 0 else np.float32(0.0)
+        for i in range(n):
+            out[b, i, c] = (grad[b, i] - lo[b]) * scale
+    return True
+
+
 def make_grid(Z: int, Y: int, X: int, K: int, spacing: tuple[float, float, float]):
     """(gz, gy, gx, S) exactly as swagfast::make_grid."""
     sz, sy, sx = spacing

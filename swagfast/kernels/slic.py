@@ -12,8 +12,14 @@ _F32 = np.float32
 
 @numba.njit(cache=True, inline="always")
 def _srgb_to_linear(c):
+    """As swagfast::srgb_to_linear (csrc/include/swagfast/lab.h): t^2.4 with a Newton fifth root."""
     v = np.float64(c)
-    return np.float32(((v + 0.055) / 1.055) ** 2.4 if v > 0.04045 else v / 12.92)
+    t = (v + 0.055) / 1.055
+    r = (-0.33609221 * t + 0.73817885) * t + 0.585563
+    for _ in range(4):
+        r2 = r * r
+        r = (4.0 * r + t / (r2 * r2)) / 5.0
+    return np.float32((t * t) * (r * r) if v > 0.04045 else v / 12.92)
 
 
 @numba.njit(cache=True, inline="always")

@@ -1,6 +1,6 @@
 // sRGB (D65) -> CIELAB, as skimage.color.rgb2lab: L in [0, 100], a, b about [-128, 127].
 //
-// The sRGB linearisation is computed in double (pow) and rounded to float; the rest is float32
+// The sRGB linearisation is computed in double and rounded to float; the rest is float32
 // arithmetic with a branch-free cube root (sqrt(sqrt(t)) refined by three Halley steps, within
 // 3e-7 relative of cbrt), so the CPU loop vectorises and every backend rounds the same way
 // (the CPU and CUDA builds disable FMA contraction). Differences to scikit-image: < 2e-3.
@@ -12,9 +12,19 @@
 
 namespace swagfast {
 
+// ((c + 0.055) / 1.055)^2.4 as t^2 (t^(1/5))^2, the fifth root by four Newton steps from a
+// quadratic first guess: only +, *, / in double (no libm pow), so the loop vectorises and every
+// backend rounds alike. Rounded to float it equals float(pow(t, 2.4)) for every float32 c in
+// (0.04045, 1] (all 39,473,434 of them checked; see tests/test_slic.py).
 SWAGFAST_HD float srgb_to_linear(float c) {
   const double v = c;
-  return static_cast<float>(v > 0.04045 ? pow((v + 0.055) / 1.055, 2.4) : v / 12.92);
+  const double t = (v + 0.055) / 1.055;
+  double r = (-0.33609221 * t + 0.73817885) * t + 0.585563;
+  for (int i = 0; i < 4; ++i) {
+    const double r2 = r * r;
+    r = (4.0 * r + t / (r2 * r2)) / 5.0;
+  }
+  return static_cast<float>(v > 0.04045 ? (t * t) * (r * r) : v / 12.92);
 }
 
 SWAGFAST_HD float cbrt_halley(float t) {

@@ -165,14 +165,31 @@ def _axis_window(cell, extent, cells, s, c, S, win, k, at):
 # One row against centre k: D^2 = (spatial) + w_0 diff_0^2 + w_1 diff_1^2 + ..., in that order
 # and in float32 as csrc/cpu/slic_cpu.cpp, fused into one loop that vectorises. Two and three
 # features go through the four-feature loop with zero planes of weight 0, which add exactly 0.
+# `row` is (x0, cx, pzy, sx, inv_S2, k): the row's first x, the centre's x, the (z, y) part of
+# the spatial term, the x spacing, 1 / S^2 and the centre's index.
 @numba.njit(cache=True, inline="always")
-def _scan_row4(rows, c, w, drz, lrz, x0, cxf, pzy, sxf, inv_S2f, k):
-    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+def _spatial(row, i):
+    x0, cxf, pzy, sxf, inv_S2f, _ = row
+    px = sxf * (np.float32(x0 + i) - cxf)
+    return (pzy + px * px) * inv_S2f
+
+
+@numba.njit(cache=True, inline="always")
+def _keep_min(drz, lrz, i, d, k):
+    """The lexicographic minimum of (distance, centre) at voxel i."""
+    old, old_k = drz[i], lrz[i]
+    better = (d < old) | ((d == old) & (k < old_k))
+    drz[i] = d if better else old
+    lrz[i] = k if better else old_k
+
+
+@numba.njit(cache=True, inline="always")
+def _scan_row4(feats, c, w, drz, lrz, row):
+    r0, r1, r2, r3 = feats[0], feats[1], feats[2], feats[3]
     c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
     w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
     for i in range(drz.size):
-        px = sxf * (np.float32(x0 + i) - cxf)
-        d = (pzy + px * px) * inv_S2f
+        d = _spatial(row, i)
         diff = r0[i] - c0
         d += w0 * diff * diff
         diff = r1[i] - c1
@@ -181,24 +198,17 @@ def _scan_row4(rows, c, w, drz, lrz, x0, cxf, pzy, sxf, inv_S2f, k):
         d += w2 * diff * diff
         diff = r3[i] - c3
         d += w3 * diff * diff
-        old, old_k = drz[i], lrz[i]
-        better = (d < old) | ((d == old) & (k < old_k))
-        drz[i] = d if better else old
-        lrz[i] = k if better else old_k
+        _keep_min(drz, lrz, i, d, row[5])
 
 
 @numba.njit(cache=True, inline="always")
-def _scan_row1(r0, c, w, drz, lrz, x0, cxf, pzy, sxf, inv_S2f, k):
+def _scan_row1(r0, c, w, drz, lrz, row):
     c0, w0 = c[0], w[0]
     for i in range(drz.size):
-        px = sxf * (np.float32(x0 + i) - cxf)
-        d = (pzy + px * px) * inv_S2f
+        d = _spatial(row, i)
         diff = r0[i] - c0
         d += w0 * diff * diff
-        old, old_k = drz[i], lrz[i]
-        better = (d < old) | ((d == old) & (k < old_k))
-        drz[i] = d if better else old
-        lrz[i] = k if better else old_k
+        _keep_min(drz, lrz, i, d, row[5])
 
 
 @numba.njit(cache=True)
@@ -280,36 +290,13 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
                             cxf = cpos[k, 6]
                             for y in range(max(yb, win[k, 2]), min(ye, win[k, 3])):
                                 py = syf * (np.float32(y) - cpos[k, 5])
-                                pzy = pz * pz + py * py
                                 drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
+                                feats = planes[:, z, y, x0:x1]
+                                row = (x0, cxf, pz * pz + py * py, sxf, inv_S2f, k)
                                 if F == 1:
-                                    _scan_row1(
-                                        planes[0, z, y, x0:x1],
-                                        cpos[k],
-                                        wf,
-                                        drz,
-                                        lrz,
-                                        x0,
-                                        cxf,
-                                        pzy,
-                                        sxf,
-                                        inv_S2f,
-                                        k,
-                                    )
+                                    _scan_row1(feats[0], cpos[k], wf, drz, lrz, row)
                                 else:
-                                    _scan_row4(
-                                        planes[:, z, y, x0:x1],
-                                        cpos[k],
-                                        wf4,
-                                        drz,
-                                        lrz,
-                                        x0,
-                                        cxf,
-                                        pzy,
-                                        sxf,
-                                        inv_S2f,
-                                        k,
-                                    )
+                                    _scan_row4(feats, cpos[k], wf4, drz, lrz, row)
         # voxel by voxel into eight tables by x mod 8, added in order (T0 + T1) + ... + T7: the
         # order of csrc/cpu/slic_cpu.cpp, so both round alike
         tables[:] = 0.0

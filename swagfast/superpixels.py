@@ -385,10 +385,11 @@ def _slic_nd(
     labels = torch.empty((B, *zyx), dtype=torch.int32, device=device)
     counts = torch.empty(B, dtype=torch.int32)
     if B > 0:
-        if grad_used and be == "cuda":
-            _rescale_gradient_into(g, feat[..., -1])
         if be == "cuda":
             from swagfast import _C, _C_cuda
+
+            if grad_used:
+                _rescale_gradient_into(g, feat[..., -1])
 
             with torch.cuda.device(device):
                 stream = cuda_stream(device)

@@ -15,7 +15,8 @@ namespace swagfast {
 // ((c + 0.055) / 1.055)^2.4 as t^2 (t^(1/5))^2, the fifth root by four Newton steps from a
 // quadratic first guess: only +, *, / in double (no libm pow), so the loop vectorises and every
 // backend rounds alike. Rounded to float it equals float(pow(t, 2.4)) for every float32 c in
-// (0.04045, 1] (all 39,473,434 of them checked; see tests/test_slic.py).
+// (0.04045, 1]: all 39,473,434 of them were checked once against glibc's pow, and
+// tests/test_slic.py checks 2M of them on every run.
 SWAGFAST_HD float srgb_to_linear(float c) {
   const double v = c;
   const double t = (v + 0.055) / 1.055;

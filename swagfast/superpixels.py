@@ -428,9 +428,10 @@ def _slic_nd(
                 from swagfast import _C as impl
             else:
                 impl = kernels.slic
-            grad_host = host_view(g.contiguous()).reshape(B, -1) if grad_used else None
-            if grad_used and not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
-                raise ValueError("gradient must hold finite values, got NaN or infinity")
+            if grad_used:
+                grad_host = host_view(g.contiguous()).reshape(B, -1)
+                if not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
+                    raise ValueError("gradient must hold finite values, got NaN or infinity")
             if colour:
                 rgb_host = host_view(rgb.contiguous()).reshape(-1, 3)
                 feat_host = host_view(feat).reshape(-1, F)

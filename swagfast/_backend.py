@@ -9,6 +9,10 @@ Results always stay on the input's device: an op never moves data between device
 from __future__ import annotations
 
 import functools
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,3 +177,85 @@ def get_num_threads() -> int:
     from swagfast import _C
 
     return _C.num_threads()
+
+
+_beside_pool: ThreadPoolExecutor | None = None
+_beside_lock = threading.Lock()
+
+
+def _thread_settings() -> tuple[int | None, int | None]:
+    """The calling thread's native (OpenMP) and Numba thread counts: both are per thread."""
+    native = None
+    if backends()["cpu"].available:
+        from swagfast import _C
+
+        native = _C.num_threads()
+    numba = sys.modules.get("numba")
+    return native, (numba.get_num_threads() if numba is not None else None)
+
+
+def _apply_thread_settings(settings: tuple[int | None, int | None]) -> None:
+    native, numba_threads = settings
+    if native is not None:
+        from swagfast import _C
+
+        _C.set_num_threads(native)
+    if numba_threads is not None:
+        sys.modules["numba"].set_num_threads(numba_threads)
+
+
+class Beside:
+    """A stage started by :func:`run_beside`; :meth:`result` waits for it.
+
+    On CUDA the stage ran on a side stream; ``result()`` makes the caller's stream wait for it
+    and marks the returned tensor as used there (so its memory is not reused too early).
+    """
+
+    def __init__(self, future: Future, side, caller) -> None:
+        self._future, self._side, self._caller = future, side, caller
+
+    def result(self):
+        out = self._future.result()
+        if self._side is not None:
+            self._caller.wait_stream(self._side)
+            if isinstance(out, torch.Tensor):
+                out.record_stream(self._caller)
+        return out
+
+    def wait(self) -> None:
+        """Wait for the stage without taking its result or its error (cleanup after a failure)."""
+        try:
+            self.result()
+        except Exception:  # noqa: BLE001 - the caller's own error is the one that propagates
+            pass
+
+
+def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwargs: Any) -> Beside:
+    """Start ``fn(*args, **kwargs)`` beside the caller's next work (SWAG's colour superpixels
+    while the attribution runs): in a worker thread that carries the caller's native and Numba
+    thread counts and, on CUDA, launches on a side stream ordered after the caller's stream
+    (tensor arguments are marked as used there). One worker serves the process, so stages
+    started from several threads queue rather than multiply the threads.
+    """
+    global _beside_pool
+    with _beside_lock:
+        if _beside_pool is None:
+            _beside_pool = ThreadPoolExecutor(1, thread_name_prefix="swagfast-beside")
+    settings = _thread_settings()
+    side = caller = None
+    if device.type == "cuda":
+        caller = torch.cuda.current_stream(device)
+        side = torch.cuda.Stream(device)
+        side.wait_stream(caller)
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, torch.Tensor) and a.device.type == "cuda":
+                a.record_stream(side)
+
+    def work():
+        _apply_thread_settings(settings)
+        if side is None:
+            return fn(*args, **kwargs)
+        with torch.cuda.device(device), torch.cuda.stream(side):
+            return fn(*args, **kwargs)
+
+    return Beside(_beside_pool.submit(work), side, caller)

@@ -6,6 +6,7 @@ device; batches and single items both work.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -289,9 +290,13 @@ def _slic_nd(
     spacing,
     channel_axis,
     backend,
+    timings,
     dims,
 ):
+    started = time.perf_counter()
     what = "image" if dims == 2 else "clip"
+    if timings is not None and not isinstance(timings, dict):
+        raise TypeError(f"timings must be a dict or None, got {type(timings).__name__}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
     n_segments = _int_at_least(n_segments, "n_segments", 1)
@@ -384,6 +389,16 @@ def _slic_nd(
     weights = np.array([1.0 / w_c**2] * (3 * colour) + [1.0 / w_g**2] * grad_used, dtype=np.float32)
     labels = torch.empty((B, *zyx), dtype=torch.int32, device=device)
     counts = torch.empty(B, dtype=torch.int32)
+
+    def lap(stage: str) -> None:
+        nonlocal started
+        if timings is not None:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            now = time.perf_counter()
+            timings[stage] = now - started
+            started = now
+
     if B > 0:
         if be == "cuda":
             from swagfast import _C, _C_cuda
@@ -397,6 +412,7 @@ def _slic_nd(
                     # contiguous: the kernel reads (B * N, 3); .float() would keep the movedim strides
                     rgb = (rgb.float().div_(255.0) if rgb.dtype == torch.uint8 else rgb).contiguous()
                     _C_cuda.rgb_to_lab(rgb.data_ptr(), B * n_vox, feat.data_ptr(), F, stream)
+                lap("features")
                 n_centres = _C_cuda.slic_centres(*zyx, F, n_segments, *spacing3)
                 ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)
                 _C_cuda.slic_iterate(
@@ -410,6 +426,7 @@ def _slic_nd(
                     ws.data_ptr(),
                     stream,
                 )
+                lap("clustering")
             # connectivity runs on the host (OpenMP over the batch): one copy of the labels each
             # way, through page-locked memory (torch caches it), so the copies run at full speed
             host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
@@ -423,6 +440,7 @@ def _slic_nd(
                 counts.numpy(),
             )
             labels.copy_(host, non_blocking=True)
+            lap("connectivity")
         else:
             if be == "cpu":
                 from swagfast import _C as impl
@@ -436,9 +454,11 @@ def _slic_nd(
                 rgb_host = host_view(rgb.contiguous()).reshape(-1, 3)
                 feat_host = host_view(feat).reshape(-1, F)
                 impl.rgb_to_lab(rgb_host, feat_host)
+            lap("features")
             n_centres = impl.slic_iterate(
                 host_view(feat), weights, n_segments, spacing3, max_num_iter, host_view(labels)
             )
+            lap("clustering")
             impl.relabel(
                 host_view(labels),
                 n_centres,
@@ -447,6 +467,7 @@ def _slic_nd(
                 bool(enforce_connectivity),
                 counts.numpy(),
             )
+            lap("connectivity")
     out = labels.reshape(B, *vox)
     if not batched:
         out = out[0]
@@ -468,6 +489,7 @@ def slic(
     spacing: tuple[float, float] | None = None,
     channel_axis: int | None = None,
     backend: str = "auto",
+    timings: dict[str, float] | None = None,
 ) -> ArrayLike:
     """Gradient-augmented SLIC superpixels (thesis 3.4.1, SPEC.md section 2).
 
@@ -510,6 +532,11 @@ def slic(
         The colour axis of ``image``. Default: -1 for numpy, the axis before the spatial ones
         (-3) for torch.
     backend : {"auto", "cpu", "cuda", "numba"}
+    timings : dict, optional
+        When given, filled with the seconds each stage took: ``features`` (checks, Lab colour,
+        gradient rescaling), ``clustering`` (the SLIC rounds) and ``connectivity`` (on cuda with
+        the copies to and from the host). On cuda the device is synchronised at each stage
+        boundary.
 
     Returns
     -------
@@ -548,6 +575,7 @@ def slic(
         spacing,
         channel_axis,
         backend,
+        timings,
         dims=2,
     )
 
@@ -567,6 +595,7 @@ def supervoxels(
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     channel_axis: int | None = None,
     backend: str = "auto",
+    timings: dict[str, float] | None = None,
 ) -> ArrayLike:
     """3-D SLIC supervoxels for video (thesis 4.3): :func:`slic` over (T, H, W) volumes.
 
@@ -578,7 +607,8 @@ def supervoxels(
     clip : (T, H, W, 3) or (B, T, H, W, 3) numpy array; (3, T, H, W) or (B, 3, T, H, W) tensor
         RGB uint8 or float in [0, 1]; None in mode ``"G"``.
     gradient : (T, H, W) or (B, T, H, W), optional
-    Other parameters as :func:`slic`. The SWAG-V defaults are ``mode="I+G", w_c=20, w_g=9``.
+    Other parameters (``timings`` included) as :func:`slic`. The SWAG-V defaults are
+    ``mode="I+G", w_c=20, w_g=9``.
 
     Returns
     -------
@@ -598,5 +628,6 @@ def supervoxels(
         spacing,
         channel_axis,
         backend,
+        timings,
         dims=3,
     )

@@ -351,6 +351,7 @@ def test_bad_input_messages():
         (TypeError, "image must be a numpy.ndarray or torch.Tensor, got list", dict(image=[[1, 2, 3]])),
         (ValueError, "spacing must have 2 entries", dict(image=img, spacing=(1.0, 1.0, 1.0))),
         (ValueError, "backend must be one of", dict(image=img, backend="tpu")),
+        (TypeError, "timings must be a dict or None, got list", dict(image=img, timings=[])),
     ]
     for exc, msg, kw in cases:
         image = kw.pop("image")

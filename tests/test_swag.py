@@ -214,6 +214,77 @@ def test_swag_on_cuda_stays_on_device_and_finds_the_square():
         assert inside.flatten()[top].float().mean() >= 0.99
 
 
+@pytest.mark.parametrize("backend", ["cpu", "numba"])
+def test_overlapped_colour_superpixels_equal_the_sequential_ones(backend):
+    # variant I's superpixels run beside the attribution (a worker thread); same result, and the
+    # worker uses the caller's thread counts (per-thread settings in OpenMP and Numba)
+    x, _ = red_square_batch(3, size=96)
+    model = RedDetector().eval()
+    before = swagfast.get_num_threads()
+    swagfast.set_num_threads(1)
+    try:
+        beside = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend)(x)
+        alone = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend, overlap=False)(x)
+        from swagfast import _C
+        from swagfast._backend import run_beside
+
+        assert run_beside(_C.num_threads, x.device).result() == 1
+    finally:
+        swagfast.set_num_threads(before)
+    assert torch.equal(beside.segments, alone.segments)
+    assert torch.equal(beside.heatmap, alone.heatmap)
+    assert set(beside.timings) == {"attribution", "superpixels", "pooling", "total"}
+
+
+def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_for_it(monkeypatch):
+    from swagfast.explainers import swag as swag_module
+
+    started, original = [], swag_module.run_beside
+
+    def recording(*args, **kwargs):
+        started.append(original(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(swag_module, "run_beside", recording)
+    x, _ = red_square_batch(1, size=64)
+    swag = SWAG(RedDetector().eval(), "I", n_segments=20, mean=MEAN, std=STD)
+    with pytest.raises(ValueError, match=r"float image values must lie in \[0, 1\]"):  # raised in the worker
+        swag(x, image=torch.full((1, 3, 64, 64), 2.0))
+    with pytest.raises(ValueError, match="target must give one class per batch item"):
+        swag(x, target=[0, 1, 2])  # the attribution fails: the call still waits for its worker
+    assert len(started) == 2 and all(b._future.done() for b in started)
+
+
+def test_profile_times_each_stage_alone():
+    x, _ = red_square_batch(1, size=96)
+    for variant in swagfast.MODES:
+        exp = SWAG(RedDetector().eval(), variant, n_segments=40, mean=MEAN, std=STD, profile=True)(x)
+        stages = ("features", "clustering", "connectivity")
+        assert set(exp.timings) == {"attribution", "superpixels", "pooling", "total"} | {
+            f"superpixels.{s}" for s in stages
+        }
+        parts = sum(exp.timings[f"superpixels.{s}"] for s in stages)
+        assert 0 < parts <= exp.timings["superpixels"]
+        main = exp.timings["attribution"] + exp.timings["superpixels"] + exp.timings["pooling"]
+        assert exp.timings["total"] == pytest.approx(main)
+    with pytest.raises(TypeError, match="overlap must be a bool"):
+        SWAG(RedDetector(), "I", overlap="yes")
+
+
+@pytest.mark.cuda
+def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
+    x, _ = red_square_batch(4)
+    model = RedDetector().eval().cuda()
+    beside = SWAG(model, "I", mean=MEAN, std=STD)(x.cuda())  # side stream, worker thread
+    alone = SWAG(model, "I", mean=MEAN, std=STD, overlap=False)(x.cuda())
+    assert beside.segments.device.type == "cuda"
+    assert torch.equal(beside.segments, alone.segments)
+    assert torch.equal(beside.heatmap, alone.heatmap)
+    profiled = SWAG(model, "I", mean=MEAN, std=STD, profile=True)(x.cuda())
+    assert torch.equal(profiled.segments, alone.segments)
+    assert profiled.timings["superpixels.clustering"] > 0
+
+
 def test_rise_finds_the_red_square_and_is_seeded():
     x, _ = red_square_batch(1, size=64)
     x = x.clone()

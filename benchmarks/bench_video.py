@@ -4,6 +4,9 @@
   the supervoxels and pooling (goal: SWAG-V at most 1.2x guided backprop).
 * Grad-CAM, Grad-CAM++, Saliency Tubes and SWAG-V per clip as ratios to Grad-CAM, beside the
   thesis's Table 4.4 (Titan X, R(2+1)D; seconds).
+* SWAG-V_I with and without ``overlap`` (its supervoxels computed beside the attribution).
+* Where SWAG-V's time goes: each variant with ``profile=True`` (every stage timed alone, CUDA
+  synchronised at the boundaries), median ms per stage (a second table, ``..._stages``).
 
 Models: ``action-demo`` (the shipped small (2+1)D network) and R(2+1)D-18 (torchvision's when it
 is importable, otherwise the same architecture built here; random init — timing only).
@@ -15,6 +18,7 @@ Run: ``python benchmarks/bench_video.py [--device cuda] [--model action-demo|r2p
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import torch
 from _common import median_ms_interleaved, report
@@ -69,7 +73,10 @@ def main() -> None:
     for v in ("G", "I", "I+G"):
         swag = SWAGV(model, v, mean=mean, std=std)
         fns[f"SWAG-V_{v}"] = lambda s=swag: s(x)
-    res = median_ms_interleaved(fns, args.repeats, warmup=1, sync=dev.startswith("cuda"))
+    alone = SWAGV(model, "I", mean=mean, std=std, overlap=False)
+    fns["SWAG-V_I, no overlap"] = lambda: alone(x)
+    cuda = dev.startswith("cuda")
+    res = median_ms_interleaved(fns, args.repeats, warmup=1, sync=cuda)
     rows = []
     for k, ms in res.items():
         rows.append(
@@ -86,6 +93,33 @@ def main() -> None:
         )
     tag = f"bench_video_{args.model}_{dev.split(':')[0]}_b{args.batch}"
     report(tag, rows, reference=None, extra={"model_origin": origin, "thesis_seconds": THESIS_S})
+    print()
+    report(f"{tag}_stages", stage_rows(model, x, mean, std, args.repeats), reference=None)
+
+
+STAGES = (
+    "attribution",
+    "superpixels.features",
+    "superpixels.clustering",
+    "superpixels.connectivity",
+    "pooling",
+)
+
+
+def stage_rows(model, x, mean, std, repeats: int) -> list[dict]:
+    """Median ms of each stage of SWAG-V (profile=True: stages run one after another, CUDA
+    synchronised at every boundary), per variant."""
+    rows = []
+    for v in ("G", "I", "I+G"):
+        swag = SWAGV(model, v, mean=mean, std=std, profile=True)
+        swag(x)  # warm-up
+        runs = [swag(x).timings for _ in range(repeats)]
+        row = {"method": f"SWAG-V_{v}"}
+        for k in STAGES:
+            row[k.removeprefix("superpixels.")] = round(1e3 * statistics.median(t[k] for t in runs), 3)
+        row["median_ms"] = 1e3 * statistics.median(t["total"] for t in runs)
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":

@@ -116,7 +116,9 @@ def stage_rows(model, x, mean, std, repeats: int) -> list[dict]:
         runs = [swag(x).timings for _ in range(repeats)]
         row = {"method": f"SWAG-V_{v}"}
         for k in STAGES:
-            row[k.removeprefix("superpixels.")] = round(1e3 * statistics.median(t[k] for t in runs), 3)
+            row[k.removeprefix("superpixels.") + "_ms"] = round(
+                1e3 * statistics.median(t[k] for t in runs), 3
+            )
         row["median_ms"] = 1e3 * statistics.median(t["total"] for t in runs)
         rows.append(row)
     return rows

@@ -41,7 +41,7 @@ def fmt(v, key: str = "") -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        if key == "median_ms" or key.startswith("ratio_to_") or "x_" in key:
+        if key.endswith("_ms") or key.startswith("ratio_to_") or "x_" in key:
             return f"{v:.3f}"
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)

@@ -53,6 +53,8 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     step 120 "$py" benchmarks/bench_slic.py --device cuda
     # SWAG-V: B=8 clips on R(2+1)D-18 (random init; torchvision's when importable)
     step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5
+    # ... and one clip at a time (with the per-stage tables: where the supervoxels' time goes)
+    step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 1 --repeats 11
     # the thesis's timing model (random init): torchvision's ResNet-50
     step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
     step 120 "$py" benchmarks/bench_pool.py --device cuda

@@ -48,6 +48,9 @@ def timing_rows(lite, photos, device, repeats, batches):
         for v in ("G", "I", "I+G"):
             swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std)
             fns[f"SWAG_{v}"] = lambda swag=swag, x=x: swag(x)
+        cuda = device.startswith("cuda")
+        other = SWAG(lite.model, "I", mean=lite.mean, std=lite.std, overlap=not cuda)  # not the default
+        fns[f"SWAG_I, overlap={not cuda}"] = lambda x=x, other=other: other(x)
         if B == 1 and importlib.util.find_spec("captum") is not None:
             fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
         elif B == 1:

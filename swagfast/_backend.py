@@ -183,25 +183,21 @@ _beside_pool: ThreadPoolExecutor | None = None
 _beside_lock = threading.Lock()
 
 
-def _thread_settings() -> tuple[int | None, int | None]:
-    """The calling thread's native (OpenMP) and Numba thread counts: both are per thread."""
-    native = None
+def _run_single_threaded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn`` with every OpenMP region of this (worker) thread, torch's and swagfast's, and every
+    Numba kernel on one thread. A second thread that opens OpenMP regions of its own gets its own
+    OpenMP pool; with more pool threads than cores, libgomp shortens its spin-waits for the whole
+    process, and every later torch op on the CPU pays for sleeping and waking threads (guided
+    backprop on EfficientNet-Lite0 ran 2x slower for the rest of the process when we let it)."""
+    torch.get_num_threads()  # torch sets this thread's OpenMP count on first use: do that first
+    numba = sys.modules.get("numba")
+    if numba is not None:  # before ours: Numba's OpenMP layer resets this thread's OpenMP count
+        numba.set_num_threads(1)
     if backends()["cpu"].available:
         from swagfast import _C
 
-        native = _C.num_threads()
-    numba = sys.modules.get("numba")
-    return native, (numba.get_num_threads() if numba is not None else None)
-
-
-def _apply_thread_settings(settings: tuple[int | None, int | None]) -> None:
-    native, numba_threads = settings
-    if native is not None:
-        from swagfast import _C
-
-        _C.set_num_threads(native)
-    if numba_threads is not None:
-        sys.modules["numba"].set_num_threads(numba_threads)
+        _C.set_num_threads(1)
+    return fn(*args, **kwargs)
 
 
 class Beside:
@@ -232,16 +228,15 @@ class Beside:
 
 def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwargs: Any) -> Beside:
     """Start ``fn(*args, **kwargs)`` beside the caller's next work (SWAG's colour superpixels
-    while the attribution runs): in a worker thread that carries the caller's native and Numba
-    thread counts and, on CUDA, launches on a side stream ordered after the caller's stream
-    (tensor arguments are marked as used there). One worker serves the process, so stages
+    while the attribution runs): in a worker thread, on one CPU thread (see
+    :func:`_run_single_threaded`), and on CUDA on a side stream ordered after the caller's
+    stream (tensor arguments are marked as used there). One worker serves the process, so stages
     started from several threads queue rather than multiply the threads.
     """
     global _beside_pool
     with _beside_lock:
         if _beside_pool is None:
             _beside_pool = ThreadPoolExecutor(1, thread_name_prefix="swagfast-beside")
-    settings = _thread_settings()
     side = caller = None
     if device.type == "cuda":
         caller = torch.cuda.current_stream(device)
@@ -252,10 +247,9 @@ def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwarg
                 a.record_stream(side)
 
     def work():
-        _apply_thread_settings(settings)
         if side is None:
-            return fn(*args, **kwargs)
+            return _run_single_threaded(fn, *args, **kwargs)
         with torch.cuda.device(device), torch.cuda.stream(side):
-            return fn(*args, **kwargs)
+            return _run_single_threaded(fn, *args, **kwargs)
 
     return Beside(_beside_pool.submit(work), side, caller)

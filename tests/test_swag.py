@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ import swagfast
 from swagfast import SWAG, baselines, metrics
 
 MEAN = STD = (0.5, 0.5, 0.5)
+DEFAULT_THREADS = swagfast.get_num_threads()
 SQUARE = (slice(20, 80), slice(30, 90))  # 60 x 60, off-centre
 
 
@@ -216,24 +218,41 @@ def test_swag_on_cuda_stays_on_device_and_finds_the_square():
 
 @pytest.mark.parametrize("backend", ["cpu", "numba"])
 def test_overlapped_colour_superpixels_equal_the_sequential_ones(backend):
-    # variant I's superpixels run beside the attribution (a worker thread); same result, and the
-    # worker uses the caller's thread counts (per-thread settings in OpenMP and Numba)
+    # variant I's superpixels can run beside the attribution (a worker thread); same result
     x, _ = red_square_batch(3, size=96)
     model = RedDetector().eval()
-    before = swagfast.get_num_threads()
-    swagfast.set_num_threads(1)
-    try:
-        beside = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend)(x)
-        alone = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend, overlap=False)(x)
-        from swagfast import _C
-        from swagfast._backend import run_beside
-
-        assert run_beside(_C.num_threads, x.device).result() == 1
-    finally:
-        swagfast.set_num_threads(before)
+    beside = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend, overlap=True)(x)
+    alone = SWAG(model, "I", n_segments=60, mean=MEAN, std=STD, backend=backend)(x)  # cpu: no overlap
     assert torch.equal(beside.segments, alone.segments)
     assert torch.equal(beside.heatmap, alone.heatmap)
     assert set(beside.timings) == {"attribution", "superpixels", "pooling", "total"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
+def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_alone():
+    # A second thread opening OpenMP regions gets a pool of its own; with more pool threads than
+    # cores libgomp shortens its spin-waits for the whole process, and later torch ops on the
+    # CPU ran 2x slower. The worker runs torch, swagfast and Numba on one thread.
+    from swagfast import _C
+    from swagfast._backend import run_beside
+
+    run_beside(lambda: None, torch.device("cpu")).result()  # the worker exists
+    before = len(os.listdir("/proc/self/task"))
+    swagfast.set_num_threads(2)
+    try:
+        big = torch.rand(1, 3, 256, 256)
+
+        def stage():  # swagfast's OpenMP regions, then a torch op large enough for torch's
+            swagfast.slic(big, 100)
+            torch.aminmax(big.expand(8, 3, 256, 256).contiguous())
+            return _C.num_threads()
+
+        seen = run_beside(stage, torch.device("cpu")).result()
+        assert seen == 1
+        assert swagfast.get_num_threads() == 2  # the caller's count is untouched
+    finally:
+        swagfast.set_num_threads(DEFAULT_THREADS)
+    assert len(os.listdir("/proc/self/task")) == before
 
 
 def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_for_it(monkeypatch):
@@ -247,7 +266,7 @@ def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_fo
 
     monkeypatch.setattr(swag_module, "run_beside", recording)
     x, _ = red_square_batch(1, size=64)
-    swag = SWAG(RedDetector().eval(), "I", n_segments=20, mean=MEAN, std=STD)
+    swag = SWAG(RedDetector().eval(), "I", n_segments=20, mean=MEAN, std=STD, overlap=True)
     with pytest.raises(ValueError, match=r"float image values must lie in \[0, 1\]"):  # raised in the worker
         swag(x, image=torch.full((1, 3, 64, 64), 2.0))
     with pytest.raises(ValueError, match="target must give one class per batch item"):
@@ -267,15 +286,17 @@ def test_profile_times_each_stage_alone():
         assert 0 < parts <= exp.timings["superpixels"]
         main = exp.timings["attribution"] + exp.timings["superpixels"] + exp.timings["pooling"]
         assert exp.timings["total"] == pytest.approx(main)
-    with pytest.raises(TypeError, match="overlap must be a bool"):
+    with pytest.raises(TypeError, match="overlap must be a bool or None, got str"):
         SWAG(RedDetector(), "I", overlap="yes")
+    with pytest.raises(TypeError, match="profile must be a bool, got int"):
+        SWAG(RedDetector(), "I", profile=1)
 
 
 @pytest.mark.cuda
 def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
     x, _ = red_square_batch(4)
     model = RedDetector().eval().cuda()
-    beside = SWAG(model, "I", mean=MEAN, std=STD)(x.cuda())  # side stream, worker thread
+    beside = SWAG(model, "I", mean=MEAN, std=STD)(x.cuda())  # default on CUDA: side stream, worker
     alone = SWAG(model, "I", mean=MEAN, std=STD, overlap=False)(x.cuda())
     assert beside.segments.device.type == "cuda"
     assert torch.equal(beside.segments, alone.segments)

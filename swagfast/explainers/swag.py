@@ -64,11 +64,13 @@ class SWAG:
     seed : int, default 0
         Seed of the "noise" baseline.
     backend : {"auto", "cpu", "cuda", "numba"}
-    overlap : bool, default True
+    overlap : bool or None, default None
         Variant I only (its superpixels do not depend on the attribution): compute them beside
-        the attribution, in a worker thread (on CUDA: on a side stream), so the two overlap
-        where the cores (or the GPU) have room. Same labels either way; ``timings["superpixels"]``
-        is then the wait after the attribution.
+        the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
+        the host's share of the superpixels runs while the device computes the attribution.
+        None: on CUDA inputs, not on CPU ones (there torch's attribution already uses every
+        core, and measured no faster with it; benchmarks/RESULTS.md). Same labels either way;
+        with it, ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False
         Time every stage alone: synchronise CUDA at stage boundaries, run the stages one after
         another (no ``overlap``) and add the superpixels' own stages to ``timings``
@@ -102,7 +104,7 @@ class SWAG:
         spacing: tuple[float, float, float] | None = None,
         seed: int = 0,
         backend: str = "auto",
-        overlap: bool = True,
+        overlap: bool | None = None,
         profile: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -120,9 +122,10 @@ class SWAG:
                 raise ValueError(f"{name} must have 3 values (one per RGB channel), got {v!r}")
         if any(s <= 0 for s in std):
             raise ValueError(f"std must be positive, got {std!r}")
-        for name, v in (("overlap", overlap), ("profile", profile)):
-            if not isinstance(v, bool):
-                raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+        if overlap is not None and not isinstance(overlap, bool):
+            raise TypeError(f"overlap must be a bool or None, got {type(overlap).__name__}")
+        if not isinstance(profile, bool):
+            raise TypeError(f"profile must be a bool, got {type(profile).__name__}")
         self.model = model
         self.variant = variant
         self.n_segments = n_segments
@@ -185,7 +188,8 @@ class SWAG:
         )
         colour = img if self.variant in ("I", "I+G") else None
         early = None
-        if self.variant == "I" and self.overlap and not self.profile:
+        overlap = x.device.type == "cuda" if self.overlap is None else self.overlap
+        if self.variant == "I" and overlap and not self.profile:
             early = run_beside(fn, x.device, colour, self.n_segments, **kw)
         try:
             M, t = attr.attribute(

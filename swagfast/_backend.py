@@ -159,12 +159,19 @@ def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the threads used by the native (OpenMP) and Numba kernels."""
+    """Set the threads of swagfast's native (OpenMP) kernels, for calls from any thread, and of
+    its Numba kernels (for calls from this thread: Numba's count is per thread).
+
+    torch's own thread count is not changed (nor does ``torch.set_num_threads`` change swagfast's
+    once this was called): the two share one OpenMP runtime, so swagfast's kernels ask for their
+    count explicitly. Until this is called they follow the runtime's count for the calling
+    thread, which ``torch.set_num_threads`` and ``OMP_NUM_THREADS`` set.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     import numba
 
-    # numba first: its OpenMP threading layer resets the calling thread's OpenMP count.
+    # numba first: its OpenMP threading layer may reset the calling thread's OpenMP count.
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     if backends()["cpu"].available:
         from swagfast import _C
@@ -173,7 +180,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads used by the native kernels (Numba follows :func:`set_num_threads`)."""
+    """Threads swagfast's native kernels use when called from this thread."""
     from swagfast import _C
 
     return _C.num_threads()
@@ -191,12 +198,12 @@ def _run_single_threaded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> A
     backprop on EfficientNet-Lite0 ran 2x slower for the rest of the process when we let it)."""
     torch.get_num_threads()  # torch sets this thread's OpenMP count on first use: do that first
     numba = sys.modules.get("numba")
-    if numba is not None:  # before ours: Numba's OpenMP layer resets this thread's OpenMP count
+    if numba is not None:  # before ours: Numba's OpenMP layer may reset this thread's OpenMP count
         numba.set_num_threads(1)
     if backends()["cpu"].available:
         from swagfast import _C
 
-        _C.set_num_threads(1)
+        _C.set_thread_num_threads(1)  # swagfast's kernels, and torch's ops, in this thread
     return fn(*args, **kwargs)
 
 

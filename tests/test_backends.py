@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import swagfast
 
@@ -34,6 +35,26 @@ def test_set_num_threads_roundtrip():
         swagfast.set_num_threads(before)
     with pytest.raises(ValueError, match="n must be a positive int, got 0"):
         swagfast.set_num_threads(0)
+
+
+def test_thread_counts_of_swagfast_and_torch_stay_apart_and_apply_in_every_thread():
+    # one OpenMP runtime serves both; each library's setting must leave the other's alone
+    import threading
+
+    ours, theirs = swagfast.get_num_threads(), torch.get_num_threads()
+    try:
+        swagfast.set_num_threads(1)
+        assert torch.get_num_threads() == theirs
+        torch.set_num_threads(2)
+        assert swagfast.get_num_threads() == 1 and torch.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(swagfast.get_num_threads()))
+        t.start()
+        t.join()
+        assert seen == [1]  # the process-wide count, also in a new thread
+    finally:
+        swagfast.set_num_threads(ours)
+        torch.set_num_threads(theirs)
 
 
 def test_numpy_result_shares_no_memory_with_input():

@@ -11,6 +11,7 @@
 #include "../cpu/patches_cpu.h"
 #include "../cpu/segment_pool_cpu.h"
 #include "../cpu/slic_cpu.h"
+#include "../cpu/threads.h"
 #include "common.h"
 
 namespace py = pybind11;
@@ -177,6 +178,8 @@ PYBIND11_MODULE(_C, m) {
         "Sum [B, P, t, h, w] patch maps at [P, 3] offsets into J [B, T, H, W], counts into C");
   m.def("num_threads", &cpu::num_threads);
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"));
+  m.def("set_thread_num_threads", &cpu::set_thread_num_threads, py::arg("n"),
+        "This thread's own count (0 clears it); also its OpenMP count, which torch's ops use");
   m.def("has_openmp", &cpu::has_openmp);
   m.def("slic_isa", &cpu::slic_isa, "The SLIC kernels' instruction set in use: 'avx2' or 'baseline'");
 }

@@ -1,11 +1,12 @@
 #include "patches_cpu.h"
+#include "threads.h"
 
 namespace swagfast::cpu {
 
 template <typename T>
 void accumulate_patches(const T* maps, const int64_t* offsets, int64_t B, const PatchGrid& g, T* J, T* C) {
   const int64_t rows = B * g.T * g.H, per_item = g.P * g.t * g.h * g.w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / (g.T * g.H), z = (r / g.H) % g.T, y = r % g.H;
     for (int64_t x = 0; x < g.W; ++x) {

@@ -4,9 +4,7 @@
 #include <limits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threads.h"
 
 namespace swagfast::cpu {
 
@@ -30,7 +28,7 @@ template <typename T>
 int64_t segment_pool(const T* values, const int32_t* labels, int64_t B, int64_t N, int64_t n_seg,
                      Reduce reduce, T* seg_out, T* map_out) {
   int64_t bad = std::numeric_limits<int64_t>::max();
-#pragma omp parallel for schedule(dynamic, 1) reduction(min : bad)
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : bad) num_threads(num_threads())
   for (int64_t b = 0; b < B; ++b) {
     const T* v = values + b * N;
     const int32_t* lab = labels + b * N;
@@ -78,29 +76,5 @@ template int64_t segment_pool<float>(const float*, const int32_t*, int64_t, int6
                                      float*);
 template int64_t segment_pool<double>(const double*, const int32_t*, int64_t, int64_t, int64_t, Reduce,
                                       double*, double*);
-
-int num_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-void set_num_threads(int n) {
-#ifdef _OPENMP
-  omp_set_num_threads(n);
-#else
-  (void)n;
-#endif
-}
-
-bool has_openmp() {
-#ifdef _OPENMP
-  return true;
-#else
-  return false;
-#endif
-}
 
 }  // namespace swagfast::cpu

@@ -16,8 +16,5 @@ template <typename T>
 int64_t segment_pool(const T* values, const int32_t* labels, int64_t B, int64_t N, int64_t n_seg,
                      Reduce reduce, T* seg_out, T* map_out);
 
-int num_threads();
-void set_num_threads(int n);
-bool has_openmp();
 
 }  // namespace swagfast::cpu

@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "swagfast/lab.h"
 #include "swagfast/slic.h"
+#include "threads.h"
 
 // Built once per instruction set (see slic_cpu.h): SWAGFAST_CPU_ISA names the namespace.
 #ifndef SWAGFAST_CPU_ISA
@@ -24,14 +21,6 @@ namespace {
 // against 154 ms; two barriers per round and the serial connectivity pass) and 8% faster at
 // 4.2M (64x256x256).
 constexpr int64_t kInnerParallelVoxels = int64_t{1} << 22;
-
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 // First voxel of grid cell j along an axis (inverse of cell_of): ceil(j * extent / cells).
 inline int64_t cell_start(int64_t j, int64_t extent, int64_t cells) { return (j * extent + cells - 1) / cells; }
@@ -173,7 +162,7 @@ void assign_rows(const float* planes, const float* w, const SlicGrid g, const do
         }
   };
   const int64_t blocks = g.Z * blocks_per_plane;
-#pragma omp parallel for schedule(static) if (inner)
+#pragma omp parallel for schedule(static) if (inner) num_threads(cpu::num_threads())
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t z = i / blocks_per_plane, yb = (i % blocks_per_plane) * kBlockRows;
     block(z, yb, std::min(yb + kBlockRows, g.Y));
@@ -230,7 +219,7 @@ void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g,
         for (int64_t x = 0; x < g.X; ++x, pos += step) add_voxel<F>(feat, labels, K, base, x, pos, tables);
       }
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(cpu::num_threads())
     for (int64_t t = 0; t < kTables; ++t)
       for (int64_t z = 0; z < g.Z; ++z)
         for (int64_t y = 0; y < g.Y; ++y) {
@@ -404,7 +393,7 @@ template <typename Linearise>
 void rgb_to_lab_blocks(int64_t n, float* lab, int64_t stride, Linearise linearise) {
   constexpr int64_t kBlock = 256;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(cpu::num_threads())
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t start = blk * kBlock, m = std::min(kBlock, n - start);
     float R[kBlock], G[kBlock], B[kBlock];
@@ -442,7 +431,7 @@ bool rescale_gradient(const float* grad, int64_t B, int64_t n, float* out, int64
     lo[b] = mn, hi[b] = mx, finite = finite && bad == 0.0f;
   }
   if (!finite) return false;
-#pragma omp parallel for schedule(static) if (B > 1)
+#pragma omp parallel for schedule(static) if (B > 1) num_threads(cpu::num_threads())
   for (int64_t b = 0; b < B; ++b) {
     const float span = hi[b] - lo[b], low = lo[b];
     const float scale = span > 0.0f ? (1.0f / span) * 100.0f : 0.0f;
@@ -464,8 +453,8 @@ int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t
   const SlicGrid g = make_grid(Z, Y, X, F, n_segments, sz, sy, sx);
   const int64_t N = g.voxels();
   // Threads across the batch; within an item only for large items (see kInnerParallelVoxels).
-  const bool outer = B >= max_threads() || N < kInnerParallelVoxels;
-#pragma omp parallel for schedule(dynamic, 1) if (outer && B > 1)
+  const bool outer = B >= cpu::num_threads() || N < kInnerParallelVoxels;
+#pragma omp parallel for schedule(dynamic, 1) if (outer && B > 1) num_threads(cpu::num_threads())
   for (int64_t b = 0; b < B; ++b) slic_one(feat + b * N * F, weights, g, max_iter, labels + b * N, !outer);
   return g.centres();
 }
@@ -476,7 +465,7 @@ void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_
   const double segment_size = static_cast<double>(N) / static_cast<double>(std::max<int64_t>(n_centres, 1));
   const int64_t min_size = static_cast<int64_t>(min_size_factor * segment_size);
   const int64_t max_size = std::max<int64_t>(static_cast<int64_t>(max_size_factor * segment_size), 1);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1) num_threads(cpu::num_threads())
   for (int64_t b = 0; b < B; ++b) counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect);
 }
 

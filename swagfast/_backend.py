@@ -9,6 +9,7 @@ Results always stay on the input's device: an op never moves data between device
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -188,6 +189,16 @@ def get_num_threads() -> int:
 
 _beside_pool: ThreadPoolExecutor | None = None
 _beside_lock = threading.Lock()
+
+
+def _forget_beside_pool() -> None:
+    # a forked child has no worker thread: the parent's executor would queue work nobody runs
+    global _beside_pool, _beside_lock
+    _beside_pool, _beside_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_beside_pool)
 
 
 def _run_single_threaded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

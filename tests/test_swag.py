@@ -255,6 +255,27 @@ def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_a
     assert len(os.listdir("/proc/self/task")) == before
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_the_worker_works_in_a_forked_child():
+    # a child forked after the parent used the worker has no worker thread: it must start its own
+    import multiprocessing
+
+    from swagfast._backend import run_beside
+
+    assert run_beside(lambda: 1, torch.device("cpu")).result() == 1
+    ctx = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():  # Python >= 3.12 warns about fork() in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with ctx.Pool(1) as pool:
+            assert pool.apply_async(_beside_in_child).get(timeout=60) == 2
+
+
+def _beside_in_child():
+    from swagfast._backend import run_beside
+
+    return run_beside(lambda: 2, torch.device("cpu")).result()
+
+
 def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_for_it(monkeypatch):
     from swagfast.explainers import swag as swag_module
 

@@ -83,10 +83,29 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     return path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the umask can only be read by setting it: once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def created_mode(directory: bool = False) -> int:
+    """The permissions ``open`` / ``mkdir`` would give a new file (folder) under the process's
+    umask; temporary files and folders start private (0600 / 0700), so whatever is renamed into
+    place gets these first."""
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
+    ``path`` is never half-written; it gets the permissions a plain write would give it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, created_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

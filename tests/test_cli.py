@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import cv2
 import numpy as np
@@ -66,6 +68,11 @@ def test_explain_folder_writes_png_json_and_index_and_skips_unreadable(tmp_path,
     page = (out / "index.html").read_text()
     assert 'src="chelsea.png"' in page and 'href="coffee.json"' in page and "broken" not in page
     assert not list(out.glob(".*.tmp"))
+    # written through private temporary files, they end with the mode a plain write gives
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for f in ("chelsea.png", "chelsea.json", "chelsea.npy", "index.html"):
+        assert stat.S_IMODE((out / f).stat().st_mode) == 0o666 & ~umask, f
 
 
 def test_explain_cam_with_target_and_usage_errors(tmp_path, capsys):

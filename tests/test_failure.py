@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tracemalloc
 
 import numpy as np
@@ -184,6 +186,9 @@ def test_save_load_roundtrip_and_atomicity(model, train, stats, tmp_path):
         stats.save(path)
     stats.save(path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stats"]
+    umask = os.umask(0o022)  # the saved folder has a plain mkdir's mode, not mkdtemp's 0700
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~umask
     with pytest.raises(ValueError, match="not a FilterStats folder"):
         FilterStats.load(tmp_path)
 

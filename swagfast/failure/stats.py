@@ -36,6 +36,7 @@ from torch import nn
 
 from swagfast.attribution.layers import resolve_layer
 from swagfast.failure.scores import METHODS, check_method, layer_pass, scores_from_activations
+from swagfast.viz import created_mode
 
 FORMAT = "swagfast.FilterStats"
 VERSION = 1
@@ -593,6 +594,7 @@ class FilterStats:
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             shutil.copytree(self.root, staging, dirs_exist_ok=True)
+            os.chmod(staging, created_mode(directory=True))  # mkdtemp's (or a temporary store's) 0700
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
                 os.replace(path, old / "x")

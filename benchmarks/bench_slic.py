@@ -1,7 +1,8 @@
 """SLIC superpixels and supervoxels: swagfast (native, Numba, CUDA) beside scikit-image and OpenCV.
 
 Single-image rows run on one thread (swagfast.set_num_threads(1), cv2.setNumThreads(1);
-scikit-image is single-threaded); the batch rows compare 1 and 2 threads. Every method gets the
+scikit-image is single-threaded); the batch rows and one 16x224x224 clip (split across threads
+within the item) compare 1 and 2 threads. Every method gets the
 RGB uint8 image and does its own colour conversion inside the timed call.
 
 Run: ``python benchmarks/bench_slic.py [--device cuda] [--repeats N]``. OpenCV's SLIC needs
@@ -122,24 +123,37 @@ def cpu_rows(repeats: int) -> list[dict]:
                 }
             )
 
-    def batch_on(threads):
-        swagfast.set_num_threads(threads)
-        return swagfast.slic(batch, 300)
+    def on_threads(fn, method, mode, size):
+        """fn at one and two threads, in interleaved rounds too: the VM's speed drifts between runs."""
 
-    # one and two threads in interleaved rounds too: the VM's speed drifts between runs
-    res = median_ms_interleaved({t: (lambda t=t: batch_on(t)) for t in (1, 2)}, max(3, repeats // 3))
-    for threads, ms in res.items():
-        rows.append(
-            {
-                "method": "swagfast.slic",
-                "backend": "cpu",
-                "mode": "I",
-                "size": bsize,
-                "threads": threads,
-                "explained_variation": None,
-                "median_ms": ms,
-            }
-        )
+        def run(threads):
+            swagfast.set_num_threads(threads)
+            return fn()
+
+        res = median_ms_interleaved({t: (lambda t=t: run(t)) for t in (1, 2)}, max(3, repeats // 3))
+        for threads, ms in res.items():
+            rows.append(
+                {
+                    "method": method,
+                    "backend": "cpu",
+                    "mode": mode,
+                    "size": size,
+                    "threads": threads,
+                    "explained_variation": None,
+                    "median_ms": ms,
+                }
+            )
+
+    # threads across a batch; and within one item large enough (see kInnerParallelVoxels)
+    on_threads(lambda: swagfast.slic(batch, 300), "swagfast.slic", "I", bsize)
+    big = photo_clip(16, 224)
+    big_grad = gradient_of(big)
+    on_threads(
+        lambda: swagfast.supervoxels(big, 480, gradient=big_grad, mode="I+G", w_c=20, w_g=9),
+        "swagfast.supervoxels",
+        "I+G",
+        "16x224x224, K=480",
+    )
     swagfast.set_num_threads(before)
     return rows
 

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "swagfast/lab.h"
 #include "swagfast/slic.h"
 #include "threads.h"
@@ -16,11 +20,10 @@ namespace swagfast::cpu::SWAGFAST_CPU_ISA {
 
 namespace {
 
-// Threads within one item only from this size: measured on a 2-core VM, two threads on one item
-// were slower than one up to 800k voxels (16x112x112: 37 against 27 ms; 64x112x112: 187
-// against 154 ms; two barriers per round and the serial connectivity pass) and 8% faster at
-// 4.2M (64x256x256).
-constexpr int64_t kInnerParallelVoxels = int64_t{1} << 22;
+// Threads within one item only from this size. Measured on a 2-core VM in a process that has just
+// run torch (as SWAG-V's supervoxels follow guided backprop), rounds on one / two threads:
+// 16x112x112 9.0 / 15.0 ms, 32x112x112 26.6 / 28.1, 16x224x224 51.1 / 40.1, 64x256x256 364 / 210.
+constexpr int64_t kInnerParallelVoxels = int64_t{1} << 19;
 
 // First voxel of grid cell j along an axis (inverse of cell_of): ceil(j * extent / cells).
 inline int64_t cell_start(int64_t j, int64_t extent, int64_t cells) { return (j * extent + cells - 1) / cells; }
@@ -162,10 +165,15 @@ void assign_rows(const float* planes, const float* w, const SlicGrid g, const do
         }
   };
   const int64_t blocks = g.Z * blocks_per_plane;
-#pragma omp parallel for schedule(static) if (inner) num_threads(cpu::num_threads())
-  for (int64_t i = 0; i < blocks; ++i) {
+  auto run = [&](int64_t i) {
     const int64_t z = i / blocks_per_plane, yb = (i % blocks_per_plane) * kBlockRows;
     block(z, yb, std::min(yb + kBlockRows, g.Y));
+  };
+  if (inner) {  // called by every thread of slic_one's region: the blocks are shared out
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < blocks; ++i) run(i);
+  } else {
+    for (int64_t i = 0; i < blocks; ++i) run(i);
   }
 }
 
@@ -203,32 +211,43 @@ inline void add_voxel(const float* feat, const int32_t* labels, int64_t K, int64
   __builtin_memcpy(t + 4, &b, sizeof b);
 }
 
-// `inner`: the eight tables on the threads, each table's voxels still added in raster order,
-// so the sums do not depend on the number of threads.
+// The voxels whose x mod 8 falls in [lo, hi) added into their tables (zeroed first), in raster
+// order: each table's sums come out the same whichever thread adds them.
 template <int F>
-void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g, double* sums, double* tables,
-                     bool inner) {
+void accumulate_tables(const float* feat, const int32_t* labels, const SlicGrid g, double* tables, int64_t lo,
+                       int64_t hi) {
   const int64_t K = g.centres();
-  std::fill(tables, tables + kTables * K * 8, 0.0);
-  if (!inner) {
-    for (int64_t z = 0; z < g.Z; ++z)
-      for (int64_t y = 0; y < g.Y; ++y) {
-        const int64_t base = (z * g.Y + y) * g.X;
+  std::fill(tables + lo * K * 8, tables + hi * K * 8, 0.0);
+  for (int64_t z = 0; z < g.Z; ++z)
+    for (int64_t y = 0; y < g.Y; ++y) {
+      const int64_t base = (z * g.Y + y) * g.X;
+      if (lo == 0 && hi == kTables) {
         Slot4 pos = {static_cast<double>(z), static_cast<double>(y), 0.0, 1.0};
         const Slot4 step = {0.0, 0.0, 1.0, 0.0};
         for (int64_t x = 0; x < g.X; ++x, pos += step) add_voxel<F>(feat, labels, K, base, x, pos, tables);
-      }
-  } else {
-#pragma omp parallel for schedule(static) num_threads(cpu::num_threads())
-    for (int64_t t = 0; t < kTables; ++t)
-      for (int64_t z = 0; z < g.Z; ++z)
-        for (int64_t y = 0; y < g.Y; ++y) {
-          const int64_t base = (z * g.Y + y) * g.X;
-          for (int64_t x = t; x < g.X; x += kTables)
+      } else {
+        for (int64_t x0 = 0; x0 < g.X; x0 += kTables)
+          for (int64_t x = x0 + lo; x < std::min(x0 + hi, g.X); ++x)
             add_voxel<F>(feat, labels, K, base, x,
                          Slot4{static_cast<double>(z), static_cast<double>(y), static_cast<double>(x), 1.0}, tables);
-        }
+      }
+    }
+}
+
+void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g, double* tables, int64_t lo,
+                      int64_t hi) {
+  switch (g.F) {
+    case 1: return accumulate_tables<1>(feat, labels, g, tables, lo, hi);
+    case 3: return accumulate_tables<3>(feat, labels, g, tables, lo, hi);
+    case 4: return accumulate_tables<4>(feat, labels, g, tables, lo, hi);
+    default: return accumulate_tables<2>(feat, labels, g, tables, lo, hi);
   }
+}
+
+// Centre sums [F features, z, y, x, count] from the eight tables, added in order.
+void combine_tables(const double* tables, const SlicGrid g, double* sums) {
+  const int64_t K = g.centres();
+  const int F = g.F;
   for (int64_t k = 0; k < K; ++k) {
     double* s = sums + k * (F + 4);
     for (int q = 0; q < 8; ++q) {
@@ -237,16 +256,6 @@ void accumulate_sums(const float* feat, const int32_t* labels, const SlicGrid g,
       for (int t = 1; t < kTables; ++t) v += tables[(t * K + k) * 8 + q];
       s[q < 4 ? q : F + q - 4] = v;
     }
-  }
-}
-
-void accumulate_round(const float* feat, const int32_t* labels, const SlicGrid g, double* sums, double* tables,
-                      bool inner) {
-  switch (g.F) {
-    case 1: return accumulate_sums<1>(feat, labels, g, sums, tables, inner);
-    case 3: return accumulate_sums<3>(feat, labels, g, sums, tables, inner);
-    case 4: return accumulate_sums<4>(feat, labels, g, sums, tables, inner);
-    default: return accumulate_sums<2>(feat, labels, g, sums, tables, inner);
   }
 }
 
@@ -269,10 +278,27 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
       int32_t* l = labels + (z * g.Y + y) * g.X;
       for (int64_t x = 0; x < g.X; ++x) l[x] = row + cx[x];
     }
-  for (int it = 0; it < max_iter; ++it) {
-    assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
-    accumulate_round(feat, labels, g, sums.data(), tables.data(), inner);
-    for (int64_t k = 0; k < K; ++k) update_centre(&sums[k * acc_stride], g.F, &centres[k * stride]);
+  // With `inner`, all rounds run in one parallel region (a region per round was slower than one
+  // thread on the 2-core VM: the team was woken every round): the blocks of rows are shared out,
+  // and each thread adds the voxels of its own sum tables, so every table is summed in raster
+  // order and the labels do not depend on the thread count.
+#pragma omp parallel if (inner) num_threads(cpu::num_threads())
+  {
+    int64_t lo = 0, hi = kTables;  // this thread's tables
+#ifdef _OPENMP
+    const int64_t team = omp_get_num_threads(), id = omp_get_thread_num();
+    lo = id * kTables / team, hi = (id + 1) * kTables / team;
+#endif
+    for (int it = 0; it < max_iter; ++it) {
+      assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
+      accumulate_round(feat, labels, g, tables.data(), lo, hi);
+#pragma omp barrier
+#pragma omp single
+      {
+        combine_tables(tables.data(), g, sums.data());
+        for (int64_t k = 0; k < K; ++k) update_centre(&sums[k * acc_stride], g.F, &centres[k * stride]);
+      }
+    }
   }
 }
 

@@ -2,8 +2,8 @@
 
 Single-image rows run on one thread (swagfast.set_num_threads(1), cv2.setNumThreads(1);
 scikit-image is single-threaded); the batch rows and one 16x224x224 clip (split across threads
-within the item) compare 1 and 2 threads. Every method gets the
-RGB uint8 image and does its own colour conversion inside the timed call.
+within the item) compare 1 and 2 threads. Every method gets the RGB uint8 image and does its own
+colour conversion inside the timed call.
 
 Run: ``python benchmarks/bench_slic.py [--device cuda] [--repeats N]``. OpenCV's SLIC needs
 ``pip install .[bench]`` (opencv-contrib-python-headless); without it the row says so.

@@ -252,7 +252,7 @@ def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_a
         assert swagfast.get_num_threads() == 2  # the caller's count is untouched
     finally:
         swagfast.set_num_threads(DEFAULT_THREADS)
-    assert len(os.listdir("/proc/self/task")) == before
+    assert len(os.listdir("/proc/self/task")) <= before  # (<=: an idle helper, e.g. tqdm's, may end)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")

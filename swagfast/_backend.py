@@ -201,12 +201,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_beside_pool)
 
 
-def _run_single_threaded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn`` with every OpenMP region of this (worker) thread, torch's and swagfast's, and every
-    Numba kernel on one thread. A second thread that opens OpenMP regions of its own gets its own
-    OpenMP pool; with more pool threads than cores, libgomp shortens its spin-waits for the whole
-    process, and every later torch op on the CPU pays for sleeping and waking threads (guided
-    backprop on EfficientNet-Lite0 ran 2x slower for the rest of the process when we let it)."""
+def _single_threaded_worker() -> None:
+    """Set up the worker thread (once, as it starts): every OpenMP region it opens, torch's and
+    swagfast's, and every Numba kernel it runs, on one thread. A second thread that opens OpenMP
+    regions of its own gets its own OpenMP pool; with more pool threads than cores, libgomp
+    shortens its spin-waits for the whole process, and every later torch op on the CPU pays for
+    sleeping and waking threads (guided backprop on EfficientNet-Lite0 ran 2x slower for the
+    rest of the process when we let it)."""
     torch.get_num_threads()  # torch sets this thread's OpenMP count on first use: do that first
     numba = sys.modules.get("numba")
     if numba is not None:  # before ours: Numba's OpenMP layer may reset this thread's OpenMP count
@@ -215,7 +216,6 @@ def _run_single_threaded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> A
         from swagfast import _C
 
         _C.set_thread_num_threads(1)  # swagfast's kernels, and torch's ops, in this thread
-    return fn(*args, **kwargs)
 
 
 class Beside:
@@ -247,14 +247,16 @@ class Beside:
 def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwargs: Any) -> Beside:
     """Start ``fn(*args, **kwargs)`` beside the caller's next work (SWAG's colour superpixels
     while the attribution runs): in a worker thread, on one CPU thread (see
-    :func:`_run_single_threaded`), and on CUDA on a side stream ordered after the caller's
+    :func:`_single_threaded_worker`), and on CUDA on a side stream ordered after the caller's
     stream (tensor arguments are marked as used there). One worker serves the process, so stages
     started from several threads queue rather than multiply the threads.
     """
     global _beside_pool
     with _beside_lock:
         if _beside_pool is None:
-            _beside_pool = ThreadPoolExecutor(1, thread_name_prefix="swagfast-beside")
+            _beside_pool = ThreadPoolExecutor(
+                1, thread_name_prefix="swagfast-beside", initializer=_single_threaded_worker
+            )
     side = caller = None
     if device.type == "cuda":
         caller = torch.cuda.current_stream(device)
@@ -266,8 +268,8 @@ def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwarg
 
     def work():
         if side is None:
-            return _run_single_threaded(fn, *args, **kwargs)
+            return fn(*args, **kwargs)
         with torch.cuda.device(device), torch.cuda.stream(side):
-            return _run_single_threaded(fn, *args, **kwargs)
+            return fn(*args, **kwargs)
 
     return Beside(_beside_pool.submit(work), side, caller)

@@ -221,7 +221,7 @@ void accumulate_tables(const float* feat, const int32_t* labels, const SlicGrid 
   for (int64_t z = 0; z < g.Z; ++z)
     for (int64_t y = 0; y < g.Y; ++y) {
       const int64_t base = (z * g.Y + y) * g.X;
-      if (lo == 0 && hi == kTables) {
+      if (lo == 0 && hi == kTables) {  // one thread: positions by increment (measured ~5% faster)
         Slot4 pos = {static_cast<double>(z), static_cast<double>(y), 0.0, 1.0};
         const Slot4 step = {0.0, 0.0, 1.0, 0.0};
         for (int64_t x = 0; x < g.X; ++x, pos += step) add_voxel<F>(feat, labels, K, base, x, pos, tables);

@@ -229,6 +229,7 @@ def segment_pool(
 # ---- gradient-augmented SLIC ------------------------------------------------------------------
 
 MODES = ("I", "G", "I+G")
+CONNECTIVITY_RULES = ("raster", "parallel")
 
 
 def _positive_number(value, name: str) -> float:
@@ -285,6 +286,7 @@ def _slic_nd(
     w_g,
     max_num_iter,
     enforce_connectivity,
+    connectivity,
     min_size_factor,
     max_size_factor,
     spacing,
@@ -299,6 +301,9 @@ def _slic_nd(
         raise TypeError(f"timings must be a dict or None, got {type(timings).__name__}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
+    if connectivity not in CONNECTIVITY_RULES:
+        raise ValueError(f"connectivity must be one of 'raster', 'parallel'; got {connectivity!r}")
+    order_free = connectivity == "parallel" and bool(enforce_connectivity)
     n_segments = _int_at_least(n_segments, "n_segments", 1)
     w_c = _positive_number(w_c, "w_c")
     w_g = _positive_number(w_g, "w_g")
@@ -427,19 +432,25 @@ def _slic_nd(
                     stream,
                 )
                 lap("clustering")
-            # connectivity runs on the host (OpenMP over the batch): one copy of the labels each
-            # way, through page-locked memory (torch caches it), so the copies run at full speed
-            host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
-            host.copy_(labels)
-            _C.relabel(
-                host.numpy(),
-                n_centres,
-                float(min_size_factor),
-                max_size_factor,
-                bool(enforce_connectivity),
-                counts.numpy(),
-            )
-            labels.copy_(host, non_blocking=True)
+                if order_free:  # on the device, no copies and no wait
+                    shape, factor = (B, *zyx), float(min_size_factor)
+                    cc = torch.empty(_C_cuda.relabel_workspace(*shape), dtype=torch.int32, device=device)
+                    ptrs = labels.data_ptr(), cc.data_ptr()
+                    _C_cuda.relabel_parallel(ptrs[0], shape, n_centres, factor, ptrs[1], stream)
+            if not order_free:
+                # the raster rule runs on the host (OpenMP over the batch): one copy of the labels
+                # each way, through page-locked memory (torch caches it), so they run at full speed
+                host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
+                host.copy_(labels)
+                _C.relabel(
+                    host.numpy(),
+                    n_centres,
+                    float(min_size_factor),
+                    max_size_factor,
+                    bool(enforce_connectivity),
+                    counts.numpy(),
+                )
+                labels.copy_(host, non_blocking=True)
             lap("connectivity")
         else:
             if be == "cpu":
@@ -459,14 +470,17 @@ def _slic_nd(
                 host_view(feat), weights, n_segments, spacing3, max_num_iter, host_view(labels)
             )
             lap("clustering")
-            impl.relabel(
-                host_view(labels),
-                n_centres,
-                float(min_size_factor),
-                max_size_factor,
-                bool(enforce_connectivity),
-                counts.numpy(),
-            )
+            if order_free:
+                impl.relabel_parallel(host_view(labels), n_centres, float(min_size_factor), counts.numpy())
+            else:
+                impl.relabel(
+                    host_view(labels),
+                    n_centres,
+                    float(min_size_factor),
+                    max_size_factor,
+                    bool(enforce_connectivity),
+                    counts.numpy(),
+                )
             lap("connectivity")
     out = labels.reshape(B, *vox)
     if not batched:
@@ -484,6 +498,7 @@ def slic(
     w_g: float = 10.0,
     max_num_iter: int = 10,
     enforce_connectivity: bool = True,
+    connectivity: str = "raster",
     min_size_factor: float = 0.25,
     max_size_factor: float = 3.0,
     spacing: tuple[float, float] | None = None,
@@ -525,6 +540,14 @@ def slic(
         Make every segment one 4-connected component; components under
         ``min_size_factor * N / K`` pixels join an adjacent segment, and no component grows past
         ``max_size_factor * N / K`` pixels (as scikit-image).
+    connectivity : {"raster", "parallel"}, default "raster"
+        How ``enforce_connectivity`` finds and merges components. ``"raster"`` (as
+        scikit-image): grown breadth-first from each unvisited pixel in raster order, a small one
+        joining the last differently labelled segment its search met, cut at ``max_size``; on
+        cuda it runs on the host. ``"parallel"``: an order-free rule (union-find), a small
+        component joining the segment of the pixel just before its first pixel (left, else
+        above), no ``max_size`` cut; on cuda it runs on the device (no copies, no
+        synchronisation), and every backend gives the same labels for the same SLIC labels.
     min_size_factor, max_size_factor : float, default 0.25, 3.0
     spacing : (row, col) floats, optional
         Pixel spacing; default (1, 1).
@@ -535,8 +558,8 @@ def slic(
     timings : dict, optional
         When given, filled with the seconds each stage took: ``features`` (checks, Lab colour,
         gradient rescaling), ``clustering`` (the SLIC rounds) and ``connectivity`` (on cuda with
-        the copies to and from the host). On cuda the device is synchronised at each stage
-        boundary.
+        the ``"raster"`` rule, the copies to and from the host included). On cuda the device is
+        synchronised at each stage boundary.
 
     Returns
     -------
@@ -551,7 +574,8 @@ def slic(
     the 8 neighbouring grid cells whose ``2S x 2S`` window holds it (ties go to the lower centre
     index; a pixel in no window keeps its label). This pixel-parallel form is what every backend
     computes, so cpu, numba and cuda give the same labels up to floating-point rounding.
-    On cuda, connectivity is enforced on the host (one copy of the labels each way).
+    On cuda, the ``"raster"`` connectivity rule runs on the host (one copy of the labels each
+    way), the ``"parallel"`` one on the device.
 
     Examples
     --------
@@ -570,6 +594,7 @@ def slic(
         w_g,
         max_num_iter,
         enforce_connectivity,
+        connectivity,
         min_size_factor,
         max_size_factor,
         spacing,
@@ -590,6 +615,7 @@ def supervoxels(
     w_g: float = 10.0,
     max_num_iter: int = 10,
     enforce_connectivity: bool = True,
+    connectivity: str = "raster",
     min_size_factor: float = 0.25,
     max_size_factor: float = 3.0,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
@@ -623,6 +649,7 @@ def supervoxels(
         w_g,
         max_num_iter,
         enforce_connectivity,
+        connectivity,
         min_size_factor,
         max_size_factor,
         spacing,

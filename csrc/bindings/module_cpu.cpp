@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "../cpu/connectivity_cpu.h"
 #include "../cpu/patches_cpu.h"
 #include "../cpu/segment_pool_cpu.h"
 #include "../cpu/slic_cpu.h"
@@ -117,18 +118,33 @@ int64_t slic_iterate(py::array feat, py::array weights, int64_t n_segments, std:
   return cpu::slic_iterate(f, w, B, Z, Y, X, F, n_segments, sz, sy, sx, max_iter, l);
 }
 
-void relabel(py::array labels, int64_t n_centres, double min_size_factor, double max_size_factor, bool connect,
-             py::array counts) {
+void require_relabel_arrays(const py::array& labels, const py::array& counts) {
   require_c_array(labels, py::dtype::of<int32_t>(), "labels");
   require_c_array(counts, py::dtype::of<int32_t>(), "counts");
   require(labels.ndim() == 4 && labels.writeable(), "labels must be a writeable [B, Z, Y, X] array");
   require(counts.ndim() == 1 && counts.shape(0) == labels.shape(0) && counts.writeable(),
           "counts must be a writeable [B] array");
+}
+
+void relabel(py::array labels, int64_t n_centres, double min_size_factor, double max_size_factor, bool connect,
+             py::array counts) {
+  require_relabel_arrays(labels, counts);
   int32_t* l = static_cast<int32_t*>(labels.mutable_data());
   int32_t* c = static_cast<int32_t*>(counts.mutable_data());
   const int64_t B = labels.shape(0), Z = labels.shape(1), Y = labels.shape(2), X = labels.shape(3);
   py::gil_scoped_release release;
   cpu::relabel(l, B, Z, Y, X, n_centres, min_size_factor, max_size_factor, connect, c);
+}
+
+void relabel_parallel(py::array labels, int64_t n_centres, double min_size_factor, py::array counts) {
+  require_relabel_arrays(labels, counts);
+  require(labels.shape(1) * labels.shape(2) * labels.shape(3) < (int64_t{1} << 31),
+          "labels must have fewer than 2^31 voxels per item");
+  int32_t* l = static_cast<int32_t*>(labels.mutable_data());
+  int32_t* c = static_cast<int32_t*>(counts.mutable_data());
+  const int64_t B = labels.shape(0), Z = labels.shape(1), Y = labels.shape(2), X = labels.shape(3);
+  py::gil_scoped_release release;
+  cpu::relabel_parallel(l, B, Z, Y, X, n_centres, min_size_factor, c);
 }
 
 template <typename T>
@@ -174,6 +190,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("relabel", &relabel, py::arg("labels"), py::arg("n_centres"), py::arg("min_size_factor"),
         py::arg("max_size_factor"), py::arg("connect"), py::arg("counts"),
         "Enforce connectivity (optional) and renumber labels 0..n-1 in place; counts[b] = n");
+  m.def("relabel_parallel", &relabel_parallel, py::arg("labels"), py::arg("n_centres"), py::arg("min_size_factor"),
+        py::arg("counts"), "Enforce connectivity by the order-free rule of the CUDA kernels; counts[b] = n");
   m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("J"), py::arg("C"),
         "Sum [B, P, t, h, w] patch maps at [P, 3] offsets into J [B, T, H, W], counts into C");
   m.def("num_threads", &cpu::num_threads);

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../cuda/connectivity_cuda.h"
 #include "../cuda/patches_cuda.h"
 #include "../cuda/segment_pool_cuda.h"
 #include "../cuda/slic_cuda.h"
@@ -54,6 +55,13 @@ int64_t slic_iterate(std::uintptr_t feat, const std::vector<float>& weights, std
                             reinterpret_cast<void*>(stream));
 }
 
+void relabel_parallel(std::uintptr_t labels, std::tuple<int64_t, int64_t, int64_t, int64_t> shape, int64_t n_centres,
+                      double min_size_factor, std::uintptr_t workspace, std::uintptr_t stream) {
+  auto [B, Z, Y, X] = shape;
+  cuda::relabel_parallel(ptr<int32_t>(labels), B, Z, Y, X, n_centres, min_size_factor, ptr<int32_t>(workspace),
+                         reinterpret_cast<void*>(stream));
+}
+
 void accumulate_patches(std::uintptr_t maps, std::uintptr_t offsets, std::tuple<int64_t, int64_t, int64_t, int64_t,
                         int64_t> maps_shape, std::tuple<int64_t, int64_t, int64_t> out_shape, const std::string& dtype,
                         std::uintptr_t J, std::uintptr_t C, std::uintptr_t stream) {
@@ -91,6 +99,11 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("shape"),
         py::arg("n_segments"), py::arg("spacing"), py::arg("max_iter"), py::arg("labels"), py::arg("workspace"),
         py::arg("stream"));
+  m.def("relabel_workspace", &cuda::relabel_workspace, py::arg("B"), py::arg("Z"), py::arg("Y"), py::arg("X"),
+        "int32 elements of device workspace relabel_parallel needs");
+  m.def("relabel_parallel", &relabel_parallel, py::arg("labels"), py::arg("shape"), py::arg("n_centres"),
+        py::arg("min_size_factor"), py::arg("workspace"), py::arg("stream"),
+        "Connectivity by the order-free rule, on the device; segment counts in the workspace's last B");
   m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("maps_shape"),
         py::arg("out_shape"), py::arg("dtype"), py::arg("J"), py::arg("C"), py::arg("stream"));
   m.def("device_count", &device_count, "(count, error): count is -1 when the CUDA runtime reports an error");

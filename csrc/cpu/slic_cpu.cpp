@@ -7,6 +7,7 @@
 #include <omp.h>
 #endif
 
+#include "swagfast/connectivity.h"
 #include "swagfast/lab.h"
 #include "swagfast/slic.h"
 #include "threads.h"
@@ -489,7 +490,7 @@ void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_
              double max_size_factor, bool connect, int32_t* counts) {
   const int64_t N = Z * Y * X;
   const double segment_size = static_cast<double>(N) / static_cast<double>(std::max<int64_t>(n_centres, 1));
-  const int64_t min_size = static_cast<int64_t>(min_size_factor * segment_size);
+  const int64_t min_size = connectivity::min_size(N, n_centres, min_size_factor);
   const int64_t max_size = std::max<int64_t>(static_cast<int64_t>(max_size_factor * segment_size), 1);
 #pragma omp parallel for schedule(dynamic, 1) if (B > 1) num_threads(cpu::num_threads())
   for (int64_t b = 0; b < B; ++b) counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect);

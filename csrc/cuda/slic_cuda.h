@@ -1,6 +1,7 @@
 // Gradient-augmented SLIC on CUDA: same maths (swagfast/slic.h) as the CPU kernels, one thread
 // per voxel for the assignment and per voxel (atomics) for the centre sums. Connectivity and
-// renumbering run on the host (swagfast::cpu::relabel) for now.
+// renumbering: the raster rule on the host (swagfast::cpu::relabel), or the order-free rule on
+// the device (connectivity_cuda.h).
 #pragma once
 
 #include <cstdint>

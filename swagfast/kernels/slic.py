@@ -451,10 +451,93 @@ def _relabel_batch(labels, min_size, max_size, connect, counts):
         counts[b] = _relabel_one(labels[b], min_size, max_size, connect)
 
 
+def _min_size(n_voxels: int, n_centres: int, min_size_factor: float) -> int:
+    """Components under this many voxels merge (as ``connectivity::min_size`` in C++)."""
+    return int(min(min_size_factor * (n_voxels / max(n_centres, 1)), n_voxels + 1))
+
+
 def relabel(labels, n_centres, min_size_factor, max_size_factor, connect, counts) -> None:
     """Same contract as ``swagfast._C.relabel``."""
     _, Z, Y, X = labels.shape
     segment_size = Z * Y * X / max(n_centres, 1)
-    min_size = int(min_size_factor * segment_size)
     max_size = max(int(max_size_factor * segment_size), 1)
-    _relabel_batch(labels, min_size, max_size, connect, counts)
+    _relabel_batch(labels, _min_size(Z * Y * X, n_centres, min_size_factor), max_size, connect, counts)
+
+
+# The order-free rule of csrc/include/swagfast/connectivity.h, step by step as the C++ loops.
+
+
+@numba.njit(cache=True, inline="always")
+def _find(parent, i):
+    while parent[i] != i:
+        i = parent[i]
+    return i
+
+
+@numba.njit(cache=True, inline="always")
+def _unite(parent, a, b):
+    while True:
+        a, b = _find(parent, a), _find(parent, b)
+        if a == b:
+            return
+        if a < b:
+            a, b = b, a
+        old = parent[a]
+        parent[a] = min(old, b)
+        if old == a:
+            return
+        a = old
+
+
+@numba.njit(cache=True)
+def _relabel_parallel_one(labels, min_size):
+    Z, Y, X = labels.shape
+    flat = labels.reshape(-1)
+    N = flat.size
+    parent = np.arange(N, dtype=np.int32)
+    for i in range(N):
+        x, y, z = i % X, (i // X) % Y, i // (X * Y)
+        lab = flat[i]
+        if x > 0 and flat[i - 1] == lab:
+            _unite(parent, i, i - 1)
+        if y > 0 and flat[i - X] == lab:
+            _unite(parent, i, i - X)
+        if z > 0 and flat[i - X * Y] == lab:
+            _unite(parent, i, i - X * Y)
+    for i in range(N):
+        parent[i] = _find(parent, i)
+    size = np.zeros(N, np.int32)
+    for i in range(N):
+        size[parent[i]] += 1
+    target = np.empty(N, np.int32)
+    for r in range(N):
+        if parent[r] != r:
+            continue
+        target[r] = r
+        if r > 0 and size[r] < min_size:
+            x, y = r % X, (r // X) % Y
+            target[r] = parent[r - 1 if x > 0 else (r - X if y > 0 else r - X * Y)]
+    rank = np.full(N, -1, np.int32)
+    segments = 0
+    for r in range(N):
+        if parent[r] == r and target[r] == r:
+            rank[r] = segments
+            segments += 1
+    for i in range(N):
+        r = parent[i]
+        while target[r] != r:
+            r = target[r]
+        flat[i] = rank[r]
+    return segments
+
+
+@numba.njit(parallel=True, cache=True)
+def _relabel_parallel_batch(labels, min_size, counts):
+    for b in numba.prange(labels.shape[0]):
+        counts[b] = _relabel_parallel_one(labels[b], min_size)
+
+
+def relabel_parallel(labels, n_centres, min_size_factor, counts) -> None:
+    """Same contract as ``swagfast._C.relabel_parallel``."""
+    _, Z, Y, X = labels.shape
+    _relabel_parallel_batch(labels, _min_size(Z * Y * X, n_centres, min_size_factor), counts)

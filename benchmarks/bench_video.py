@@ -6,6 +6,8 @@
   thesis's Table 4.4 (Titan X, R(2+1)D; seconds).
 * SWAG-V_I also with the device's other ``overlap`` setting (supervoxels computed beside the
   attribution: the default on CUDA, not on the CPU).
+* Each variant also with ``connectivity="parallel"`` (the order-free rule; on CUDA it runs on
+  the device instead of copying the labels to the host and back).
 * Where SWAG-V's time goes: each variant with ``profile=True`` (every stage timed alone, CUDA
   synchronised at the boundaries), median ms per stage (a second table, ``..._stages``).
 
@@ -72,8 +74,9 @@ def main() -> None:
         "Saliency Tubes": lambda: SaliencyTubes(model, layer)(x),
     }
     for v in ("G", "I", "I+G"):
-        swag = SWAGV(model, v, mean=mean, std=std)
-        fns[f"SWAG-V_{v}"] = lambda s=swag: s(x)
+        for rule, suffix in (("raster", ""), ("parallel", ", connectivity=parallel")):
+            swag = SWAGV(model, v, mean=mean, std=std, connectivity=rule)
+            fns[f"SWAG-V_{v}{suffix}"] = lambda s=swag: s(x)
     cuda = dev.startswith("cuda")
     other = SWAGV(model, "I", mean=mean, std=std, overlap=not cuda)  # the device's other setting
     fns[f"SWAG-V_I, overlap={not cuda}"] = lambda: other(x)
@@ -109,13 +112,13 @@ STAGES = (
 
 def stage_rows(model, x, mean, std, repeats: int) -> list[dict]:
     """Median ms of each stage of SWAG-V (profile=True: stages run one after another, CUDA
-    synchronised at every boundary), per variant."""
+    synchronised at every boundary), per variant and connectivity rule."""
     rows = []
-    for v in ("G", "I", "I+G"):
-        swag = SWAGV(model, v, mean=mean, std=std, profile=True)
+    for v, rule in [(v, rule) for rule in ("raster", "parallel") for v in ("G", "I", "I+G")]:
+        swag = SWAGV(model, v, mean=mean, std=std, connectivity=rule, profile=True)
         swag(x)  # warm-up
         runs = [swag(x).timings for _ in range(repeats)]
-        row = {"method": f"SWAG-V_{v}"}
+        row = {"method": f"SWAG-V_{v}" + ("" if rule == "raster" else ", connectivity=parallel")}
         for k in STAGES:
             row[k.removeprefix("superpixels.") + "_ms"] = round(
                 1e3 * statistics.median(t[k] for t in runs), 3

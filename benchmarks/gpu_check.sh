@@ -55,6 +55,7 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 8 --repeats 5
     # ... and one clip at a time (with the per-stage tables: where the supervoxels' time goes)
     step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 1 --repeats 11
+    step 120 "$py" benchmarks/bench_video.py --device cuda --model action-demo --batch 1 --repeats 11
     # the thesis's timing model (random init): torchvision's ResNet-50
     step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
     step 120 "$py" benchmarks/bench_pool.py --device cuda

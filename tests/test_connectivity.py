@@ -149,7 +149,9 @@ def test_cuda_device_pass_equals_the_cpu_one(kind, rng):
     _C.relabel_parallel(expected, n_centres, 0.25, counts)
     labels = torch.from_numpy(raw).cuda()
     ws = torch.full((_C_cuda.relabel_workspace(*raw.shape),), -7, dtype=torch.int32, device="cuda")
-    _C_cuda.relabel_parallel(labels.data_ptr(), raw.shape, n_centres, 0.25, ws.data_ptr(), cuda_stream(labels.device))
+    _C_cuda.relabel_parallel(
+        labels.data_ptr(), raw.shape, n_centres, 0.25, ws.data_ptr(), cuda_stream(labels.device)
+    )
     np.testing.assert_array_equal(labels.cpu().numpy(), expected)
     np.testing.assert_array_equal(ws[-len(raw) :].cpu().numpy(), counts)
 
@@ -166,5 +168,7 @@ def test_cuda_parallel_rule_agrees_with_cpu_end_to_end():
     assert gpu.device.type == "cuda" and gpu.dtype == torch.int32
     assert (gpu.cpu().numpy() == cpu).mean() >= 0.995
     timings = {}
-    swagfast.supervoxels(to_backend(clip, "cuda"), 60, channel_axis=-1, connectivity="parallel", timings=timings)
+    swagfast.supervoxels(
+        to_backend(clip, "cuda"), 60, channel_axis=-1, connectivity="parallel", timings=timings
+    )
     assert set(timings) == {"features", "clustering", "connectivity"}

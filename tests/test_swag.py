@@ -228,6 +228,20 @@ def test_overlapped_colour_superpixels_equal_the_sequential_ones(backend):
     assert set(beside.timings) == {"attribution", "superpixels", "pooling", "total"}
 
 
+@pytest.mark.parametrize("backend", ["cpu", "numba"])
+def test_connectivity_rule_reaches_the_superpixels(backend):
+    x, _ = red_square_batch(2, size=96)
+    swag = SWAG(
+        RedDetector().eval(), "I", n_segments=60, mean=MEAN, std=STD, backend=backend, connectivity="parallel"
+    )
+    exp = swag(x)
+    image = swag.colour_image(x)
+    expected = swagfast.slic(image, 60, mode="I", w_c=swag.w_c, connectivity="parallel", backend=backend)
+    assert torch.equal(exp.segments, expected)
+    with pytest.raises(ValueError, match="connectivity must be one of 'raster', 'parallel'; got 'fast'"):
+        SWAG(RedDetector(), "I", connectivity="fast")
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
 def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_alone():
     # A second thread opening OpenMP regions gets a pool of its own; with more pool threads than
@@ -325,6 +339,17 @@ def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
     profiled = SWAG(model, "I", mean=MEAN, std=STD, profile=True)(x.cuda())
     assert torch.equal(profiled.segments, alone.segments)
     assert profiled.timings["superpixels.clustering"] > 0
+
+
+@pytest.mark.cuda
+def test_parallel_connectivity_on_cuda_stays_on_device_and_agrees_with_cpu():
+    x, _ = red_square_batch(4)
+    model = RedDetector().eval()
+    kw = dict(mean=MEAN, std=STD, connectivity="parallel")
+    cpu = SWAG(model, "I+G", **kw)(x)
+    gpu = SWAG(model.cuda(), "I+G", **kw)(x.cuda())
+    assert gpu.segments.device.type == "cuda"
+    assert (gpu.segments.cpu() == cpu.segments).float().mean() >= 0.995
 
 
 def test_rise_finds_the_red_square_and_is_seeded():

@@ -12,7 +12,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._backend import run_beside
 from swagfast.explainers.explanation import Explanation
-from swagfast.superpixels import MODES, REDUCTIONS, segment_pool, slic, supervoxels
+from swagfast.superpixels import CONNECTIVITY_RULES, MODES, REDUCTIONS, segment_pool, slic, supervoxels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,6 +64,9 @@ class SWAG:
     seed : int, default 0
         Seed of the "noise" baseline.
     backend : {"auto", "cpu", "cuda", "numba"}
+    connectivity : {"raster", "parallel"}, default "raster"
+        The superpixels' connectivity rule (:func:`swagfast.slic`): ``"parallel"`` runs on the
+        device on CUDA (no copy of the labels to the host and back).
     overlap : bool or None, default None
         Variant I only (its superpixels do not depend on the attribution): compute them beside
         the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
@@ -104,6 +107,7 @@ class SWAG:
         spacing: tuple[float, float, float] | None = None,
         seed: int = 0,
         backend: str = "auto",
+        connectivity: str = "raster",
         overlap: bool | None = None,
         profile: bool = False,
     ) -> None:
@@ -122,6 +126,8 @@ class SWAG:
                 raise ValueError(f"{name} must have 3 values (one per RGB channel), got {v!r}")
         if any(s <= 0 for s in std):
             raise ValueError(f"std must be positive, got {std!r}")
+        if connectivity not in CONNECTIVITY_RULES:
+            raise ValueError(f"connectivity must be one of 'raster', 'parallel'; got {connectivity!r}")
         if overlap is not None and not isinstance(overlap, bool):
             raise TypeError(f"overlap must be a bool or None, got {type(overlap).__name__}")
         if not isinstance(profile, bool):
@@ -141,6 +147,7 @@ class SWAG:
         self.spacing = spacing
         self.seed = seed
         self.backend = backend
+        self.connectivity = connectivity
         self.overlap = overlap
         self.profile = profile
 
@@ -185,6 +192,7 @@ class SWAG:
             w_g=self.w_g,
             max_num_iter=self.max_num_iter,
             backend=self.backend,
+            connectivity=self.connectivity,
         )
         colour = img if self.variant in ("I", "I+G") else None
         early = None

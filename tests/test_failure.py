@@ -261,7 +261,11 @@ def test_fit_memory_does_not_grow_with_the_dataset():
         return top
 
     peak(1)  # lazy imports and numpy's caches
-    small, large = peak(4), peak(32)
+    # tracemalloc also counts other threads' allocations (earlier tests leave tqdm's monitor
+    # threads running; a full CI run once saw 7.7 MB more in one measurement): the least of a few
+    # tries, which real growth would raise in every one
+    small = min(peak(4) for _ in range(2))
+    large = min(peak(32) for _ in range(3))
     assert large - small < 96 * 1024, (small, large)
 
 

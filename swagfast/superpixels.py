@@ -538,8 +538,8 @@ def slic(
     max_num_iter : int, default 10
     enforce_connectivity : bool, default True
         Make every segment one 4-connected component; components under
-        ``min_size_factor * N / K`` pixels join an adjacent segment, and no component grows past
-        ``max_size_factor * N / K`` pixels (as scikit-image).
+        ``min_size_factor * N / K`` pixels join an adjacent segment, and (raster rule) no
+        component grows past ``max_size_factor * N / K`` pixels (as scikit-image).
     connectivity : {"raster", "parallel"}, default "raster"
         How ``enforce_connectivity`` finds and merges components. ``"raster"`` (as
         scikit-image): grown breadth-first from each unvisited pixel in raster order, a small one

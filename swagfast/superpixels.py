@@ -232,6 +232,13 @@ MODES = ("I", "G", "I+G")
 CONNECTIVITY_RULES = ("raster", "parallel")
 
 
+def check_connectivity_rule(connectivity) -> None:
+    """ValueError unless ``connectivity`` names one of :data:`CONNECTIVITY_RULES`."""
+    if connectivity not in CONNECTIVITY_RULES:
+        rules = ", ".join(map(repr, CONNECTIVITY_RULES))
+        raise ValueError(f"connectivity must be one of {rules}; got {connectivity!r}")
+
+
 def _positive_number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -301,8 +308,7 @@ def _slic_nd(
         raise TypeError(f"timings must be a dict or None, got {type(timings).__name__}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
-    if connectivity not in CONNECTIVITY_RULES:
-        raise ValueError(f"connectivity must be one of 'raster', 'parallel'; got {connectivity!r}")
+    check_connectivity_rule(connectivity)
     order_free = connectivity == "parallel" and bool(enforce_connectivity)
     n_segments = _int_at_least(n_segments, "n_segments", 1)
     w_c = _positive_number(w_c, "w_c")
@@ -395,6 +401,19 @@ def _slic_nd(
     labels = torch.empty((B, *zyx), dtype=torch.int32, device=device)
     counts = torch.empty(B, dtype=torch.int32)
 
+    def relabel_on_host(impl, labels_np: np.ndarray) -> None:
+        if order_free:
+            impl.relabel_parallel(labels_np, n_centres, float(min_size_factor), counts.numpy())
+        else:
+            impl.relabel(
+                labels_np,
+                n_centres,
+                float(min_size_factor),
+                max_size_factor,
+                bool(enforce_connectivity),
+                counts.numpy(),
+            )
+
     def lap(stage: str) -> None:
         nonlocal started
         if timings is not None:
@@ -442,14 +461,7 @@ def _slic_nd(
                 # each way, through page-locked memory (torch caches it), so they run at full speed
                 host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
                 host.copy_(labels)
-                _C.relabel(
-                    host.numpy(),
-                    n_centres,
-                    float(min_size_factor),
-                    max_size_factor,
-                    bool(enforce_connectivity),
-                    counts.numpy(),
-                )
+                relabel_on_host(_C, host.numpy())
                 labels.copy_(host, non_blocking=True)
             lap("connectivity")
         else:
@@ -470,17 +482,7 @@ def _slic_nd(
                 host_view(feat), weights, n_segments, spacing3, max_num_iter, host_view(labels)
             )
             lap("clustering")
-            if order_free:
-                impl.relabel_parallel(host_view(labels), n_centres, float(min_size_factor), counts.numpy())
-            else:
-                impl.relabel(
-                    host_view(labels),
-                    n_centres,
-                    float(min_size_factor),
-                    max_size_factor,
-                    bool(enforce_connectivity),
-                    counts.numpy(),
-                )
+            relabel_on_host(impl, host_view(labels))
             lap("connectivity")
     out = labels.reshape(B, *vox)
     if not batched:

@@ -12,7 +12,14 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._backend import run_beside
 from swagfast.explainers.explanation import Explanation
-from swagfast.superpixels import CONNECTIVITY_RULES, MODES, REDUCTIONS, segment_pool, slic, supervoxels
+from swagfast.superpixels import (
+    MODES,
+    REDUCTIONS,
+    check_connectivity_rule,
+    segment_pool,
+    slic,
+    supervoxels,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -126,8 +133,7 @@ class SWAG:
                 raise ValueError(f"{name} must have 3 values (one per RGB channel), got {v!r}")
         if any(s <= 0 for s in std):
             raise ValueError(f"std must be positive, got {std!r}")
-        if connectivity not in CONNECTIVITY_RULES:
-            raise ValueError(f"connectivity must be one of 'raster', 'parallel'; got {connectivity!r}")
+        check_connectivity_rule(connectivity)
         if overlap is not None and not isinstance(overlap, bool):
             raise TypeError(f"overlap must be a bool or None, got {type(overlap).__name__}")
         if not isinstance(profile, bool):

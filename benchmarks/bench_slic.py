@@ -163,37 +163,24 @@ def cuda_rows(repeats: int) -> list[dict]:
     batch = torch.from_numpy(np.stack([img] * 64)).cuda().permute(0, 3, 1, 2).contiguous()
     grad = torch.from_numpy(np.stack([gradient_of(img)] * 64)).cuda()
     rows = []
+
+    def timed(method, backend, mode, size, items, fn, n=repeats):
+        ms = median_ms(fn, n, sync=backend == "cuda")
+        row = {"method": method, "backend": backend, "mode": mode, "size": size}
+        rows.append({**row, "ms_per_image": round(ms / items, 4), "median_ms": ms})
+
+    images = "64x224x224, K=300"
     for mode, kw in (("I", {}), ("G", {"gradient": grad}), ("I+G", {"gradient": grad, "w_c": 20, "w_g": 9})):
         image = None if mode == "G" else batch
         fn = lambda image=image, mode=mode, kw=kw: swagfast.slic(image, 300, mode=mode, **kw)  # noqa: E731
-        ms = median_ms(fn, repeats, sync=True)
-        rows.append(
-            {
-                "method": "swagfast.slic",
-                "backend": "cuda",
-                "mode": mode,
-                "size": "64x224x224, K=300",
-                "ms_per_image": round(ms / 64, 4),
-                "median_ms": ms,
-            }
-        )
+        timed("swagfast.slic", "cuda", mode, images, 64, fn)
     # connectivity: the raster rule's share (on the host, labels copied each way through pinned
     # memory) and the order-free rule on the device
     for method, kw in (
         ("swagfast.slic, connectivity not enforced", {"enforce_connectivity": False}),
         ("swagfast.slic, connectivity=parallel", {"connectivity": "parallel"}),
     ):
-        ms = median_ms(lambda kw=kw: swagfast.slic(batch, 300, **kw), repeats, sync=True)
-        rows.append(
-            {
-                "method": method,
-                "backend": "cuda",
-                "mode": "I",
-                "size": "64x224x224, K=300",
-                "ms_per_image": round(ms / 64, 4),
-                "median_ms": ms,
-            }
-        )
+        timed(method, "cuda", "I", images, 64, lambda kw=kw: swagfast.slic(batch, 300, **kw))
     clip = photo_clip(16, 112)
     clips = torch.from_numpy(np.stack([clip] * 8)).cuda()
     cgrad = torch.from_numpy(np.stack([gradient_of(clip)] * 8)).cuda()
@@ -202,28 +189,15 @@ def cuda_rows(repeats: int) -> list[dict]:
         ("swagfast.supervoxels, connectivity=parallel", "parallel"),
     ):
         kw = dict(gradient=cgrad, mode="I+G", w_c=20, w_g=9, channel_axis=-1, connectivity=rule)
-        ms = median_ms(lambda kw=kw: swagfast.supervoxels(clips, 120, **kw), repeats, sync=True)
-        rows.append(
-            {
-                "method": method,
-                "backend": "cuda",
-                "mode": "I+G",
-                "size": "8x16x112x112, K=120",
-                "ms_per_image": round(ms / 8, 4),
-                "median_ms": ms,
-            }
+        timed(
+            method,
+            "cuda",
+            "I+G",
+            "8x16x112x112, K=120",
+            8,
+            lambda kw=kw: swagfast.supervoxels(clips, 120, **kw),
         )
-    rows.append(
-        {
-            "method": "swagfast.slic",
-            "backend": "cpu",
-            "mode": "I",
-            "size": "64x224x224, K=300",
-            "ms_per_image": None,
-            "median_ms": median_ms(lambda: swagfast.slic(batch.cpu(), 300), 3),
-        }
-    )
-    rows[-1]["ms_per_image"] = round(rows[-1]["median_ms"] / 64, 4)
+    timed("swagfast.slic", "cpu", "I", images, 64, lambda: swagfast.slic(batch.cpu(), 300), n=3)
     return rows
 
 

@@ -39,6 +39,9 @@ THESIS_S = {  # Table 4.4, R(2+1)D
 }
 
 
+RULES = (("raster", ""), ("parallel", ", connectivity=parallel"))  # connectivity rule, row-name suffix
+
+
 def load(name: str, device: str):
     if name == "action-demo":
         demo = models.load("action-demo", device=device)
@@ -74,7 +77,7 @@ def main() -> None:
         "Saliency Tubes": lambda: SaliencyTubes(model, layer)(x),
     }
     for v in ("G", "I", "I+G"):
-        for rule, suffix in (("raster", ""), ("parallel", ", connectivity=parallel")):
+        for rule, suffix in RULES:
             swag = SWAGV(model, v, mean=mean, std=std, connectivity=rule)
             fns[f"SWAG-V_{v}{suffix}"] = lambda s=swag: s(x)
     cuda = dev.startswith("cuda")
@@ -114,11 +117,11 @@ def stage_rows(model, x, mean, std, repeats: int) -> list[dict]:
     """Median ms of each stage of SWAG-V (profile=True: stages run one after another, CUDA
     synchronised at every boundary), per variant and connectivity rule."""
     rows = []
-    for v, rule in [(v, rule) for rule in ("raster", "parallel") for v in ("G", "I", "I+G")]:
+    for (rule, suffix), v in [(r, v) for r in RULES for v in ("G", "I", "I+G")]:
         swag = SWAGV(model, v, mean=mean, std=std, connectivity=rule, profile=True)
         swag(x)  # warm-up
         runs = [swag(x).timings for _ in range(repeats)]
-        row = {"method": f"SWAG-V_{v}" + ("" if rule == "raster" else ", connectivity=parallel")}
+        row = {"method": f"SWAG-V_{v}{suffix}"}
         for k in STAGES:
             row[k.removeprefix("superpixels.") + "_ms"] = round(
                 1e3 * statistics.median(t[k] for t in runs), 3

@@ -88,6 +88,31 @@ def photo_clip(frames: int = 16, size: int = 112) -> np.ndarray:
 PLANTED_HEAD = ((1.0, 0.1, 0.5), (0.0, 1.0, 8.0))
 
 
+def unconnected_labels(kind: str, rng: np.random.Generator, small: bool = False) -> tuple[np.ndarray, int]:
+    """Labels before connectivity, as the relabel kernels take them: a contiguous [B, Z, Y, X]
+    int32 array and the number of centres to relabel it with. ``kind``: "image" (SLIC rounds on
+    chelsea and coffee, renumbered but not connected), "clip" (the same on a panning clip),
+    "noise" and "noise3d" (many tiny components, long merge chains). ``small``: sizes the CUDA
+    emulation runs quickly (48 pixels a side, a 6x24x24 clip)."""
+    from swagfast import slic, supervoxels
+    from swagfast.data import center_crop_resize, sample_images
+
+    if kind == "image":
+        side, K = (48, 40) if small else (224, 300)
+        img = np.stack([center_crop_resize(sample_images()[n], side) for n in ("chelsea", "coffee")])
+        return np.ascontiguousarray(slic(img, K, enforce_connectivity=False)[:, None]), K
+    if kind == "clip":
+        (frames, side), K = ((6, 24), 12) if small else ((8, 64), 60)
+        return np.ascontiguousarray(
+            supervoxels(photo_clip(frames, side), K, enforce_connectivity=False)[None]
+        ), K
+    if kind == "noise":
+        return rng.integers(0, 3, size=(3, 1, 37, 41)).astype(np.int32), 40
+    if kind == "noise3d":
+        return rng.integers(0, 2, size=(2, 5, 19, 23)).astype(np.int32), 40
+    raise ValueError(f"kind must be one of 'image', 'clip', 'noise', 'noise3d'; got {kind!r}")
+
+
 def planted_pattern_model() -> torch.nn.Module:
     """A hand-set CNN whose filter 2 detects a blue patch that pushes class 0 images to class 1.
 

@@ -12,11 +12,18 @@ from scipy import ndimage
 import swagfast
 from swagfast import kernels
 from swagfast.data import center_crop_resize, sample_images
-from swagfast.testing import connected_segment_count, explained_variation, photo_clip, to_backend
+from swagfast.testing import (
+    connected_segment_count,
+    explained_variation,
+    photo_clip,
+    to_backend,
+    unconnected_labels,
+)
 
 PHOTOS = {name: center_crop_resize(sample_images()[name], 224) for name in ("chelsea", "coffee", "rocket")}
 
 HOST_IMPLS = ["cpu", "numba"]
+KINDS = ["image", "clip", "noise", "noise3d"]
 
 
 def host_impl(name: str):
@@ -59,26 +66,11 @@ def oracle(labels: np.ndarray, n_centres: int, min_size_factor: float) -> tuple[
     return segment[comp].reshape(labels.shape).astype(np.int32), segments
 
 
-def raw_labels(kind: str, rng) -> np.ndarray:
-    """[B, Z, Y, X] labels before connectivity: SLIC rounds on photos and a clip (renumbered but
-    not connected), and noise with many tiny components and long merge chains."""
-    if kind == "photos":
-        img = np.stack([PHOTOS["chelsea"], PHOTOS["coffee"]])
-        return swagfast.slic(img, 300, enforce_connectivity=False)[:, None]
-    if kind == "clip":
-        clip = photo_clip(8, 64)
-        return swagfast.supervoxels(clip, 60, enforce_connectivity=False)[None]
-    if kind == "noise":
-        return rng.integers(0, 3, size=(3, 1, 37, 41)).astype(np.int32)
-    return rng.integers(0, 2, size=(2, 5, 19, 23)).astype(np.int32)  # 3-d noise
-
-
 @pytest.mark.parametrize("impl", HOST_IMPLS)
-@pytest.mark.parametrize("kind", ["photos", "clip", "noise", "noise3d"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("factor", [0.0, 0.25, 2.0])
 def test_host_backends_follow_the_rule_exactly(impl, kind, factor, rng):
-    raw = np.ascontiguousarray(raw_labels(kind, rng))
-    n_centres = 300 if kind == "photos" else (60 if kind == "clip" else 40)
+    raw, n_centres = unconnected_labels(kind, rng)
     labels = raw.copy()
     counts = np.zeros(len(raw), np.int32)
     host_impl(impl).relabel_parallel(labels, n_centres, factor, counts)
@@ -138,13 +130,12 @@ def test_bad_connectivity_rule_is_named():
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("kind", ["photos", "clip", "noise", "noise3d"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_cuda_device_pass_equals_the_cpu_one(kind, rng):
     from swagfast import _C, _C_cuda
     from swagfast._backend import cuda_stream
 
-    raw = np.ascontiguousarray(raw_labels(kind, rng))
-    n_centres = 300 if kind == "photos" else (60 if kind == "clip" else 40)
+    raw, n_centres = unconnected_labels(kind, rng)
     expected, counts = raw.copy(), np.zeros(len(raw), np.int32)
     _C.relabel_parallel(expected, n_centres, 0.25, counts)
     labels = torch.from_numpy(raw).cuda()

@@ -20,7 +20,7 @@ import pytest
 import swagfast
 from swagfast import _C
 from swagfast.data import center_crop_resize, sample_images
-from swagfast.testing import photo_clip
+from swagfast.testing import unconnected_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 EMU = Path(__file__).resolve().parent / "cuda_emulation"
@@ -111,22 +111,10 @@ def test_launch_rewrite_keeps_every_kernel_argument():
     )
 
 
-def raw_labels(kind: str, rng) -> np.ndarray:
-    if kind == "image":
-        img = center_crop_resize(sample_images()["coffee"], 48)
-        return swagfast.slic(np.stack([img, img[::-1]]), 40, enforce_connectivity=False)[:, None]
-    if kind == "clip":
-        return swagfast.supervoxels(photo_clip(6, 24), 12, enforce_connectivity=False)[None]
-    if kind == "noise":
-        return rng.integers(0, 3, size=(3, 1, 37, 41)).astype(np.int32)
-    return rng.integers(0, 2, size=(2, 5, 13, 11)).astype(np.int32)
-
-
 @pytest.mark.parametrize("kind", ["image", "clip", "noise", "noise3d"])
 @pytest.mark.parametrize("factor", [0.25, 2.0])
 def test_device_connectivity_equals_the_cpu_rule(driver, tmp_path, kind, factor, rng):
-    raw = np.ascontiguousarray(raw_labels(kind, rng))
-    n_centres = {"image": 40, "clip": 12}.get(kind, 30)
+    raw, n_centres = unconnected_labels(kind, rng, small=True)
     expected, counts = raw.copy(), np.zeros(len(raw), np.int32)
     _C.relabel_parallel(expected, n_centres, factor, counts)
     out = np.frombuffer(run(driver, tmp_path, "relabel", raw, *raw.shape, n_centres, factor), np.int32)

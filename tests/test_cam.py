@@ -18,6 +18,7 @@ from swagfast import (
     ScoreCAM,
     XGradCAM,
 )
+from swagfast.failure import filter_scores
 
 
 class GapNet(nn.Module):
@@ -131,6 +132,46 @@ def test_hooks_removed_and_state_kept_after_errors():
         GradCAM(model, "nope")
     with pytest.raises(ValueError, match="layer must be a submodule of the model"):
         GradCAM(model, nn.ReLU())
+
+
+class InplaceNet(nn.Module):
+    """conv -> ReLU -> conv ('body.2') -> ReLU: with ``inplace`` the last ReLU overwrites the
+    convolution's output, as torchvision's VGG does."""
+
+    def __init__(self, inplace, k=6, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, k, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(k, k, 3, stride=2, padding=1),
+            nn.ReLU(inplace),
+        )
+        self.fc = nn.Linear(k, classes)
+
+    def forward(self, x):
+        return self.fc(self.body(x).flatten(2).mean(dim=2))
+
+
+def test_a_layer_followed_by_an_inplace_op_is_explained_before_it():
+    torch.manual_seed(5)
+    plain = InplaceNet(False).eval()
+    inplace = InplaceNet(True).eval()
+    inplace.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    cams = (GradCAM, GradCAMPlusPlus, XGradCAM, GradAMapCAM, ScoreCAM, AblationCAM)
+    for cam in cams:
+        torch.testing.assert_close(cam(inplace, "body.2")(x).raw, cam(plain, "body.2")(x).raw)
+    jit = JitterCAM(inplace, "body.2", "gradcam")(x).raw
+    torch.testing.assert_close(jit, JitterCAM(plain, "body.2", "gradcam")(x).raw)
+    for method in ("grad-amap", "grad-cam++", "taylor", "l1-norm"):
+        torch.testing.assert_close(
+            filter_scores(inplace, "body.2", x, method=method),
+            filter_scores(plain, "body.2", x, method=method),
+        )
+    # the convolution's CAM is not the ReLU's (what reading the overwritten output gave)
+    assert not torch.allclose(GradCAM(inplace, "body.2")(x).raw, GradCAM(plain, "body.3")(x).raw)
+    assert torch.equal(inplace(x), plain(x))  # the model's output is untouched
+    assert all(not m._forward_hooks for m in inplace.modules())
 
 
 def test_jitter_cam_with_d_zero_is_the_base_cam():

@@ -37,6 +37,10 @@ def capture(
 ) -> Iterator[Capture]:
     """Record ``layer``'s output during the block (optionally replaced by ``edit(output)``).
 
+    The rest of the model gets a copy of the output: an in-place operation after the layer (a
+    ``ReLU(inplace=True)`` after a convolution, a residual ``out += identity``) would otherwise
+    change the recorded activations and move their gradient past itself, so a CAM of the
+    convolution would silently be the CAM of the ReLU. The copy's gradient is the output's.
     The forward hook is removed when the block ends, also on exceptions.
     """
     box = Capture()
@@ -47,7 +51,7 @@ def capture(
         if edit is not None:
             output = edit(output)
         box.output = output
-        return output
+        return output.clone()
 
     handle = layer.register_forward_hook(hook)
     try:

@@ -6,6 +6,8 @@ import json
 
 import cv2
 import numpy as np
+import pytest
+import torch
 
 from swagfast import GradCAM, baselines, data, metrics, models
 
@@ -32,14 +34,19 @@ def test_evaluate_folder_resumes_and_reports(tmp_path):
         x0, y0, x1, y1 = (int(v) for v in box)
         boxes[name] = [(x0 + 28, y0, x1 + 28, y1)]
     (folder / "z_broken.png").write_bytes(b"not an image")  # sorted last
-    explainers = {
-        "Grad-CAM": lambda x: GradCAM(lite.model, "_bn1")(x).heatmap,
-        "centre": lambda x: baselines.centre((x.shape[0], *x.shape[2:])),
-    }
+    labels["z_broken.png"], boxes["z_broken.png"] = 0, []
+    passed = []
+
+    def centre(x, target):
+        passed.extend(target.tolist())
+        return baselines.centre((x.shape[0], *x.shape[2:]))
+
+    explainers = {"Grad-CAM": GradCAM(lite.model, "_bn1"), "centre": centre}  # an explainer as it is
     kw = dict(labels=labels, boxes=boxes, batch_size=2, steps=7, progress=False)
     out = tmp_path / "results.jsonl"
     metrics.evaluate_folder(folder, lite.model, lite.preprocess, explainers, out, limit=2, **kw)
     assert len(out.read_text().splitlines()) == 4  # 2 images x 2 methods
+    assert passed == [labels["img0.png"], labels["img1.png"]]  # the labelled classes are explained
     with out.open("a") as f:
         f.write('{"file": "img2.png", "meth')  # a torn line, as a crash mid-write leaves
     summary = metrics.evaluate_folder(folder, lite.model, lite.preprocess, explainers, out, **kw)
@@ -56,3 +63,40 @@ def test_evaluate_folder_resumes_and_reports(tmp_path):
     for m in explainers:
         assert abs(fresh[m]["deletion"] - summary[m]["deletion"]) < 1e-6
         assert fresh[m]["localisation_error"] == summary[m]["localisation_error"]
+
+
+def test_evaluate_folder_explains_the_labelled_class(tmp_path):
+    lite = models.load()
+    comps = data.composites(2, seed=3)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, img in enumerate(comps.images):
+        cv2.imwrite(str(folder / f"img{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    x = lite.preprocess(list(comps.images))
+    labels = {"img0.png": 7, "img1.png": 404}  # classes the model does not predict here
+    assert not set(lite.model(x).argmax(1).tolist()) & {7, 404}
+    heat = {}
+
+    def gradcam(x, target):
+        exp = GradCAM(lite.model, "_bn1")(x, target)
+        heat.update(zip(exp.target.tolist(), exp.heatmap, strict=True))
+        return exp
+
+    metrics.evaluate_folder(
+        folder,
+        lite.model,
+        lite.preprocess,
+        {"g": gradcam},
+        tmp_path / "r.jsonl",
+        labels=labels,
+        progress=False,
+    )
+    ref = GradCAM(lite.model, "_bn1")(x, target=[7, 404]).heatmap
+    torch.testing.assert_close(torch.stack([heat[7], heat[404]]), ref)
+    with pytest.raises(
+        ValueError, match=r"labels must have an entry for every image of the folder, got none for 1: img1.png"
+    ):
+        metrics.evaluate_folder(
+            folder, lite.model, lite.preprocess, {"g": gradcam}, tmp_path / "s.jsonl", labels={"img0.png": 1}
+        )
+    assert not (tmp_path / "s.jsonl").exists()  # nothing written

@@ -84,11 +84,16 @@ def evaluate_folder(
     ----------
     folder : the images (sorted by name; jpg, png, bmp, tif, webp)
     model, preprocess : the classifier and its :class:`swagfast.models.Preprocess`
-    explainers : name -> ``fn(x) -> heatmap`` on the normalised batch
+    explainers : name -> ``fn(x, target) -> heatmap`` (or an :class:`Explanation`) on the
+        normalised batch; ``target`` is the batch's (B,) classes from ``labels`` on ``x``'s
+        device, or None (explain the prediction). swagfast's explainers (``SWAG(...)``,
+        ``GradCAM(...)``, ...) can be passed as they are.
     out : JSON-lines results file. Runs resume: pairs already there are skipped, so an
         interrupted run continues where it stopped (a torn last line is ignored). Unreadable
         images get one ``{"file", "error"}`` line and are skipped (also on later runs).
-    labels : file name -> class, optional; without it the model's prediction is explained
+    labels : file name -> class, optional: the class each explainer explains (and each line
+        records); without it the model's prediction is explained. Deletion and insertion follow
+        the class predicted on the image either way (SPEC.md section 6)
     boxes : file name -> boxes (x_min, y_min, x_max, y_max) in the photo's pixels, optional;
         with it each line also holds the weak-localisation outcome per threshold
     batch_size : images in memory at once
@@ -103,6 +108,13 @@ def evaluate_folder(
     if not folder.is_dir():
         raise ValueError(f"folder must be a directory of images, got {str(folder)!r}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    for name, table in (("labels", labels), ("boxes", boxes)):
+        missing = [] if table is None else [p.name for p in files if p.name not in table]
+        if missing:
+            raise ValueError(
+                f"{name} must have an entry for every image of the folder, got none for "
+                f"{len(missing)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
+            )
     _drop_torn_tail(out)
     done, failed = _done(out)
     todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
@@ -121,13 +133,14 @@ def evaluate_folder(
                 crops.append(preprocess.crop(rgb))
             if chunk:
                 x = preprocess.normalize(np.stack(crops)).to(next(model.parameters()).device)
-                target = None if labels is None else torch.tensor([labels[n] for n in chunk])
+                target = None if labels is None else torch.tensor([labels[n] for n in chunk], device=x.device)
                 for name, fn in explainers.items():
                     keep = [j for j, n in enumerate(chunk) if (n, name) not in done]
                     if not keep:
                         continue
                     xs = x[keep]
-                    heat = fn(xs).detach()
+                    heat = fn(xs, None if target is None else target[keep])
+                    heat = getattr(heat, "heatmap", heat).detach()
                     d = deletion(model, xs, heat, steps=steps).auc
                     ins = insertion(model, xs, heat, steps=steps).auc
                     for k, j in enumerate(keep):

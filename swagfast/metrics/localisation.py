@@ -107,7 +107,9 @@ def weak_localisation(
     are boxed (largest 8-connected component, or ``component="all"`` pixels) and the item is
     correct when the box's IoU with one of its ground-truth boxes exceeds ``iou``. Families:
     ``value`` t in 0:0.05:0.95; ``mean`` a * mean(heatmap), a in 0:0.5:10; ``energy`` the
-    smallest set of top pixels holding a% of the total, a in 0:5:95.
+    smallest set of top pixels holding a% of the total, a in 0:5:95, with every pixel tied with
+    its last one (a threshold like the others: on SWAG's piecewise-constant maps whole segments,
+    not an arbitrary part of the last one).
 
     Parameters
     ----------

@@ -6,7 +6,9 @@ device; batches and single items both work.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -321,6 +323,10 @@ def _slic_nd(
     ):
         raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor!r}")
     max_size_factor = _positive_number(max_size_factor, "max_size_factor")
+    if spacing is not None and not isinstance(spacing, Sequence | np.ndarray | torch.Tensor):
+        raise TypeError(
+            f"spacing must be a sequence of {dims} numbers (one per spatial axis), got {spacing!r}"
+        )
     spacing = (1.0,) * dims if spacing is None else tuple(spacing)
     if len(spacing) != dims:
         raise ValueError(f"spacing must have {dims} entries (one per spatial axis), got {len(spacing)}")
@@ -391,6 +397,9 @@ def _slic_nd(
     n_vox = int(np.prod(vox))
     if n_segments > n_vox:
         raise ValueError(f"n_segments must be at most the number of pixels ({n_vox}), got {n_segments}")
+    extent = math.prod(n * s for n, s in zip(vox, spacing, strict=True))
+    if not 0.0 < extent < np.inf:  # the grid step S comes from it
+        raise ValueError(f"spacing must keep the {what}'s physical size finite and non-zero, got {spacing}")
     device = rgb.device if rgb is not None else g.device
     be = resolve_backend(backend, device, arg=what if colour else "gradient")
     zyx = vox if dims == 3 else (1, *vox)

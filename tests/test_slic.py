@@ -355,6 +355,12 @@ def test_bad_input_messages():
         (TypeError, "n_segments must be an int, got float", dict(image=img, n_segments=10.0)),
         (TypeError, "image must be a numpy.ndarray or torch.Tensor, got list", dict(image=[[1, 2, 3]])),
         (ValueError, "spacing must have 2 entries", dict(image=img, spacing=(1.0, 1.0, 1.0))),
+        (TypeError, "spacing must be a sequence of 2 numbers", dict(image=img, spacing=2.0)),
+        (
+            ValueError,
+            "spacing must keep the image's physical size finite",
+            dict(image=img, spacing=(1e300, 1e300)),
+        ),
         (ValueError, "backend must be one of", dict(image=img, backend="tpu")),
         (TypeError, "timings must be a dict or None, got list", dict(image=img, timings=[])),
     ]
@@ -364,6 +370,19 @@ def test_bad_input_messages():
             swagfast.slic(image, **kw)
     with pytest.raises(ValueError, match=r"clip must have 3 spatial axes"):
         swagfast.supervoxels(img, 10)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numba"])
+def test_extreme_spacing_gives_at_most_one_grid_cell_per_voxel(backend):
+    # a grid step far below one voxel along an axis used to ask for more cells than voxels (1e30:
+    # an allocation that aborted the process); now one cell per voxel at most, as a finite spacing
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    for spacing in ((1e30, 1.0), (1e6, 1.0)):
+        labels = swagfast.slic(img, 16, spacing=spacing, backend=backend)
+        assert labels.shape == (32, 32) and 1 <= labels.max() + 1 <= 32  # a grid of 32 x 1 at most
+        assert (labels == swagfast.slic(img, 16, spacing=(1e4, 1.0), backend=backend)).all()
+    clip = np.random.default_rng(1).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    assert swagfast.supervoxels(clip, 8, spacing=(1e20, 1.0, 1.0), backend=backend).max() < 4 * 256
 
 
 @pytest.mark.cuda

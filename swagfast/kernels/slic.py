@@ -113,10 +113,10 @@ def make_grid(Z: int, Y: int, X: int, K: int, spacing: tuple[float, float, float
     volume = (Z * sz if vol else 1.0) * Y * sy * X * sx
     S = np.cbrt(volume / K) if vol else math.sqrt(volume / K)
 
-    def cells(extent):
-        return max(1, int(math.floor(extent / S + 0.5)))
+    def cells(n, s):  # at least one, at most one per voxel (clamped before the cast)
+        return int(min(max(math.floor(n * s / S + 0.5), 1.0), n))
 
-    return (cells(Z * sz) if vol else 1), cells(Y * sy), cells(X * sx), float(S)
+    return (cells(Z, sz) if vol else 1), cells(Y, sy), cells(X, sx), float(S)
 
 
 @numba.njit(cache=True, inline="always")

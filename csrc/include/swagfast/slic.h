@@ -38,9 +38,12 @@ struct SlicGrid {
   SWAGFAST_HD int64_t voxels() const { return Z * Y * X; }
 };
 
-SWAGFAST_HD int64_t grid_cells(double extent, double S) {
-  const int64_t n = static_cast<int64_t>(floor(extent / S + 0.5));
-  return n < 1 ? 1 : n;
+// Grid cells along an axis of n voxels of the given spacing: extent / S rounded, at least one
+// and at most one per voxel (a very anisotropic spacing would otherwise ask for more cells
+// than voxels; the clamp is done in double, before the cast, so no spacing overflows it).
+SWAGFAST_HD int64_t grid_cells(int64_t n, double spacing, double S) {
+  const double c = floor(static_cast<double>(n) * spacing / S + 0.5);
+  return c < 1.0 ? 1 : (c > static_cast<double>(n) ? n : static_cast<int64_t>(c));
 }
 
 inline SlicGrid make_grid(int64_t Z, int64_t Y, int64_t X, int F, int64_t K, double sz, double sy, double sx) {
@@ -49,9 +52,9 @@ inline SlicGrid make_grid(int64_t Z, int64_t Y, int64_t X, int F, int64_t K, dou
   const bool vol = Z > 1;
   const double volume = (vol ? Z * sz : 1.0) * Y * sy * X * sx;
   g.S = vol ? cbrt(volume / static_cast<double>(K)) : sqrt(volume / static_cast<double>(K));
-  g.gz = vol ? grid_cells(Z * sz, g.S) : 1;
-  g.gy = grid_cells(Y * sy, g.S);
-  g.gx = grid_cells(X * sx, g.S);
+  g.gz = vol ? grid_cells(Z, sz, g.S) : 1;
+  g.gy = grid_cells(Y, sy, g.S);
+  g.gx = grid_cells(X, sx, g.S);
   g.inv_S2 = 1.0 / (g.S * g.S);
   g.szf = static_cast<float>(sz), g.syf = static_cast<float>(sy), g.sxf = static_cast<float>(sx);
   g.inv_S2f = static_cast<float>(g.inv_S2);

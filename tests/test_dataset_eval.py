@@ -100,3 +100,26 @@ def test_evaluate_folder_explains_the_labelled_class(tmp_path):
             folder, lite.model, lite.preprocess, {"g": gradcam}, tmp_path / "s.jsonl", labels={"img0.png": 1}
         )
     assert not (tmp_path / "s.jsonl").exists()  # nothing written
+
+
+def test_evaluate_folder_leaves_other_files_and_bad_arguments_alone(tmp_path):
+    lite = models.load()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    img = data.composites(1, seed=2).images[0]
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    explainers = {"centre": lambda x, t: baselines.centre((x.shape[0], *x.shape[2:]))}
+    for text in (b"line one\nimportant data", b"important data", b'{"file": "a.png"}\n{"x": 1}\n'):
+        notes = tmp_path / "notes.txt"
+        notes.write_bytes(text)
+        with pytest.raises(ValueError, match="out must be a results file of evaluate_folder"):
+            metrics.evaluate_folder(folder, lite.model, lite.preprocess, explainers, notes, progress=False)
+        assert notes.read_bytes() == text  # untouched
+    for kw, msg in (
+        (dict(batch_size=0), "batch_size must be a positive int, got 0"),
+        (dict(explainers={}), "explainers must name at least one explainer"),
+    ):
+        args = dict(explainers=explainers, progress=False) | kw
+        with pytest.raises(ValueError, match=msg):
+            metrics.evaluate_folder(folder, lite.model, lite.preprocess, out=tmp_path / "new.jsonl", **args)
+        assert not (tmp_path / "new.jsonl").exists()

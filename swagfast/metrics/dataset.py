@@ -37,30 +37,44 @@ def crop_box(box, shape: tuple[int, int], size: int):
     return (x0, y0, x1, y1) if x0 <= x1 and y0 <= y1 else None
 
 
-def _drop_torn_tail(out: Path) -> None:
-    """Cut a last line left unfinished by an interrupted run, so appending starts cleanly."""
-    if not out.exists():
-        return
-    data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with out.open("r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
-
-
-def _done(out: Path) -> tuple[set[tuple[str, str]], set[str]]:
-    """(file, method) pairs already in the JSON-lines file, and the files recorded as
-    unreadable; a torn last line is ignored."""
+def _resume(out: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """(file, method) pairs already in the results file ``out``, and the files recorded as
+    unreadable. A last line left unfinished by an interrupted run is cut, so appending starts
+    cleanly; any other line that is not a record of :func:`evaluate_folder` means ``out`` is
+    some other file, which is left untouched (ValueError)."""
     done, failed = set(), set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "method" in rec:
-                done.add((rec["file"], rec["method"]))
-            elif "error" in rec:
-                failed.add(rec["file"])
+    if not out.exists():
+        return done, failed
+    if not out.is_file():
+        raise ValueError(
+            f"out must be a results file (JSON lines) or a new path, got the folder {str(out)!r}"
+        )
+    data = out.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    for n, line in enumerate(complete.splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = None
+        if not isinstance(rec, dict) or "file" not in rec or not ("method" in rec or "error" in rec):
+            raise ValueError(
+                f"out must be a results file of evaluate_folder (JSON lines) or a new path; line {n} of "
+                f"{str(out)!r} is not one of its records, so the file is left as it is"
+            )
+        if "method" in rec:
+            done.add((rec["file"], rec["method"]))
+        else:
+            failed.add(rec["file"])
+    tail = data[len(complete) :]
+    if tail:
+        start = b'{"file": '  # every record begins so (json.dumps of a dict whose first key is "file")
+        if not (tail.startswith(start) or start.startswith(tail)):
+            raise ValueError(
+                f"out must be a results file of evaluate_folder (JSON lines) or a new path; the last line of "
+                f"{str(out)!r} is not one of its records, so the file is left as it is"
+            )
+        with out.open("r+b") as f:
+            f.truncate(len(complete))
     return done, failed
 
 
@@ -115,8 +129,11 @@ def evaluate_folder(
                 f"{name} must have an entry for every image of the folder, got none for "
                 f"{len(missing)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             )
-    _drop_torn_tail(out)
-    done, failed = _done(out)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not explainers:
+        raise ValueError("explainers must name at least one explainer, got none")
+    done, failed = _resume(out)
     todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as sink, tqdm(total=len(todo), desc="images", disable=not progress) as bar:

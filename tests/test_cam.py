@@ -18,7 +18,7 @@ from swagfast import (
     ScoreCAM,
     XGradCAM,
 )
-from swagfast.failure import filter_scores
+from swagfast.failure import filter_gradient, filter_scores
 
 
 class GapNet(nn.Module):
@@ -132,6 +132,29 @@ def test_hooks_removed_and_state_kept_after_errors():
         GradCAM(model, "nope")
     with pytest.raises(ValueError, match="layer must be a submodule of the model"):
         GradCAM(model, nn.ReLU())
+
+
+def test_frozen_models_and_layers_that_never_run():
+    model, x = model_and_input(3)
+    ref = {cam: cam(model, "body")(x).raw for cam in (GradCAM, GradCAMPlusPlus, XGradCAM, GradAMapCAM)}
+    scores = filter_scores(model, "body", x)
+    model.requires_grad_(False)  # as models served for inference often are
+    for cam, raw in ref.items():
+        torch.testing.assert_close(cam(model, "body")(x).raw, raw)
+    torch.testing.assert_close(filter_scores(model, "body", x), scores)
+    torch.testing.assert_close(
+        JitterCAM(model, "body", "gradcam")(x).raw, JitterCAM(model, "body", "gradcam")(x).raw
+    )
+    assert all(not p.requires_grad and p.grad is None for p in model.parameters())
+    model.unused = nn.Conv2d(6, 6, 1)  # a submodule forward never calls
+    for cam in (GradCAM, ScoreCAM, AblationCAM, JitterCAM):
+        with pytest.raises(
+            ValueError, match="layer must be a module the model's forward pass runs; the Conv2d"
+        ):
+            cam(model, "unused")(x)
+    with pytest.raises(ValueError, match="layer must be a module the model's forward pass runs"):
+        filter_gradient(model, "unused", x, [0, 1])
+    assert all(not m._forward_hooks for m in model.modules())
 
 
 class InplaceNet(nn.Module):

@@ -28,7 +28,21 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
 class Capture:
     """The activations of a layer in the last forward pass (``.output``)."""
 
-    output: torch.Tensor | None = None
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+        self.captured: torch.Tensor | None = None
+
+    @property
+    def output(self) -> torch.Tensor:
+        if self.captured is None:
+            raise self.not_run()
+        return self.captured
+
+    def not_run(self) -> ValueError:
+        return ValueError(
+            f"layer must be a module the model's forward pass runs; the {type(self.layer).__name__} "
+            "given did not run"
+        )
 
 
 @contextlib.contextmanager
@@ -41,16 +55,17 @@ def capture(
     ``ReLU(inplace=True)`` after a convolution, a residual ``out += identity``) would otherwise
     change the recorded activations and move their gradient past itself, so a CAM of the
     convolution would silently be the CAM of the ReLU. The copy's gradient is the output's.
-    The forward hook is removed when the block ends, also on exceptions.
+    The forward hook is removed when the block ends, also on exceptions; a block in which the
+    layer never ran raises ValueError.
     """
-    box = Capture()
+    box = Capture(layer)
 
     def hook(_module, _inputs, output):
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"the layer must output one tensor to be explained, got {type(output).__name__}")
         if edit is not None:
             output = edit(output)
-        box.output = output
+        box.captured = output
         return output.clone()
 
     handle = layer.register_forward_hook(hook)
@@ -58,3 +73,5 @@ def capture(
         yield box
     finally:
         handle.remove()
+    if box.captured is None:  # e.g. an edit that would silently not have applied
+        raise box.not_run()

@@ -57,7 +57,9 @@ def layer_activations(
     respect to ``A``, or None when ``need_grad`` is False. The backward pass stops at the layer.
     """
     attr.check_input(x)
-    xg = x.detach()
+    # the input asks for gradients so the layer's output has a graph even when every parameter
+    # before it is frozen (requires_grad=False); the backward pass still stops at the layer
+    xg = x.detach().requires_grad_(need_grad)
     with capture(layer) as box, torch.set_grad_enabled(need_grad):
         logits = model(xg)
         A = box.output

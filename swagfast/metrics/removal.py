@@ -129,7 +129,7 @@ def filter_removal_auc(
         order = torch.sort(-s.float(), dim=1, stable=True).indices
         rank.scatter_(1, order, torch.arange(K, device=s.device).expand(len(x), K))
         for j, n in enumerate(counts):
-            keep = (rank >= n).to(box.output.dtype if box.output is not None else torch.float32)
+            keep = (rank >= n).to(box.output.dtype)
 
             def zero(out, keep=keep):
                 return out * keep.view(*keep.shape, *([1] * (out.ndim - 2))).to(out.device, out.dtype)

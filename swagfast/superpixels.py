@@ -73,8 +73,12 @@ def _labels_tensor(labels: ArrayLike) -> torch.Tensor:
     if lab.dtype == torch.bool or lab.dtype.is_floating_point or lab.dtype.is_complex:
         raise TypeError(f"labels must be an integer array (int32), got dtype {lab.dtype}")
     if lab.dtype != torch.int32:
-        if lab.numel() and (int(lab.max()) > np.iinfo(np.int32).max):
-            raise ValueError(f"labels must fit in int32, got a label of {int(lab.max())}")
+        if lab.numel():  # checked before the cast, which would wrap
+            lo, hi = (int(t) for t in torch.aminmax(lab))
+            if lo < 0:
+                raise ValueError(f"labels must be >= 0, got a label of {lo}")
+            if hi > np.iinfo(np.int32).max:
+                raise ValueError(f"labels must fit in int32, got a label of {hi}")
         lab = lab.to(torch.int32)
     return lab
 
@@ -162,8 +166,8 @@ def segment_pool(
     if n_segments is not None:
         if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer):
             raise TypeError(f"n_segments must be an int or None, got {type(n_segments).__name__}")
-        if n_segments < 1:
-            raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+        if not 1 <= n_segments <= 2**31:
+            raise ValueError(f"n_segments must be in [1, 2**31] (labels are int32), got {n_segments}")
         n = int(n_segments)
     v2 = v.reshape(B, N).contiguous()
     l2 = lab.reshape(B, N).contiguous()

@@ -194,8 +194,17 @@ def test_bad_arguments():
         swagfast.segment_pool([[1.0]], lab)
     with pytest.raises(ValueError, match="values must have shape"):
         swagfast.segment_pool(np.ones(5, np.float32), np.zeros(5, np.int32))
-    with pytest.raises(ValueError, match="n_segments must be >= 1, got 0"):
-        swagfast.segment_pool(v, lab, n_segments=0)
+    for n in (0, 10**12):
+        with pytest.raises(
+            ValueError, match=rf"n_segments must be in \[1, 2\*\*31\] \(labels are int32\), got {n}"
+        ):
+            swagfast.segment_pool(v, lab, n_segments=n)
+    wrapping = lab.astype(np.int64) - 2**32  # the cast to int32 would make these 0
+    for be in ("cpu", "numba"):
+        with pytest.raises(ValueError, match=f"labels must be >= 0, got a label of {-(2**32)}"):
+            swagfast.segment_pool(v, wrapping, backend=be)
+        with pytest.raises(ValueError, match=f"labels must fit in int32, got a label of {2**32}"):
+            swagfast.segment_pool(v, wrapping + 2**33, backend=be)
     with pytest.raises(TypeError, match="n_segments must be an int"):
         swagfast.segment_pool(v, lab, n_segments=2.0)
     with pytest.raises(ValueError, match="at least one pixel"):

@@ -147,6 +147,10 @@ def test_filter_removal_curves_are_exact():
         model, "feat", loader, lambda xb, yb: torch.tensor([4.0, 3.0, 0.0, 0.0]).expand(len(xb), 4), step=2
     )
     np.testing.assert_array_equal(per_image.mean, [1, 0, 0])
+    with pytest.raises(ValueError, match="step must be a positive int, got 0"):
+        metrics.filter_removal_auc(model, "feat", loader, torch.tensor([4.0, 3.0, 0.0, 0.0]), step=0)
+    with pytest.raises(ValueError, match=r"scores must be 4 channel scores .* got shape \(3,\)"):
+        metrics.filter_removal_auc(model, "feat", loader, torch.tensor([4.0, 3.0, 0.0]))
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -175,5 +179,16 @@ def test_roar_with_a_perfect_and_a_useless_explanation():
     assert good.mean[0] == bad.mean[0] == 1.0
     assert good.mean[1] <= 0.75 and bad.mean[1] == 1.0  # 10% covers the 16-pixel patch
     assert good.auc < bad.auc and good.accuracy.shape == (2, 3)
-    with pytest.raises(ValueError, match="fractions must be at least two values"):
-        metrics.roar(train_fn, (train_x, train_y, test_x, test_y), perfect, (0.5,))
+    for fractions in ((0.5,), (0.5, 0.0, 0.9), (0.0, 1.5)):
+        with pytest.raises(ValueError, match="fractions must be at least two increasing values in"):
+            metrics.roar(train_fn, (train_x, train_y, test_x, test_y), perfect, fractions)
+    for fraction, exc in (
+        (-0.1, ValueError),
+        (1.5, ValueError),
+        (float("nan"), ValueError),
+        ("0.5", TypeError),
+    ):
+        with pytest.raises(exc, match="fraction must be a number in"):
+            metrics.remove_top_pixels(test_x, test_x[:, 0], fraction, "zero")
+    with pytest.raises(ValueError, match=r"heatmaps must have shape \(B, ...\) = \(40, 16, 16\)"):
+        metrics.remove_top_pixels(test_x, test_x[:, 0, :8], 0.5)

@@ -3,6 +3,7 @@ Table 6.1)."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -35,6 +36,19 @@ def remove_top_pixels(
     ROAR) or 0 (``"zero"``)."""
     if substrate not in ("mean", "zero"):
         raise ValueError(f"substrate must be 'mean' or 'zero', got {substrate!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"fraction must be a number in [0, 1], got {type(fraction).__name__}")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    if not isinstance(x, torch.Tensor) or not isinstance(heatmaps, torch.Tensor):
+        raise TypeError(
+            f"x and heatmaps must be torch tensors, got {type(x).__name__} and {type(heatmaps).__name__}"
+        )
+    if x.ndim < 3 or tuple(heatmaps.shape) != (x.shape[0], *x.shape[2:]):
+        raise ValueError(
+            f"heatmaps must have shape (B, ...) = {(x.shape[0], *x.shape[2:])} for x of shape "
+            f"{tuple(x.shape)}, got {tuple(heatmaps.shape)}"
+        )
     B = x.shape[0]
     N = heatmaps[0].numel()
     k = int(round(fraction * N))
@@ -70,8 +84,16 @@ def roar(
     known leak: the shape of the removed region can itself carry the class.
     """
     fractions = np.asarray(list(fractions), dtype=np.float64)
-    if fractions.ndim != 1 or len(fractions) < 2 or fractions.min() < 0 or fractions.max() > 1:
-        raise ValueError(f"fractions must be at least two values in [0, 1], got {fractions.tolist()}")
+    if (
+        fractions.ndim != 1
+        or len(fractions) < 2
+        or not (fractions.min() >= 0 and fractions.max() <= 1)
+        or (np.diff(fractions) <= 0).any()
+    ):
+        raise ValueError(
+            f"fractions must be at least two increasing values in [0, 1] (the AUC's x axis), "
+            f"got {fractions.tolist()}"
+        )
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive int, got {repeats!r}")
     train_x, train_y, test_x, test_y = dataset
@@ -113,12 +135,17 @@ def filter_removal_auc(
     with torch.no_grad(), capture(layer) as box:
         model(batches[0][0][:1])
     K = box.output.shape[1]
-    step = step or max(1, K // 32)
+    step = max(1, K // 32) if step is None else step
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValueError(f"step must be a positive int, got {step!r}")
     counts = list(range(0, K + 1, step))
     if counts[-1] != K:
         counts.append(K)
+    if not callable(scores) and tuple(torch.as_tensor(scores).shape) != (K,):
+        raise ValueError(
+            f"scores must be {K} channel scores (the layer's channels) or a callable, "
+            f"got shape {tuple(torch.as_tensor(scores).shape)}"
+        )
     correct = np.zeros(len(counts))
     total = 0
     for x, y in batches:

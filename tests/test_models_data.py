@@ -52,3 +52,35 @@ def test_unknown_model_name():
 def test_center_crop_resize_bad_input():
     with pytest.raises(ValueError, match=r"image must be an \(H, W, 3\) numpy array, got \(4, 4\)"):
         data.center_crop_resize(np.zeros((4, 4), np.uint8), 2)
+
+
+def test_preprocess_takes_float_photos_and_clips_as_they_are(lite0):
+    photo = data.sample_images()["chelsea"]
+    ref = lite0.preprocess(photo)
+    as_float = lite0.preprocess(photo.astype(np.float32) / 255)  # float in [0, 1]: not divided again
+    assert (as_float - ref).abs().max() < 0.02  # the resize rounds to uint8 in one, not the other
+    assert torch.equal(lite0.preprocess(photo[None]), ref)  # a (B, H, W, 3) batch
+    clip = np.repeat(photo[None, :128, :128], 4, axis=0)
+    demo = models.load("action-demo")
+    clip_ref = demo.preprocess(clip)
+    assert (demo.preprocess(clip.astype(np.float64) / 255) - clip_ref).abs().max() < 0.02
+    cases = [
+        (
+            ValueError,
+            r"images must be one \(H, W, 3\) array, a batch of them .* shape \(45, 45\)",
+            np.zeros((45, 45), np.uint8),
+        ),
+        (
+            ValueError,
+            r"images must be uint8 or float in \[0, 1\], got float values in \[0.5152, 211.809\]",
+            1.0 * photo,
+        ),
+        (TypeError, "images must be uint8 or float in .0, 1., got dtype int64", photo.astype(np.int64)),
+        (TypeError, "images must be a numpy array or a sequence of arrays, got str", "cat.png"),
+        (ValueError, "images must hold at least one item", []),
+    ]
+    for exc, msg, images in cases:
+        with pytest.raises(exc, match=msg):
+            lite0.preprocess(images)
+    with pytest.raises(ValueError, match=r"clips must be one \(T, H, W, 3\) array"):
+        demo.preprocess(clip[..., 0])

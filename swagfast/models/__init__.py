@@ -14,9 +14,56 @@ from swagfast.data import center_crop_resize
 MODELS = ("efficientnet-lite0", "action-demo")
 
 
+def _items(items, name: str, ndim: int) -> list[np.ndarray]:
+    """One array of ``ndim`` axes, a batch of them, or a sequence of them, as a list."""
+    if isinstance(items, np.ndarray):
+        if items.ndim == ndim:
+            return [items]
+        if items.ndim == ndim + 1:
+            return list(items)
+        raise ValueError(
+            f"{name} must be one {'(H, W, 3)' if ndim == 3 else '(T, H, W, 3)'} array, a batch of them or "
+            f"a sequence of them; got an array of shape {items.shape}"
+        )
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise TypeError(f"{name} must be a numpy array or a sequence of arrays, got {type(items).__name__}")
+    if not items:
+        raise ValueError(f"{name} must hold at least one item, got an empty sequence")
+    return list(items)
+
+
+def _checked_items(items, name: str, ndim: int) -> list[np.ndarray]:
+    out = [np.asarray(item) for item in _items(items, name, ndim)]
+    for item in out:
+        if item.dtype != np.uint8 and item.dtype.kind != "f":
+            raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {item.dtype}")
+    return out
+
+
+def _normalise(batch: np.ndarray, name: str, ndim: int, mean, std) -> torch.Tensor:
+    """(B, ..., 3) uint8, or float in [0, 1], channel-last -> (B, 3, ...) float32 normalised."""
+    batch = np.asarray(batch)
+    if batch.ndim != ndim or batch.shape[-1] != 3:
+        raise ValueError(f"{name} must be a channel-last RGB batch of {ndim} axes, got shape {batch.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(batch)).movedim(-1, 1)
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    elif x.dtype.is_floating_point:
+        x = x.float()
+        if x.numel() and not (0.0 <= float(x.min()) and float(x.max()) <= 1.0):  # NaN fails too
+            raise ValueError(
+                f"{name} must be uint8 or float in [0, 1], got float values in "
+                f"[{float(x.min()):g}, {float(x.max()):g}]"
+            )
+    else:
+        raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {batch.dtype}")
+    shape = (1, 3) + (1,) * (ndim - 2)
+    return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """Centre-crop, resize and normalise RGB uint8 photos into the model's input.
+    """Centre-crop, resize and normalise RGB photos (uint8, or float in [0, 1]) into the model's input.
 
     ``crop(image)`` gives the (size, size, 3) uint8 picture the model sees (for overlays);
     calling the object gives the normalised (B, 3, size, size) float32 tensor.
@@ -30,21 +77,16 @@ class Preprocess:
         return center_crop_resize(image, self.size)
 
     def normalize(self, images: np.ndarray) -> torch.Tensor:
-        """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 normalised."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return (x - mean) / std
+        """(B, H, W, 3) uint8 (or float in [0, 1]) -> (B, 3, H, W) float32 normalised."""
+        return _normalise(images, "images", 4, self.mean, self.std)
 
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        if isinstance(images, np.ndarray) and images.ndim == 3:
-            images = [images]
-        return self.normalize(np.stack([self.crop(img) for img in images]))
+        return self.normalize(np.stack([self.crop(img) for img in _checked_items(images, "images", 3)]))
 
 
 @dataclass(frozen=True)
 class ClipPreprocess:
-    """Frame sampling, centre crop, resize and normalisation of RGB uint8 clips.
+    """Frame sampling, centre crop, resize and normalisation of RGB clips (uint8, or float in [0, 1]).
 
     ``crop(clip)`` maps a (T, H, W, 3) uint8 clip to the (frames, size, size, 3) the model sees
     (frames evenly spaced, each frame's central square resized); calling the object on one clip
@@ -64,16 +106,11 @@ class ClipPreprocess:
         return np.stack([center_crop_resize(np.ascontiguousarray(clip[i]), self.size) for i in idx])
 
     def normalize(self, clips: np.ndarray) -> torch.Tensor:
-        """(B, T, H, W, 3) uint8 -> (B, 3, T, H, W) float32 normalised."""
-        x = torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 4, 1, 2, 3).float() / 255.0
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1, 1)
-        return (x - mean) / std
+        """(B, T, H, W, 3) uint8 (or float in [0, 1]) -> (B, 3, T, H, W) float32 normalised."""
+        return _normalise(clips, "clips", 5, self.mean, self.std)
 
     def __call__(self, clips: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        if isinstance(clips, np.ndarray) and clips.ndim == 4:
-            clips = [clips]
-        return self.normalize(np.stack([self.crop(c) for c in clips]))
+        return self.normalize(np.stack([self.crop(c) for c in _checked_items(clips, "clips", 4)]))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from swagfast import baselines, metrics
@@ -192,3 +193,49 @@ def test_roar_with_a_perfect_and_a_useless_explanation():
             metrics.remove_top_pixels(test_x, test_x[:, 0], fraction, "zero")
     with pytest.raises(ValueError, match=r"heatmaps must have shape \(B, ...\) = \(40, 16, 16\)"):
         metrics.remove_top_pixels(test_x, test_x[:, 0, :8], 0.5)
+
+
+def test_heatmap_metrics_refuse_nan_empty_and_mismatched_input():
+    x = torch.randn(2, 3, 16, 16)
+    masks = np.zeros((2, 16, 16), bool)
+    masks[:, :4, :4] = True
+    boxes = [[(0, 0, 3, 3)]] * 2
+    nan = np.full((2, 16, 16), np.nan, np.float32)  # a NaN map used to "point" at pixel (0, 0): a hit
+    calls = {
+        "pointing_game": lambda h: metrics.pointing_game(h, masks[: len(h)]),
+        "weak_localisation": lambda h: metrics.weak_localisation(h, boxes[: len(h)]),
+        "deletion": lambda h: metrics.deletion(MeanModel(), x[: len(h)], torch.from_numpy(h)),
+        "insertion": lambda h: metrics.insertion(MeanModel(), x[: len(h)], torch.from_numpy(h)),
+        "faithfulness": lambda h: metrics.faithfulness(MeanModel(), x[: len(h)], torch.from_numpy(h)),
+        "model_contrast_score": lambda h: metrics.model_contrast_score(h, h, masks[: len(h)]),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match="heatmaps? must hold finite values, got NaN or infinity"):
+            call(nan)
+        one_inf = np.zeros((2, 16, 16), np.float32)
+        one_inf[1, 3, 3] = np.inf
+        with pytest.raises(ValueError, match="must hold finite values"):
+            call(one_inf)
+        with pytest.raises(ValueError, match="heatmaps? must hold at least one item, got an empty batch"):
+            call(nan[:0])
+        assert call(np.ones((2, 16, 16), np.float32)) is not None, name
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        metrics.faithfulness(MeanModel(), x.numpy(), torch.ones(2, 16, 16))
+    with pytest.raises(
+        ValueError, match=r"correct_obj / correct_scene must be \(2,\) bools, got shape \(1,\)"
+    ):
+        metrics.model_contrast_score(np.ones((2, 16, 16)), np.ones((2, 16, 16)), masks, correct_obj=[True])
+
+
+def test_blur_substrate_on_images_too_small_to_reflect():
+    from swagfast.metrics.deletion import _substrate
+
+    x = torch.rand(1, 3, 8, 40)  # 8 rows: a 10 px reflection does not fit, so rows repeat the edge
+    k = torch.exp(-0.5 * ((torch.arange(21.0) - 10) / 5.0) ** 2)
+    k = k / k.sum()
+    flat = x.reshape(3, 1, 8, 40)
+    ref = F.conv2d(F.pad(flat, (10, 10, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    ref = F.conv2d(F.pad(ref, (0, 0, 10, 10), mode="replicate"), k.view(1, 1, -1, 1)).reshape(x.shape)
+    torch.testing.assert_close(_substrate(x, "blur"), ref)
+    curve = metrics.deletion(MeanModel(), x, torch.rand(1, 8, 40), steps=2, substrate="blur").curves
+    assert float(curve[0, -1]) == pytest.approx(float(MeanModel()(ref).softmax(1)[0, 1]), rel=1e-5)

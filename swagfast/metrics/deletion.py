@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast._backend import resolve_batch_size
+from swagfast.metrics._checks import check_heatmaps
 
 SUBSTRATES = ("zero", "blur", "mean")
 
@@ -36,26 +37,32 @@ def _substrate(x: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "mean":
         dims = tuple(range(2, x.ndim))
         return x.mean(dim=dims, keepdim=True).expand_as(x).clone()
-    # blur: Gaussian, sigma 5 px, kernel 21, per channel (and per frame), reflect padding
+    # blur: Gaussian, sigma 5 px, kernel 21, per channel (and per frame), reflect padding (an
+    # axis of 10 px or fewer, too short to reflect 10 px, repeats its edge pixel instead)
     k = torch.exp(-0.5 * ((torch.arange(21, device=x.device, dtype=x.dtype) - 10) / 5.0) ** 2)
     k = k / k.sum()
     flat = x.reshape(-1, 1, *x.shape[-2:])
-    flat = F.conv2d(F.pad(flat, (10, 10, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, 10, 10), mode="reflect"), k.view(1, 1, -1, 1))
+
+    def pad(n: int) -> str:
+        return "reflect" if n > 10 else "replicate"
+
+    flat = F.conv2d(F.pad(flat, (10, 10, 0, 0), mode=pad(x.shape[-1])), k.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, 10, 10), mode=pad(x.shape[-2])), k.view(1, 1, -1, 1))
     return flat.reshape(x.shape)
 
 
 def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Curves:
-    if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5):
-        raise ValueError(
-            f"x must be a (B, C, H, W) or (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}"
-        )
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim not in (4, 5):
+        raise ValueError(f"x must be a (B, C, H, W) or (B, C, T, H, W) tensor, got shape {tuple(x.shape)}")
     heatmap = torch.as_tensor(heatmap, device=x.device)
     expected = (x.shape[0], *x.shape[2:])
     if tuple(heatmap.shape) != expected:
         raise ValueError(
             f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
         )
+    check_heatmaps(heatmap, "heatmap")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if substrate not in SUBSTRATES:

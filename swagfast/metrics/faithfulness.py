@@ -11,6 +11,7 @@ from torch import nn
 
 from swagfast._backend import resolve_batch_size
 from swagfast.attribution import resolve_target
+from swagfast.metrics._checks import check_heatmaps
 
 
 class Faithfulness(NamedTuple):
@@ -43,12 +44,15 @@ def faithfulness(
     so masked-out pixels become 0, the dataset mean. The thesis (5.4.2) shows the flaw: the
     ``baselines.constant`` heatmap (0.9 everywhere) beats Grad-CAM on both numbers.
     """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     heatmap = torch.as_tensor(heatmap, device=x.device)
     expected = (x.shape[0], *x.shape[2:])
-    if tuple(heatmap.shape) != expected:
+    if x.ndim < 3 or tuple(heatmap.shape) != expected:
         raise ValueError(
             f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
         )
+    check_heatmaps(heatmap, "heatmap")
     masked = x * unit_heatmap(heatmap).unsqueeze(1).to(x.dtype)
     batch_size = resolve_batch_size(batch_size, x.device)
     with torch.no_grad():
@@ -74,7 +78,9 @@ def model_contrast_score(
     """
 
     def g(heat, correct):
-        h = unit_heatmap(torch.as_tensor(np.asarray(heat) if not isinstance(heat, torch.Tensor) else heat))
+        heat = torch.as_tensor(np.asarray(heat) if not isinstance(heat, torch.Tensor) else heat)
+        check_heatmaps(heat)
+        h = unit_heatmap(heat)
         m = (
             torch.as_tensor(np.asarray(masks) if not isinstance(masks, torch.Tensor) else masks)
             .bool()
@@ -86,6 +92,10 @@ def model_contrast_score(
             )
         inside = (h * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
         keep = torch.ones(len(h), dtype=torch.bool) if correct is None else torch.as_tensor(correct).bool()
+        if tuple(keep.shape) != (len(h),):
+            raise ValueError(
+                f"correct_obj / correct_scene must be ({len(h)},) bools, got shape {tuple(keep.shape)}"
+            )
         if not keep.any():
             raise ValueError("no correctly classified image to average over")
         return float(inside[keep.to(inside.device)].mean())

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import torch
 
+from swagfast.metrics._checks import check_heatmaps
+
 FAMILIES = {
     "value": np.round(np.arange(0.0, 0.951, 0.05), 2),  # t in 0:0.05:0.95
     "mean": np.round(np.arange(0.0, 10.01, 0.5), 2),  # a in 0:0.5:10, threshold a * mean
@@ -127,6 +129,7 @@ def weak_localisation(
     h = _np(heatmaps)
     if h.ndim not in (3, 4):
         raise ValueError(f"heatmaps must have shape (B, H, W) or (B, T, H, W), got {h.shape}")
+    check_heatmaps(h)
     if len(boxes) != len(h):
         raise ValueError(f"boxes must give the boxes of each of the {len(h)} heatmaps, got {len(boxes)}")
     if component not in ("largest", "all"):
@@ -167,6 +170,7 @@ def pointing_game(heatmaps, masks, *, tolerance: int = 15, difficult=None) -> Po
     h, m = _np(heatmaps), _np(masks).astype(bool)
     if h.ndim != 3 or m.shape != h.shape:
         raise ValueError(f"heatmaps and masks must both be (B, H, W), got {h.shape} and {m.shape}")
+    check_heatmaps(h)
     hits = np.zeros(len(h), bool)
     valid = m.reshape(len(m), -1).any(axis=1)
     for i, (hm, mk) in enumerate(zip(h, m, strict=True)):

@@ -1,0 +1,23 @@
+"""Argument checks the heatmap metrics share."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def check_heatmaps(heatmaps: torch.Tensor | np.ndarray, name: str = "heatmaps") -> None:
+    """A metric's heatmaps: at least one item, real numbers, every value finite (a NaN would
+    otherwise rank, threshold or point somewhere arbitrary and score as if it meant something)."""
+    if heatmaps.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one item, got an empty batch {tuple(heatmaps.shape)}")
+    if isinstance(heatmaps, torch.Tensor):
+        if heatmaps.dtype == torch.bool or heatmaps.dtype.is_complex:
+            raise TypeError(f"{name} must hold real numbers, got dtype {heatmaps.dtype}")
+        finite = bool(torch.isfinite(heatmaps).all())
+    else:
+        if heatmaps.dtype.kind not in "uif":
+            raise TypeError(f"{name} must hold real numbers, got dtype {heatmaps.dtype}")
+        finite = bool(np.isfinite(heatmaps).all())
+    if not finite:
+        raise ValueError(f"{name} must hold finite values, got NaN or infinity")

@@ -224,6 +224,10 @@ def test_fit_bad_input(model, train):
         FilterStats.fit(model, "block", [(x[:4], y[:4] + 5)], num_classes=2, progress=False)
     with pytest.raises(ValueError, match="labels must have one entry per image"):
         FilterStats.fit(model, "block", [(x[:4], y[:3])], num_classes=2, progress=False)
+    with pytest.raises(TypeError, match="labels must be integer class indices, got dtype torch.float"):
+        FilterStats.fit(
+            model, "block", [(x[:4], y[:4] + 0.7)], num_classes=2, progress=False
+        )  # was truncated
     with pytest.raises(ValueError, match="method='random' has no training distribution"):
         FilterStats.fit(model, "block", [(x[:4], y[:4])], num_classes=2, method="random", progress=False)
     with pytest.raises(ValueError, match="at least one batch"):
@@ -384,6 +388,14 @@ def test_surprise_region_outlines_the_patch(model, stats):
         assert inside > 0.75  # one of the three straddles the patch edge (0.79)
     shown = masked_activation(model, "block", x, 2, image=x)
     assert shown.shape == x.shape
+    assert torch.equal(masked_activation(model, "block", x, [2, 2, 2], image=x), shown)
+    for filters in (-1, 3, [0, 1]):  # -1 used to pick the last channel, 3 an IndexError
+        with pytest.raises(
+            ValueError, match=r"filters must be one channel index in \[0, 3\) or one per image \(3\)"
+        ):
+            masked_activation(model, "block", x, filters, image=x)
+    with pytest.raises(TypeError, match="filters must be channel indices"):
+        masked_activation(model, "block", x, 1.0, image=x)
     assert (shown.sum(dim=1)[~mask] == 0).float().mean() > 0.95
     assert (shown.sum(dim=1)[mask] > 0).all()
 

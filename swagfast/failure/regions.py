@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,7 +171,16 @@ def masked_activation(
     with torch.no_grad(), capture(module) as box:
         model(x)
     A = box.output
-    f = torch.as_tensor(filters, dtype=torch.long, device=A.device).reshape(-1).expand(len(x))
+    f = torch.as_tensor(np.asarray(filters.cpu() if isinstance(filters, torch.Tensor) else filters))
+    if f.dtype == torch.bool or f.dtype.is_floating_point or f.dtype.is_complex:
+        raise TypeError(f"filters must be channel indices (ints), got dtype {f.dtype}")
+    f = f.reshape(-1)
+    K = A.shape[1]
+    if len(f) not in (1, len(x)) or (len(f) and not (0 <= int(f.min()) and int(f.max()) < K)):
+        raise ValueError(
+            f"filters must be one channel index in [0, {K}) or one per image ({len(x)}), got {f.tolist()}"
+        )
+    f = f.to(A.device).expand(len(x))
     act = A[torch.arange(len(x), device=A.device), f].unsqueeze(1).float()
     act = F.interpolate(act, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False).clamp_min(0)
     peak = act.flatten(1).max(dim=1).values.view(-1, 1, 1, 1)

@@ -115,7 +115,10 @@ def _unpack(batch, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.
         )
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
-    y = torch.as_tensor(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)).long().reshape(-1)
+    y = torch.as_tensor(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y))
+    if y.dtype == torch.bool or y.dtype.is_floating_point or y.dtype.is_complex:
+        raise TypeError(f"labels must be integer class indices, got dtype {y.dtype}")
+    y = y.long().reshape(-1)
     if len(y) != len(x):
         raise ValueError(f"labels must have one entry per image: {len(x)} images, {len(y)} labels")
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):

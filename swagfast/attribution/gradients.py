@@ -13,6 +13,7 @@ from torch import nn
 
 from swagfast import baselines
 from swagfast.attribution.guided import guided_relus
+from swagfast.attribution.layers import keeps_model
 
 Target = int | Sequence[int] | torch.Tensor | None
 SCORES = ("logit", "softmax")
@@ -78,6 +79,7 @@ def check_input(x: torch.Tensor) -> None:
         raise ValueError(f"x must have shape (B, C, H, W) or (B, C, T, H, W), got {tuple(x.shape)}")
 
 
+@keeps_model
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided: bool):
     check_input(x)
     if score not in SCORES:
@@ -153,6 +155,7 @@ def sobel_map(image: torch.Tensor) -> torch.Tensor:
     return g.pow(2).sum(dim=1).sqrt()
 
 
+@keeps_model
 def attribute(
     model: nn.Module,
     x: torch.Tensor,

@@ -1,8 +1,10 @@
-"""Finding a layer and capturing its activations (and editing them) for one call."""
+"""Finding a layer and capturing its activations (and editing them) for one call; leaving a
+model in training mode as it was."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 
 import torch
@@ -75,3 +77,40 @@ def capture(
         handle.remove()
     if box.captured is None:  # e.g. an edit that would silently not have applied
         raise box.not_run()
+
+
+@contextlib.contextmanager
+def unchanged(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` during the block without changing it, also in training mode: its buffers
+    (BatchNorm's running statistics and batch counts, which a forward pass in training mode
+    updates) are put back when the block ends, and the global random streams (which dropout
+    draws from) are left where they were. In eval mode it costs nothing."""
+    if not any(m.training for m in model.modules()):
+        yield
+        return
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    tensors = [*model.parameters(), *model.buffers()]
+    cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        with torch.no_grad():
+            for b, v in saved:
+                b.copy_(v)
+
+
+def keeps_model(fn: Callable) -> Callable:
+    """Run ``fn`` inside :func:`unchanged` for its model: the first argument when it is a
+    module, else that argument's ``.model`` (methods of explainers)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        first = args[0] if args else kwargs.get("model")
+        model = first if isinstance(first, nn.Module) else getattr(first, "model", None)
+        if not isinstance(model, nn.Module):
+            return fn(*args, **kwargs)
+        with unchanged(model):
+            return fn(*args, **kwargs)
+
+    return wrapper

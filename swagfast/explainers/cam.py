@@ -29,7 +29,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._backend import check_batch_size, resolve_batch_size
-from swagfast.attribution.layers import capture, resolve_layer
+from swagfast.attribution.layers import capture, keeps_model, resolve_layer
 from swagfast.explainers.explanation import Explanation
 
 
@@ -41,6 +41,7 @@ def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
 
 
+@keeps_model
 def layer_activations(
     model: nn.Module,
     layer: nn.Module,
@@ -139,6 +140,7 @@ class BaseCAM:
     def weights(self, A, G, x, t, logits) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @keeps_model
     def raw(self, x: torch.Tensor, target=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The CAM at the layer's resolution (not normalised) and the explained classes."""
         A, G, logits, t = self.activations(x, target)

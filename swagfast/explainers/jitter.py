@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast.attribution.layers import capture
+from swagfast.attribution.layers import capture, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, resize
 from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
@@ -113,6 +113,7 @@ class JitterCAM:
         k = tuple(pp // mm for pp, mm in zip(p, m, strict=True))
         return m, d, k
 
+    @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)
         t0 = time.perf_counter()

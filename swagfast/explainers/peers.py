@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
+from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation
 
 
@@ -28,6 +29,7 @@ class XRAI:
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model, self.batch_size, self.steps = model, batch_size, steps
 
+    @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         import saliency.core as saliency
 
@@ -116,6 +118,7 @@ class LIME:
         self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
+    @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         import warnings
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._backend import check_batch_size, resolve_batch_size
+from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation
 
 
@@ -86,6 +87,7 @@ class RISE:
         idx = (rows * up.shape[-1] + cols).flatten(2)
         return up.flatten(2).gather(2, idx).view(n, H, W)
 
+    @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)
         if x.ndim != 4:

@@ -24,7 +24,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._backend import resolve_batch_size
-from swagfast.attribution.layers import capture, resolve_layer
+from swagfast.attribution.layers import capture, keeps_model, resolve_layer
 from swagfast.explainers.swag import IMAGENET_MEAN, IMAGENET_STD
 from swagfast.failure.analysis import analyze
 from swagfast.failure.stats import FilterStats
@@ -34,6 +34,7 @@ SEGMENTS = (100, 200, 300, 400)
 REMOVALS = (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100)
 
 
+@keeps_model
 def filter_gradient(
     model: nn.Module,
     layer: nn.Module | str,
@@ -127,6 +128,7 @@ class Region:
     target: torch.Tensor
 
 
+@keeps_model
 def surprise_region(
     model: nn.Module,
     layer: nn.Module | str,
@@ -154,6 +156,7 @@ def surprise_region(
     return Region(segments=segments, mask=mask, pixel=pixel, target=t)
 
 
+@keeps_model
 def masked_activation(
     model: nn.Module,
     layer: nn.Module | str,
@@ -261,6 +264,7 @@ def _sweep(model, x, y, pixel, colour, eligible, segments, removals, batch_size,
     return Sweep(fixed, eligible, fixed.flatten(1).any(1), setting, deleted, tuple(segments), tuple(removals))
 
 
+@keeps_model
 def suppress_surprise(
     model: nn.Module,
     layer: nn.Module | str,

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast._backend import resolve_batch_size
+from swagfast.attribution.layers import keeps_model
 from swagfast.metrics._checks import check_heatmaps
 
 SUBSTRATES = ("zero", "blur", "mean")
@@ -51,6 +52,7 @@ def _substrate(x: torch.Tensor, kind: str) -> torch.Tensor:
     return flat.reshape(x.shape)
 
 
+@keeps_model
 def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Curves:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")

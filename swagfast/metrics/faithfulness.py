@@ -11,6 +11,7 @@ from torch import nn
 
 from swagfast._backend import resolve_batch_size
 from swagfast.attribution import resolve_target
+from swagfast.attribution.layers import keeps_model
 from swagfast.metrics._checks import check_heatmaps
 
 
@@ -35,6 +36,7 @@ def unit_heatmap(heatmap: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1.0), 0.0).reshape(heatmap.shape)
 
 
+@keeps_model
 def faithfulness(
     model: nn.Module, x: torch.Tensor, heatmap, *, target=None, batch_size: int | None = None
 ) -> Faithfulness:

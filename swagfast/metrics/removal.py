@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast.attribution.layers import capture, resolve_layer
+from swagfast.attribution.layers import capture, keeps_model, resolve_layer
 
 
 def _trapezoid(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -113,6 +113,7 @@ def roar(
     return RemovalCurve(fractions, acc, mean, _trapezoid(fractions, mean))
 
 
+@keeps_model
 def filter_removal_auc(
     model: nn.Module,
     layer: nn.Module | str,

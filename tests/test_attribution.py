@@ -57,6 +57,12 @@ def test_target_handling_errors():
         attribution.resolve_target(logits, [0, 1, 2])
     with pytest.raises(TypeError, match="target must hold integers"):
         attribution.resolve_target(logits, torch.tensor([0.5, 1.0]))
+    with pytest.raises(
+        TypeError, match="target must be None, an int, a sequence of ints or a tensor, got str"
+    ):
+        attribution.resolve_target(logits, "cat")  # a str is a Sequence, but not of classes
+    with pytest.raises(ValueError, match=r"one class per batch item \(2\), got an empty sequence"):
+        attribution.resolve_target(logits, [])
     with pytest.raises(ValueError, match="score must be one of logit, softmax"):
         attribution.vanilla(tiny_linear(), torch.ones(1, 1, 2, 2), score="prob")
     with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):

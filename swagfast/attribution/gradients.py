@@ -29,11 +29,15 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
     B, C = logits.shape
     if target is None:
         t = logits.argmax(dim=1)
-    elif isinstance(target, bool):
-        raise TypeError("target must be None, an int, a sequence of ints or a tensor, got bool")
+    elif isinstance(target, bool | str | bytes):
+        raise TypeError(
+            f"target must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}"
+        )
     elif isinstance(target, int | np.integer):
         t = torch.full((B,), int(target), dtype=torch.long, device=logits.device)
     elif isinstance(target, torch.Tensor | Sequence | np.ndarray):
+        if isinstance(target, Sequence) and len(target) == 0:
+            raise ValueError(f"target must give one class per batch item ({B}), got an empty sequence")
         t = torch.as_tensor(target, device=logits.device)
         if t.dtype.is_floating_point or t.dtype == torch.bool:
             raise TypeError(f"target must hold integers, got dtype {t.dtype}")

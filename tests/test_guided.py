@@ -196,6 +196,9 @@ def test_sanity_baselines():
     img[..., 4:] = 1.0  # a vertical edge between columns 3 and 4
     s = attribution.sobel_map(img)[0]
     assert s[:, 3:5].min() > 0 and s[:, :2].max() == 0 and s[:, 6:].max() == 0
+    clip = torch.rand(2, 3, 4, 8, 8, generator=torch.Generator().manual_seed(3))  # frame by frame
+    frames = torch.stack([attribution.sobel_map(clip[:, :, t]) for t in range(4)], dim=1)
+    torch.testing.assert_close(attribution.sobel_map(clip), frames)
 
 
 def test_hardtanh_zero_to_t_is_guided_with_its_top():

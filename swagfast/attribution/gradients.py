@@ -151,12 +151,14 @@ def noise_map(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def sobel_map(image: torch.Tensor) -> torch.Tensor:
-    """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W)."""
-    grey = image.float().mean(dim=1, keepdim=True)
+    """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W);
+    clips (B, 3, T, H, W) frame by frame, (B, T, H, W)."""
+    grey = image.float().mean(dim=1)
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=image.device)
     k = torch.stack([kx, kx.T]).unsqueeze(1)
-    g = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), k)
-    return g.pow(2).sum(dim=1).sqrt()
+    frames = grey.reshape(-1, 1, *grey.shape[-2:])
+    g = F.conv2d(F.pad(frames, (1, 1, 1, 1), mode="replicate"), k)
+    return g.pow(2).sum(dim=1).sqrt().reshape(grey.shape)
 
 
 @keeps_model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -242,12 +244,33 @@ def test_jitter_cam_bad_arguments():
     model, x = model_and_input()
     with pytest.raises(ValueError, match="base must be one of"):
         JitterCAM(model, "body", "lime")
-    with pytest.raises(ValueError, match="cam_scale must be a number >= 1"):
-        JitterCAM(model, "body", cam_scale=0.5)
+    for scale in (0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="cam_scale must be a finite number >= 1"):
+            JitterCAM(model, "body", cam_scale=scale)
+    with pytest.raises(TypeError, match="cam_scale must be a number >= 1, got str"):
+        JitterCAM(model, "body", cam_scale="2")
     with pytest.raises(ValueError, match=r"input side 17 must be a multiple of the layer's side 9"):
         JitterCAM(model, "body")(torch.randn(1, 3, 17, 17))
     with pytest.raises(ValueError, match=r"cam_size \(4, 4\) must not be smaller"):
         JitterCAM(model, "body", cam_size=(4, 4))(x)
+    for size in ((0, 12), (12.0, 12), "12", True):
+        with pytest.raises(TypeError, match="cam_size must be a positive int or a sequence of them"):
+            JitterCAM(model, "body", cam_size=size)
+    # an int is that size along both axes
+    torch.testing.assert_close(
+        JitterCAM(model, "body", cam_size=12)(x).raw, JitterCAM(model, "body", cam_size=(12, 12))(x).raw
+    )
+    with pytest.raises(
+        ValueError, match=r"x must hold at least one item, got the empty batch \(0, 3, 16, 16\)"
+    ):
+        JitterCAM(model, "body")(x[:0])
+    head = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))
+    with pytest.raises(ValueError, match=r"the layer's output must be \(B, K, h, w\) or \(B, K, t, h, w\)"):
+        JitterCAM(head, "0")(x)
+    half = copy.deepcopy(model).to(torch.bfloat16)  # the patches accumulate in float32
+    jit = JitterCAM(half, "body")(x.to(torch.bfloat16)).raw
+    assert jit.dtype == torch.float32
+    torch.testing.assert_close(jit, JitterCAM(model, "body")(x).raw, rtol=0.1, atol=0.05)
 
 
 @pytest.mark.cuda

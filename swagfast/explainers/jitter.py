@@ -3,8 +3,12 @@ averaged into a CAM finer than the layer's resolution."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,8 +42,9 @@ class JitterCAM:
         "gradcam", "gradcam++", "xgradcam", "gradamapcam", "scorecam", "ablationcam".
     cam_scale : float, default 2.0
         Target CAM side over the base side (``m + d = round(cam_scale m)``).
-    cam_size : tuple of ints, optional
-        The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``.
+    cam_size : int or tuple of ints, optional
+        The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``; an int
+        is that size along every jittered axis.
     batch_size : int, optional
         Patches per forward/backward pass (bounds memory); default 64 on a GPU, 8 on the CPU
         (see :func:`swagfast._backend.default_batch_size`).
@@ -65,10 +70,19 @@ class JitterCAM:
             base = CAMS[base]
         if not (isinstance(base, type) and issubclass(base, BaseCAM)):
             raise TypeError(f"base must be a CAM name or a BaseCAM subclass, got {base!r}")
-        if cam_size is None and (
-            isinstance(cam_scale, bool) or not isinstance(cam_scale, int | float) or cam_scale < 1
+        if cam_size is None:
+            if isinstance(cam_scale, bool) or not isinstance(cam_scale, numbers.Real):
+                raise TypeError(f"cam_scale must be a number >= 1, got {type(cam_scale).__name__}")
+            if not 1 <= cam_scale < math.inf:
+                raise ValueError(f"cam_scale must be a finite number >= 1, got {cam_scale!r}")
+        elif isinstance(cam_size, int | np.integer) and not isinstance(cam_size, bool):
+            cam_size = (int(cam_size),)  # the same size along every jittered axis
+        if cam_size is not None and (
+            not isinstance(cam_size, Sequence)
+            or not cam_size
+            or any(isinstance(c, bool) or not isinstance(c, int | np.integer) or c < 1 for c in cam_size)
         ):
-            raise ValueError(f"cam_scale must be a number >= 1, got {cam_scale!r}")
+            raise TypeError(f"cam_size must be a positive int or a sequence of them, got {cam_size!r}")
         self.cam = base(model, layer, score=score, batch_size=batch_size)
         self.model = model
         self.cam_scale = cam_scale
@@ -91,17 +105,23 @@ class JitterCAM:
             with torch.no_grad(), capture(self.cam.layer) as box:
                 self.model(x[:1])
             layer_shape = tuple(box.output.shape)
+        if len(layer_shape) != x.ndim:
+            raise ValueError(
+                "the layer's output must be (B, K, h, w) or (B, K, t, h, w) like the input "
+                f"{tuple(x.shape)}, got {tuple(layer_shape)}"
+            )
         m_all = tuple(layer_shape[2:])
         p_all = tuple(x.shape[2:])
         axes = range(len(m_all)) if (x.ndim == 4 or self.jitter_time) else range(1, len(m_all))
         m = tuple(m_all[a] for a in axes)
         p = tuple(p_all[a] for a in axes)
         if self.cam_size is not None:
-            if len(self.cam_size) != len(m):
+            cam_size = self.cam_size * len(m) if len(self.cam_size) == 1 else self.cam_size
+            if len(cam_size) != len(m):
                 raise ValueError(f"cam_size must have {len(m)} entries, got {self.cam_size}")
-            d = tuple(s - mm for s, mm in zip(self.cam_size, m, strict=True))
+            d = tuple(s - mm for s, mm in zip(cam_size, m, strict=True))
             if min(d) < 0:
-                raise ValueError(f"cam_size {self.cam_size} must not be smaller than the base CAM {m}")
+                raise ValueError(f"cam_size {cam_size} must not be smaller than the base CAM {m}")
         else:
             d = tuple(round(mm * (self.cam_scale - 1)) for mm in m)
         for pp, mm in zip(p, m, strict=True):
@@ -116,6 +136,8 @@ class JitterCAM:
     @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)
+        if x.shape[0] == 0:
+            raise ValueError(f"x must hold at least one item, got the empty batch {tuple(x.shape)}")
         t0 = time.perf_counter()
         with torch.no_grad(), capture(self.cam.layer) as box:  # the class and the layer's shape at once
             t = attr.resolve_target(self.model(x.detach()), target)
@@ -153,7 +175,9 @@ class JitterCAM:
         if lead:  # the time axis is not jittered: every patch starts at frame 0 of the CAM
             offsets = torch.cat([torch.zeros(P, 1, dtype=grid.dtype), grid], dim=1)
         out_shape = cam_shape[:lead] + tuple(mm + dd for mm, dd in zip(m, d, strict=True))
-        J, C = accumulate_patches(maps.contiguous(), offsets.to(torch.int64), out_shape, backend=self.backend)
+        # the accumulation is float32 whatever the model's dtype (bfloat16, float16)
+        maps = maps.float().contiguous()
+        J, C = accumulate_patches(maps, offsets.to(torch.int64), out_shape, backend=self.backend)
         jitter = J / C
         heat = resize(jitter, tuple(x.shape[2:]))
         t2 = time.perf_counter()

@@ -73,6 +73,16 @@ def test_clip_io_roundtrip(tmp_path, clips):
     assert small.shape == (4, 56, 56, 3)
     with pytest.raises(ValueError, match="is not a file"):
         read_clip(tmp_path / "missing.mp4")
+    before = sorted(tmp_path.iterdir())
+    for fps in (-1, 0, float("nan"), "8"):
+        with pytest.raises(ValueError, match="fps must be a positive finite number"):
+            write_clip(tmp_path / "b.avi", clips.clips[0], fps=fps)
+    with pytest.raises(ValueError, match=r"clip must be a non-empty \(T, H, W, 3\) uint8 array"):
+        write_clip(tmp_path / "b.avi", clips.clips[0][:0])
+    (tmp_path / "c.avi").mkdir()
+    with pytest.raises(ValueError, match="path must be a file to write, got the folder"):
+        write_clip(tmp_path / "c.avi", clips.clips[0])
+    assert sorted(tmp_path.iterdir()) == sorted([*before, tmp_path / "c.avi"])  # nothing half-written
     (tmp_path / "junk.mp4").write_bytes(b"junk")
     with pytest.raises(ValueError, match="could not be opened|no decodable frames"):
         read_clip(tmp_path / "junk.mp4")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -68,11 +69,15 @@ def write_clip(path: str | os.PathLike, clip: np.ndarray, fps: float = 8.0) -> P
 
     path = Path(path)
     clip = np.asarray(clip)
-    if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8:
-        raise ValueError(f"clip must be a (T, H, W, 3) uint8 array, got {clip.shape} {clip.dtype}")
+    if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8 or 0 in clip.shape:
+        raise ValueError(f"clip must be a non-empty (T, H, W, 3) uint8 array, got {clip.shape} {clip.dtype}")
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < np.inf:
+        raise ValueError(f"fps must be a positive finite number, got {fps!r}")
     codec = {".mp4": "mp4v", ".avi": "MJPG"}.get(path.suffix.lower())
     if codec is None:
         raise ValueError(f"path must end in .mp4 or .avi, got {path.name!r}")
+    if path.is_dir():
+        raise ValueError(f"path must be a file to write, got the folder {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, (clip.shape[2], clip.shape[1]))
@@ -81,7 +86,9 @@ def write_clip(path: str | os.PathLike, clip: np.ndarray, fps: float = 8.0) -> P
             raise ValueError(f"OpenCV cannot write {path.suffix} here (codec {codec})")
         for frame in clip:
             writer.write(np.ascontiguousarray(frame[..., ::-1]))
+        writer.release()
+        tmp.replace(path)
     finally:
         writer.release()
-    tmp.replace(path)
+        tmp.unlink(missing_ok=True)  # whatever failed, no temporary file is left
     return path

@@ -153,6 +153,12 @@ def check_batch_size(batch_size) -> None:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
+def check_seed(seed) -> None:
+    """TypeError unless ``seed`` is an int (what ``torch.Generator.manual_seed`` takes)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+
+
 def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:
     """``batch_size`` checked, or the device's default when None."""
     check_batch_size(batch_size)

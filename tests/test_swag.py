@@ -123,6 +123,18 @@ def test_bad_arguments():
         SWAG(lambda x: x)
     with pytest.raises(ValueError, match="std must be positive"):
         SWAG(model, std=(0.5, 0.0, 0.5))
+    for kw in (dict(std="abc"), dict(mean=None), dict(mean=(0.5, 0.5)), dict(std=(0.5, "a", 0.5))):
+        with pytest.raises(TypeError, match="(mean|std) must be 3 numbers"):
+            SWAG(model, **kw)
+    with pytest.raises(TypeError, match="seed must be an int, got str"):
+        SWAG(model, attribution="noise", seed="a")
+    with pytest.raises(TypeError, match="seed must be an int, got float"):
+        swagfast.RISE(model, seed=1.5)
+    with pytest.raises(TypeError, match="p must be a number in"):
+        swagfast.RISE(model, p="0.5")
+    SWAG(
+        model, mean=np.array(MEAN), std=torch.tensor(STD), seed=np.int64(3)
+    )  # arrays and numpy ints are fine
     x, _ = red_square_batch(1)
     with pytest.raises(
         ValueError, match=r"image must be the un-normalised RGB input of shape \(1, 3, 224, 224\)"

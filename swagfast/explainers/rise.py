@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 import torch
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_batch_size, resolve_batch_size
+from swagfast._backend import check_batch_size, check_seed, resolve_batch_size
 from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation
 
@@ -54,8 +55,11 @@ class RISE:
         for name, v in (("n_masks", n_masks), ("s", s)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"p must be a number in (0, 1), got {type(p).__name__}")
         if not 0 < p < 1:
             raise ValueError(f"p must lie in (0, 1), got {p!r}")
+        check_seed(seed)
         if score not in attr.SCORES:
             raise ValueError(f"score must be one of logit, softmax; got {score!r}")
         check_batch_size(batch_size)

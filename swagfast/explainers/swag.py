@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import run_beside
+from swagfast._backend import check_seed, run_beside
 from swagfast.explainers.explanation import Explanation
 from swagfast.superpixels import (
     MODES,
@@ -129,10 +130,16 @@ class SWAG:
         if score not in attr.SCORES:
             raise ValueError(f"score must be one of logit, softmax; got {score!r}")
         for name, v in (("mean", mean), ("std", std)):
-            if len(tuple(v)) != 3:
-                raise ValueError(f"{name} must have 3 values (one per RGB channel), got {v!r}")
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {std!r}")
+            if (
+                isinstance(v, str)
+                or not isinstance(v, Sequence | np.ndarray | torch.Tensor)
+                or len(v) != 3
+                or not all(isinstance(c, numbers.Real | np.ndarray | torch.Tensor) for c in v)
+            ):
+                raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {v!r}")
+        if not all(0 < float(s) < np.inf for s in std):
+            raise ValueError(f"std must be positive and finite, got {std!r}")
+        check_seed(seed)
         check_connectivity_rule(connectivity)
         if overlap is not None and not isinstance(overlap, bool):
             raise TypeError(f"overlap must be a bool or None, got {type(overlap).__name__}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from swagfast._backend import check_seed
 from swagfast.attribution.layers import resolve_layer
 from swagfast.explainers.cam import (
     grad_amap_weights,
@@ -47,6 +48,7 @@ def scores_from_activations(
 ) -> torch.Tensor:
     """The (B, K) scores of ``method`` from a layer's activations ``A`` and gradients ``G``."""
     check_method(method)
+    check_seed(seed)
     if method == "l1-norm":
         return A.abs().mean(dim=tuple(range(2, A.ndim)))
     if method == "random":

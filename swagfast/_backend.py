@@ -118,12 +118,15 @@ def resolve_backend(backend: str, device: torch.device, arg: str = "values") -> 
 
 
 def as_tensor(a: Any, name: str) -> torch.Tensor:
-    """A torch view of a numpy array or tensor (no copy); TypeError for anything else."""
+    """A torch view of a numpy array or tensor (no copy, except of an array with negative strides);
+    TypeError for anything else."""
     if isinstance(a, torch.Tensor):
         return a.detach()
     if isinstance(a, np.ndarray):
         if a.dtype.byteorder == ">":
             raise TypeError(f"{name} must be in native byte order, got dtype {a.dtype}")
+        if any(st < 0 for st in a.strides):  # e.g. img[::-1]: torch cannot view it, so a copy
+            a = a.copy()
         return torch.from_numpy(a)
     raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {type(a).__name__}")
 
@@ -146,11 +149,19 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def check_batch_size(batch_size) -> None:
-    """ValueError unless ``batch_size`` is None or a positive int."""
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
+    """TypeError / ValueError unless ``batch_size`` is None or a positive int."""
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise TypeError(f"batch_size must be a positive int or None, got {type(batch_size).__name__}")
+    if batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+
+
+def check_bool(value, name: str) -> None:
+    """TypeError unless ``value`` is a bool (a str such as "no" would otherwise count as true)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
 def check_seed(seed) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from swagfast import kernels
-from swagfast._backend import as_tensor, cuda_stream, host_view, resolve_backend
+from swagfast._backend import as_tensor, check_bool, cuda_stream, host_view, resolve_backend
 
 REDUCTIONS = ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
 
@@ -47,6 +47,8 @@ def _layout(shape: tuple[int, ...], spatial_dims: int | None) -> tuple[bool, int
             "values must have shape (H, W), (B, H, W) or (B, T, H, W); "
             f"got {ndim} dimensions {tuple(shape)} (pass spatial_dims=3 for a single (T, H, W) clip)"
         )
+    if isinstance(spatial_dims, bool) or not isinstance(spatial_dims, int | np.integer):
+        raise TypeError(f"spatial_dims must be 2, 3 or None, got {type(spatial_dims).__name__}")
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2, 3 or None, got {spatial_dims!r}")
     if ndim == spatial_dims:
@@ -148,6 +150,7 @@ def segment_pool(
     """
     if not isinstance(reduce, str) or reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}; got {reduce!r}")
+    check_bool(scatter, "scatter")
     is_numpy = isinstance(values, np.ndarray)
     v = _values_tensor(values)
     lab = _labels_tensor(labels)
@@ -315,16 +318,15 @@ def _slic_nd(
     if mode not in MODES:
         raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
     check_connectivity_rule(connectivity)
+    check_bool(enforce_connectivity, "enforce_connectivity")
     order_free = connectivity == "parallel" and bool(enforce_connectivity)
     n_segments = _int_at_least(n_segments, "n_segments", 1)
     w_c = _positive_number(w_c, "w_c")
     w_g = _positive_number(w_g, "w_g")
     max_num_iter = _int_at_least(max_num_iter, "max_num_iter", 0)
-    if (
-        isinstance(min_size_factor, bool)
-        or not isinstance(min_size_factor, int | float)
-        or not (0 <= min_size_factor < np.inf)
-    ):
+    if isinstance(min_size_factor, bool) or not isinstance(min_size_factor, int | float):
+        raise TypeError(f"min_size_factor must be a finite number >= 0, got {type(min_size_factor).__name__}")
+    if not 0 <= min_size_factor < np.inf:
         raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor!r}")
     max_size_factor = _positive_number(max_size_factor, "max_size_factor")
     if spacing is not None and not isinstance(spacing, Sequence | np.ndarray | torch.Tensor):
@@ -346,7 +348,11 @@ def _slic_nd(
         img = as_tensor(image, what)
         if channel_axis is None:
             channel_axis = -1 if is_numpy else -(dims + 1)
-        if not isinstance(channel_axis, int) or not -img.ndim <= channel_axis < img.ndim:
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, int):
+            raise TypeError(
+                f"channel_axis must be an int axis of the {what}, got {type(channel_axis).__name__}"
+            )
+        if not -img.ndim <= channel_axis < img.ndim:
             raise ValueError(
                 f"channel_axis must be an int axis of the {img.ndim}-d {what}, got {channel_axis!r}"
             )

@@ -253,6 +253,10 @@ def test_jitter_cam_bad_arguments():
         JitterCAM(model, "body")(torch.randn(1, 3, 17, 17))
     with pytest.raises(ValueError, match=r"cam_size \(4, 4\) must not be smaller"):
         JitterCAM(model, "body", cam_size=(4, 4))(x)
+    with pytest.raises(TypeError, match="jitter_time must be a bool, got str"):
+        JitterCAM(model, "body", jitter_time="yes")
+    with pytest.raises(TypeError, match="batch_size must be a positive int or None, got str"):
+        GradCAM(model, "body", batch_size="8")
     for size in ((0, 12), (12.0, 12), "12", True):
         with pytest.raises(TypeError, match="cam_size must be a positive int or a sequence of them"):
             JitterCAM(model, "body", cam_size=size)

@@ -211,6 +211,10 @@ def test_bad_arguments():
         swagfast.segment_pool(np.ones((2, 0, 4), np.float32), np.zeros((2, 0, 4), np.int32))
     with pytest.raises(ValueError, match="spatial_dims must be 2, 3 or None"):
         swagfast.segment_pool(v, lab, spatial_dims=1)
+    with pytest.raises(TypeError, match="spatial_dims must be 2, 3 or None, got str"):
+        swagfast.segment_pool(v, lab, spatial_dims="2")
+    with pytest.raises(TypeError, match="scatter must be a bool, got str"):
+        swagfast.segment_pool(v, lab, scatter="no")
     with pytest.raises(ValueError, match="backend must be one of"):
         swagfast.segment_pool(v, lab, backend="gpu")
 

@@ -357,6 +357,21 @@ def test_bad_input_messages():
         (ValueError, "spacing must have 2 entries", dict(image=img, spacing=(1.0, 1.0, 1.0))),
         (TypeError, "spacing must be a sequence of 2 numbers", dict(image=img, spacing=2.0)),
         (
+            TypeError,
+            "min_size_factor must be a finite number >= 0, got str",
+            dict(image=img, min_size_factor="a"),
+        ),
+        (
+            TypeError,
+            "channel_axis must be an int axis of the image, got str",
+            dict(image=img, channel_axis="x"),
+        ),
+        (
+            TypeError,
+            "enforce_connectivity must be a bool, got str",
+            dict(image=img, enforce_connectivity="no"),
+        ),
+        (
             ValueError,
             "spacing must keep the image's physical size finite",
             dict(image=img, spacing=(1e300, 1e300)),
@@ -370,6 +385,15 @@ def test_bad_input_messages():
             swagfast.slic(image, **kw)
     with pytest.raises(ValueError, match=r"clip must have 3 spatial axes"):
         swagfast.supervoxels(img, 10)
+
+
+def test_negatively_strided_arrays_are_taken():
+    img = np.random.default_rng(2).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    flipped = img[::-1, :, ::-1]  # torch cannot view negative strides: swagfast copies
+    assert (swagfast.slic(flipped, 20) == swagfast.slic(np.ascontiguousarray(flipped), 20)).all()
+    v = np.random.default_rng(3).random((40, 48)).astype(np.float32)[::-1]
+    lab = np.zeros((40, 48), np.int32)
+    assert swagfast.segment_pool(v, lab).segment_values[0] == pytest.approx(v.mean(), rel=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numba"])

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
+from swagfast._backend import check_bool
 from swagfast.attribution.layers import capture, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, resize
 from swagfast.explainers.explanation import Explanation
@@ -83,6 +84,7 @@ class JitterCAM:
             or any(isinstance(c, bool) or not isinstance(c, int | np.integer) or c < 1 for c in cam_size)
         ):
             raise TypeError(f"cam_size must be a positive int or a sequence of them, got {cam_size!r}")
+        check_bool(jitter_time, "jitter_time")
         self.cam = base(model, layer, score=score, batch_size=batch_size)
         self.model = model
         self.cam_scale = cam_scale

@@ -106,6 +106,22 @@ def test_score_and_ablation_cam_against_loops():
         w.append((y - model.fc(fc_in.flatten(2).mean(2))[0, t]) / y)
     ref = torch.relu(torch.einsum("k,khw->hw", torch.stack(w).detach(), A[0]))
     torch.testing.assert_close(AblationCAM(model, "body", batch_size=4)(x).raw[0], ref, rtol=1e-5, atol=1e-6)
+    # score= is honoured (it used to be ignored): Score-CAM on logits, Ablation-CAM on softmax
+    w_logit, w_soft = [], []
+    p = model(x).softmax(1)[0, t]
+    for k in range(A.shape[1]):
+        up = F.interpolate(A[:, k : k + 1], (16, 16), mode="bilinear", align_corners=False)[0, 0]
+        mask = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else torch.zeros_like(up)
+        w_logit.append(model(x * mask)[0, t])
+        fc_in = A.clone()
+        fc_in[:, k] = 0
+        w_soft.append((p - model.fc(fc_in.flatten(2).mean(2)).softmax(1)[0, t]) / p)
+    for cam, weights in (
+        (ScoreCAM(model, "body", score="logit"), w_logit),
+        (AblationCAM(model, "body", score="softmax"), w_soft),
+    ):
+        ref = torch.relu(torch.einsum("k,khw->hw", torch.stack(weights).detach(), A[0]))
+        torch.testing.assert_close(cam(x).raw[0], ref, rtol=1e-5, atol=1e-6)
 
 
 def test_video_cams_are_trilinear_and_saliency_tubes_needs_5d():

@@ -208,10 +208,21 @@ class SaliencyTubes(GradCAM):
 
 class ScoreCAM(BaseCAM):
     """Score-CAM (Wang et al.): each channel's upsampled activation masks the input; its weight
-    is the class's softmax score on that masked input. Batched ``batch_size`` masks a pass."""
+    is the class's score on that masked input: softmax by default, as the paper (``score``).
+    Batched ``batch_size`` masks a pass."""
 
     name = "Score-CAM"
     needs_grad = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: nn.Module | str,
+        *,
+        score: str = "softmax",
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__(model, layer, score=score, batch_size=batch_size)
 
     def weights(self, A, G, x, t, logits):
         B, K = A.shape[:2]
@@ -226,21 +237,21 @@ class ScoreCAM(BaseCAM):
                     lo = flat.min(dim=1).values.view(-1, *([1] * len(size)))
                     hi = flat.max(dim=1).values.view(-1, *([1] * len(size)))
                     masks = torch.where(hi > lo, (up - lo) / torch.where(hi > lo, hi - lo, 1.0), 0.0)
-                    probs = self.model(x[b : b + 1] * masks.unsqueeze(1)).softmax(dim=1)
-                    w[b, k0 : k0 + len(masks)] = probs[:, t[b]]
+                    out = self.model(x[b : b + 1] * masks.unsqueeze(1))
+                    w[b, k0 : k0 + len(masks)] = attr.class_score(out, t[b].expand(len(out)), self.score)
         return w.to(A.dtype)
 
 
 class AblationCAM(BaseCAM):
-    """Ablation-CAM (Desai & Ramaswamy): weight = relative drop of the class logit when the
-    channel is zeroed at the layer (a forward hook, so any model works). Batched."""
+    """Ablation-CAM (Desai & Ramaswamy): weight = relative drop of the class logit (``score``)
+    when the channel is zeroed at the layer (a forward hook, so any model works). Batched."""
 
     name = "Ablation-CAM"
     needs_grad = False
 
     def weights(self, A, G, x, t, logits):
         B, K = A.shape[:2]
-        y = logits.gather(1, t.view(-1, 1)).squeeze(1)
+        y = attr.class_score(logits, t, self.score)
         w = torch.empty((B, K), device=A.device, dtype=torch.float32)
         bs = self.batch_size_for(x.device)
         with torch.no_grad():
@@ -254,7 +265,8 @@ class AblationCAM(BaseCAM):
                         return out
 
                     with capture(self.layer, edit=zero_channel):
-                        yk = self.model(x[b : b + 1].expand(len(ks), *x.shape[1:]))[:, t[b]]
+                        out = self.model(x[b : b + 1].expand(len(ks), *x.shape[1:]))
+                    yk = attr.class_score(out, t[b].expand(len(ks)), self.score)
                     w[b, k0 : k0 + len(ks)] = (y[b] - yk) / torch.where(y[b] != 0, y[b], 1.0)
         return w.to(A.dtype)
 

@@ -46,6 +46,9 @@ class JitterCAM:
     cam_size : int or tuple of ints, optional
         The target CAM size ``(h', w')`` (or ``(t', h', w')``) instead of ``cam_scale``; an int
         is that size along every jittered axis.
+    score : {"logit", "softmax"}, optional
+        The class score of the base CAM; by default the base CAM's own (softmax for Score-CAM,
+        the logit for the others).
     batch_size : int, optional
         Patches per forward/backward pass (bounds memory); default 64 on a GPU, 8 on the CPU
         (see :func:`swagfast._backend.default_batch_size`).
@@ -61,7 +64,7 @@ class JitterCAM:
         cam_scale: float = 2.0,
         cam_size: tuple[int, ...] | None = None,
         batch_size: int | None = None,
-        score: str = "logit",
+        score: str | None = None,
         jitter_time: bool = False,
         backend: str = "auto",
     ) -> None:
@@ -85,7 +88,8 @@ class JitterCAM:
         ):
             raise TypeError(f"cam_size must be a positive int or a sequence of them, got {cam_size!r}")
         check_bool(jitter_time, "jitter_time")
-        self.cam = base(model, layer, score=score, batch_size=batch_size)
+        kw = {} if score is None else {"score": score}  # None: the base CAM's own default
+        self.cam = base(model, layer, batch_size=batch_size, **kw)
         self.model = model
         self.cam_scale = cam_scale
         self.cam_size = None if cam_size is None else tuple(int(s) for s in cam_size)

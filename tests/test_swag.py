@@ -81,6 +81,15 @@ def test_explanation_contents_and_helpers():
     assert over.shape == (2, 224, 224, 3) and over.dtype == np.uint8
     borders = exp.borders(img)
     assert (borders[0] == (255, 255, 0)).all(axis=-1).sum() > 500  # the square's outline at least
+    hwc = img.permute(0, 2, 3, 1).numpy()  # the same images channel-last, in [0, 1], and as uint8
+    assert np.array_equal(exp.overlay(hwc), over)
+    assert np.array_equal(exp.overlay((hwc * 255).round().astype(np.uint8)), over)
+    with pytest.raises(
+        ValueError, match=r"images must be uint8 or float in \[0, 1\], got float values in \[0, 255\]"
+    ):
+        exp.overlay(hwc * 255)  # was clipped to a white picture
+    with pytest.raises(TypeError, match="images must be uint8 or float in .0, 1., got dtype int64"):
+        exp.borders((hwc * 255).astype(np.int64))
 
 
 def test_explicit_image_equals_recovered_image_and_batch_equals_items():

@@ -22,9 +22,7 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
         if t.ndim == ndim + 1:
             t = t.unsqueeze(0)
         t = t.movedim(1, -1)
-        if t.dtype != torch.uint8:
-            t = (t.float().clamp(0, 1) * 255).round().to(torch.uint8)
-        images = t.numpy()
+        images = (t.float() if t.dtype.is_floating_point else t).numpy()  # bfloat16 has no numpy twin
     images = np.asarray(images)
     if images.ndim == ndim + 1:
         images = images[None]
@@ -34,7 +32,12 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
             f"images must be {B} RGB {'images' if ndim == 2 else 'clips'} {kind}, got shape {images.shape}"
         )
     if images.dtype != np.uint8:
-        images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+        if images.dtype.kind != "f":
+            raise TypeError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}")
+        lo, hi = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+        if not 0.0 <= lo <= hi <= 1.0:  # a 0..255 float image would otherwise turn white
+            raise ValueError(f"images must be uint8 or float in [0, 1], got float values in [{lo:g}, {hi:g}]")
+        images = (images.astype(np.float32) * 255).round().astype(np.uint8)
     return images
 
 

@@ -300,3 +300,26 @@ def test_jitter_cam_on_cuda_matches_cpu():
     gpu = JitterCAM(model.cuda(), "body", batch_size=16)(x.cuda(), target=[0, 1])
     assert gpu.heatmap.device.type == "cuda"
     torch.testing.assert_close(gpu.raw.cpu(), cpu.raw, rtol=1e-4, atol=1e-6)
+
+
+def test_capture_ignores_other_threads_forward_passes():
+    import threading
+
+    from swagfast.attribution.layers import capture
+
+    model, x = model_and_input(8)
+    other = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(9))
+    expected = model(other)
+    seen = {}
+
+    def serve():  # a server thread using the same model while an explanation is being made
+        seen["out"] = model(other)
+
+    with capture(model.body, edit=torch.zeros_like) as box:
+        mine = model(x)
+        thread = threading.Thread(target=serve)
+        thread.start()
+        thread.join()
+    assert torch.equal(seen["out"], expected)  # the edit did not reach the other thread
+    assert torch.equal(box.output, torch.zeros_like(model.body(x)))  # the record is this thread's
+    assert torch.equal(mine, model.fc(torch.zeros(2, 6)))

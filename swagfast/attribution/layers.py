@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator
 
 import torch
@@ -57,12 +58,17 @@ def capture(
     ``ReLU(inplace=True)`` after a convolution, a residual ``out += identity``) would otherwise
     change the recorded activations and move their gradient past itself, so a CAM of the
     convolution would silently be the CAM of the ReLU. The copy's gradient is the output's.
-    The forward hook is removed when the block ends, also on exceptions; a block in which the
-    layer never ran raises ValueError.
+    Only forward passes of the calling thread are recorded (and edited): a server thread running
+    the same model meanwhile neither overwrites the record nor sees the edit. The forward hook is
+    removed when the block ends, also on exceptions; a block in which the layer never ran raises
+    ValueError.
     """
     box = Capture(layer)
+    owner = threading.get_ident()
 
     def hook(_module, _inputs, output):
+        if threading.get_ident() != owner:  # another thread's forward pass through a shared model
+            return None
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"the layer must output one tensor to be explained, got {type(output).__name__}")
         if edit is not None:

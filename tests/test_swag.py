@@ -151,6 +151,10 @@ def test_bad_arguments():
         SWAG(model, "I", mean=MEAN, std=STD)(x, image=torch.zeros(1, 3, 10, 10))
     with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
         SWAG(model)(x[0])
+    with pytest.raises(
+        ValueError, match=r"spacing is the voxel spacing of clips .* got images \(1, 3, 224, 224\)"
+    ):
+        SWAG(model, spacing=(2.0, 1.0, 1.0))(x)  # it used to be ignored
 
 
 def test_lime_package_uses_our_superpixels():

@@ -198,7 +198,12 @@ class SWAG:
         need_colour = self.variant in ("I", "I+G") or self.attribution == "sobel"
         img = self._image_tensor(x, image) if need_colour else None
         fn = slic if x.ndim == 4 else supervoxels
-        kw = {} if x.ndim == 4 or self.spacing is None else {"spacing": self.spacing}
+        if x.ndim == 4 and self.spacing is not None:
+            raise ValueError(
+                f"spacing is the voxel spacing of clips (B, 3, T, H, W); got images {tuple(x.shape)} "
+                "with spacing set"
+            )
+        kw = {} if self.spacing is None else {"spacing": self.spacing}
         kw.update(
             mode=self.variant,
             w_c=self.w_c,

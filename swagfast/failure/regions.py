@@ -74,7 +74,7 @@ def filter_gradient(
 
     def restrict(out: torch.Tensor) -> torch.Tensor:
         K = out.shape[1]
-        if int(keep.max()) >= K:
+        if keep.numel() and int(keep.max()) >= K:
             raise ValueError(f"filters must be channel indices below {K}, got {int(keep.max())}")
         mask = torch.ones(out.shape[:2], device=out.device, dtype=out.dtype)
         rows = keep >= 0

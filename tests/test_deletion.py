@@ -55,3 +55,16 @@ def test_substrates_and_bad_input():
         metrics.deletion(RegionMean(), x, heat, substrate="noise")
     with pytest.raises(ValueError, match="steps must be a positive int"):
         metrics.deletion(RegionMean(), x, heat, steps=0)
+
+
+def test_float64_heatmaps_rank_in_their_own_precision():
+    # values 1e-12 apart are equal in float32: a cast left their order to the tie rule (index)
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2)).double()
+    nn.init.normal_(model[1].weight, generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(256, generator=torch.Generator().manual_seed(5)).double().view(1, 16, 16)
+    close = 1.0 + order * 1e-12  # the same ranking as `order`
+    for fn in (metrics.deletion, metrics.insertion):
+        torch.testing.assert_close(fn(model, x, close, steps=8).curves, fn(model, x, order, steps=8).curves)
+    kept = metrics.remove_top_pixels(x, close, 0.25, "zero")
+    torch.testing.assert_close(kept, metrics.remove_top_pixels(x, order, 0.25, "zero"))

@@ -1,4 +1,4 @@
-"""Argument checks the heatmap metrics share."""
+"""Argument checks and the ranking the heatmap metrics share."""
 
 from __future__ import annotations
 
@@ -21,3 +21,13 @@ def check_heatmaps(heatmaps: torch.Tensor | np.ndarray, name: str = "heatmaps") 
         finite = bool(np.isfinite(heatmaps).all())
     if not finite:
         raise ValueError(f"{name} must hold finite values, got NaN or infinity")
+
+
+def descending_order(values: torch.Tensor) -> torch.Tensor:
+    """Indices sorting each row of (B, N) ``values`` from highest to lowest, ties by index. The
+    values keep their precision (float64 stays float64: a cast would merge values that differ
+    and leave their order to the tie rule); others are compared as float64, exact for every
+    integer type and half precision."""
+    if values.dtype not in (torch.float32, torch.float64):
+        values = values.double()
+    return torch.sort(-values, dim=1, stable=True).indices

@@ -10,7 +10,7 @@ from torch import nn
 
 from swagfast._backend import resolve_batch_size
 from swagfast.attribution.layers import keeps_model
-from swagfast.metrics._checks import check_heatmaps
+from swagfast.metrics._checks import check_heatmaps, descending_order
 
 SUBSTRATES = ("zero", "blur", "mean")
 
@@ -74,7 +74,7 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
     with torch.no_grad():
         target = model(x).argmax(dim=1)
         # rank of every pixel, most important first; ties by pixel index (stable sort)
-        order = torch.sort(-heatmap.reshape(B, N).float(), dim=1, stable=True).indices
+        order = descending_order(heatmap.reshape(B, N))
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(N, device=x.device).expand(B, N))
         counts = torch.round(

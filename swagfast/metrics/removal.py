@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from swagfast.attribution.layers import capture, keeps_model, resolve_layer
+from swagfast.metrics._checks import descending_order
 
 
 def _trapezoid(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -54,7 +55,7 @@ def remove_top_pixels(
     k = int(round(fraction * N))
     if k == 0:
         return x.clone()
-    order = torch.sort(-heatmaps.reshape(B, N).float(), dim=1, stable=True).indices[:, :k]
+    order = descending_order(heatmaps.reshape(B, N))[:, :k]
     drop = torch.zeros(B, N, dtype=torch.bool, device=x.device)
     drop.scatter_(1, order, True)
     fill = (
@@ -154,7 +155,7 @@ def filter_removal_auc(
         if tuple(s.shape) != (len(x), K):
             raise ValueError(f"scores must give {K} channel scores per image, got shape {tuple(s.shape)}")
         rank = torch.empty_like(s, dtype=torch.long)
-        order = torch.sort(-s.float(), dim=1, stable=True).indices
+        order = descending_order(s)
         rank.scatter_(1, order, torch.arange(K, device=s.device).expand(len(x), K))
         for j, n in enumerate(counts):
             keep = (rank >= n).to(box.output.dtype)

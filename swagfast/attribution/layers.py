@@ -90,7 +90,9 @@ def unchanged(model: nn.Module) -> Iterator[None]:
     """Run ``model`` during the block without changing it, also in training mode: its buffers
     (BatchNorm's running statistics and batch counts, which a forward pass in training mode
     updates) are put back when the block ends, and the global random streams (which dropout
-    draws from) are left where they were. In eval mode it costs nothing."""
+    draws from) are left where they were. Inside the block those streams start from seed 0,
+    so dropout's masks, and the explanation, do not depend on the caller's RNG state. In eval
+    mode it costs nothing."""
     if not any(m.training for m in model.modules()):
         yield
         return
@@ -99,6 +101,9 @@ def unchanged(model: nn.Module) -> Iterator[None]:
     cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
     try:
         with torch.random.fork_rng(devices=cuda):
+            torch.random.default_generator.manual_seed(0)
+            for i in cuda:
+                torch.cuda.default_generators[i].manual_seed(0)
             yield
     finally:
         with torch.no_grad():

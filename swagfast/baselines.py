@@ -16,7 +16,9 @@ def centre(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torch.
 
 
 def random_point(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Negative distance to one uniformly drawn pixel per item (seeded), shaped like :func:`centre`."""
+    """Negative distance to one uniformly drawn pixel per item (seeded), shaped like :func:`centre`.
+    The draws are for the whole batch: item i's pixel is the i-th draw, so the same image can
+    get another pixel in another batch (a baseline for evaluations, not for serving)."""
     B, H, W = shape[0], shape[-2], shape[-1]
     g = torch.Generator().manual_seed(seed)
     py = torch.randint(0, H, (B,), generator=g).float().to(device)
@@ -38,7 +40,8 @@ def constant(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torc
 
 
 def noise(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Uniform random heatmaps in [0, 1), drawn on ``device`` from a generator seeded with ``seed``."""
+    """Uniform random heatmaps in [0, 1), drawn on ``device`` from a generator seeded with ``seed``,
+    for the whole batch at once (as :func:`random_point`: an item's map depends on its place)."""
     g = torch.Generator(device=device).manual_seed(seed)
     return torch.rand(shape, generator=g, device=device)
 

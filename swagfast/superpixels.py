@@ -546,7 +546,9 @@ def slic(
         mode ``"G"``.
     n_segments : int, default 300
         Requested number of superpixels K (the grid has about K cells; the result has about K
-        segments, within [0.5 K, 1.1 K] for ordinary photos).
+        segments, within [0.5 K, 1.1 K] for ordinary photos). As scikit-image's, the grid
+        rounds each axis to its own number of cells (extent / S), so elongated inputs can get
+        noticeably more or fewer: a 16x112x112 clip at K = 120 has a 1 x 9 x 9 grid.
     gradient : (H, W) or (B, H, W) array or tensor, optional
         The per-pixel attribution map (e.g. guided backprop ``max_c |g|``); needed by modes
         ``"G"`` and ``"I+G"``.

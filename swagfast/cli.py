@@ -14,9 +14,35 @@ from swagfast import viz
 from swagfast.explainers.cam import CAMS
 
 
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """The first problem with the arguments ``demo`` and ``explain`` share (``--device``,
+    ``--out``), or None."""
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        return f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {args.device}: this torch has no usable CUDA device"
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        return f"--device {args.device}: {err}"
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        return f"--out must be a folder, got the file {args.out!r}"
+    return None
+
+
 def _demo(args: argparse.Namespace) -> int:
     from swagfast import SWAG, data, models
 
+    problem = _usage_error(args)
+    if problem is None and args.limit < 0:
+        problem = f"--limit must be >= 0 (0: all photos), got {args.limit}"
+    if problem is None and args.segments < 1:
+        problem = f"--segments must be >= 1, got {args.segments}"
+    if problem is not None:
+        print(f"swagfast demo: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     bundle = models.load("efficientnet-lite0", device=args.device)
     photos = data.sample_images()
     names = list(photos)[: args.limit] if args.limit else list(photos)
@@ -128,18 +154,20 @@ def make_explainer(method: str, bundle, layer: str, segments: int | None = None,
 
 def _index_html(rows: list[dict], title: str) -> bytes:
     import html
+    from urllib.parse import quote
+
+    def href(name: str) -> str:  # a file name as a link: URL-quoted ('#', '?', '%'), then escaped
+        return html.escape(quote(name))
 
     cells = []
     for r in rows:
-        top, png = r["top5"][0], html.escape(r["png"])
-        video = (
-            f'<br><a href="{html.escape(r["video"])}">{html.escape(r["video"])}</a>' if r.get("video") else ""
-        )
+        top, png = r["top5"][0], href(r["png"])
+        video = f'<br><a href="{href(r["video"])}">{html.escape(r["video"])}</a>' if r.get("video") else ""
         cells.append(
             f'<tr><td><a href="{png}"><img src="{png}" width="480"></a></td>'
             f"<td>{html.escape(r['input'])}<br>explained: {html.escape(r['target']['name'])} "
             f"({r['target']['class']})<br>top-1: {html.escape(top['name'])} ({top['prob']:.2f})<br>"
-            f'<a href="{html.escape(r["json"])}">{html.escape(r["json"])}</a>{video}</td></tr>'
+            f'<a href="{href(r["json"])}">{html.escape(r["json"])}</a>{video}</td></tr>'
         )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
@@ -212,6 +240,9 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"swagfast explain: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
 
+    problem = _usage_error(args)
+    if problem is not None:
+        return fail(problem)
     if args.batch_size < 1:
         return fail(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.segments is not None and args.segments < 1:
@@ -251,9 +282,16 @@ def _explain(args: argparse.Namespace) -> int:
     if not kinds:
         return fail("nothing to explain")
     out = Path(args.out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     used: set[str] = set()
+    inputs = {f.resolve() for f in files}  # an output must never replace an input (--out among them)
+
+    def free(stem: str) -> bool:
+        names = (f"{stem}{ext}" for ext in (".png", ".json", ".mp4", ".npy"))
+        return stem not in used and not any((out / n).resolve() in inputs for n in names)
+
     skipped = len(problems)
     title = f"swagfast explain: {args.method}"
     for kind, group, bundle, layer, explain in kinds:
@@ -284,13 +322,17 @@ def _explain(args: argparse.Namespace) -> int:
             pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
             for i, f in enumerate(names):
                 stem, k = f.stem, 2
-                while stem in used:
+                while not free(stem):
                     stem, k = f"{f.stem}-{k}", k + 1
                 used.add(stem)
                 rows.append(
                     _write_outputs(out, stem, f, i, exp, crops_np, pictures, probs, bundle, layer, args)
                 )
             viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
+    if not rows:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        return fail(f"none of the {skipped} inputs could be explained")
     print(
         f"explained {len(rows)} of {len(rows) + skipped} inputs with {args.method}; "
         f"index: {out / 'index.html'}"
@@ -303,7 +345,7 @@ def _scripts(args: argparse.Namespace, prefix: str) -> int:
     import shlex
     import subprocess
 
-    root = Path(args.dir) if args.dir else Path.cwd() / "benchmarks"
+    root = (Path(args.dir) if args.dir else Path.cwd() / "benchmarks").resolve()  # the scripts run from it
     cmd = f"swagfast {'bench' if prefix == 'bench' else 'eval'}"
     if not root.is_dir():
         print(
@@ -312,9 +354,17 @@ def _scripts(args: argparse.Namespace, prefix: str) -> int:
         )
         return EXIT_USAGE
     found = {p.stem[len(prefix) + 1 :]: p for p in sorted(root.glob(f"{prefix}_*.py"))}
-    if args.list or not found:
-        print("\n".join(found) if found else f"{cmd}: no {prefix}_*.py scripts in {root}")
-        return EXIT_OK if found else EXIT_USAGE
+    if not found:
+        print(f"{cmd}: error: no {prefix}_*.py scripts in {root}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.list:
+        print("\n".join(found))
+        return EXIT_OK
+    try:
+        extra = shlex.split(args.args)
+    except ValueError as err:
+        print(f"{cmd}: error: --args {args.args!r}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     unknown = [n for n in args.names if n not in found]
     if unknown:
         print(f"{cmd}: error: unknown {', '.join(unknown)}; choose from {', '.join(found)}", file=sys.stderr)
@@ -322,7 +372,7 @@ def _scripts(args: argparse.Namespace, prefix: str) -> int:
     failed = []
     for name in args.names or list(found):
         print(f"== {found[name].name} ==", flush=True)
-        rc = subprocess.run([sys.executable, str(found[name]), *shlex.split(args.args)], cwd=root).returncode
+        rc = subprocess.run([sys.executable, str(found[name]), *extra], cwd=root).returncode
         if rc != 0:
             failed.append(f"{name} (exit {rc})")
     if failed:

@@ -136,3 +136,60 @@ def test_bench_and_eval_run_scripts_and_report_failures(tmp_path, capfd):
     assert "unknown nope; choose from bad, ok" in capfd.readouterr().err
     assert cli.main(["eval", "--dir", str(tmp_path / "missing")]) == cli.EXIT_USAGE
     assert "no benchmarks folder" in capfd.readouterr().err
+
+
+def test_bench_with_a_relative_dir_and_bad_args(tmp_path, capfd, monkeypatch):
+    (tmp_path / "bench_ok.py").write_text("print('| ok |')\n")
+    monkeypatch.chdir(tmp_path.parent)
+    assert cli.main(["bench", "--dir", tmp_path.name]) == 0  # the folder was applied twice
+    assert "| ok |" in capfd.readouterr().out
+    assert cli.main(["bench", "--dir", tmp_path.name, "--args", "'unbalanced"]) == cli.EXIT_USAGE
+    assert '--args "\'unbalanced": No closing quotation' in capfd.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["eval", "--dir", str(empty)]) == cli.EXIT_USAGE
+    assert "no eval_*.py scripts in" in capfd.readouterr().err
+
+
+def test_explain_never_overwrites_its_inputs_and_checks_device_and_out(tmp_path, capsys):
+    folder = _photo_folder(tmp_path)
+    photo = folder / "nested" / "chelsea.jpg"
+    png = folder / "chelsea.png"
+    png.write_bytes(cv2.imencode(".png", cv2.imread(str(photo)))[1].tobytes())
+    before = png.read_bytes()
+    code = cli.main(["explain", str(png), "--method", "gradcam", "--out", str(folder), "--quiet"])
+    assert code == 0 and png.read_bytes() == before  # its panel went to chelsea-2.png
+    assert json.loads((folder / "chelsea-2.json").read_text())["input"] == str(png)
+    for argv, msg in (
+        (["--device", "nonsense"], "--device must be a torch device such as cpu or cuda:0, got 'nonsense'"),
+        (["--out", str(png)], "--out must be a folder, got the file"),
+    ):
+        for cmd in (["explain", str(photo)], ["demo"]):
+            assert cli.main([*cmd, *argv]) == cli.EXIT_USAGE
+            assert msg in capsys.readouterr().err
+    for argv, msg in (
+        (["--limit", "-1"], "--limit must be >= 0"),
+        (["--segments", "0"], "--segments must be >= 1"),
+    ):
+        assert cli.main(["demo", "--out", str(tmp_path / "d"), *argv]) == cli.EXIT_USAGE
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    # nothing readable: no index is announced or written, and no empty folder is left
+    assert (
+        cli.main(["explain", str(folder / "nested" / "broken.png"), "--out", str(tmp_path / "e")])
+        == cli.EXIT_USAGE
+    )
+    assert "none of the 1 inputs could be explained" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+
+
+def test_index_links_are_url_quoted():
+    row = {
+        "png": "a#1.png",
+        "json": "a#1.json",
+        "input": "in/a#1.png",
+        "target": {"name": "cat", "class": 1},
+        "top5": [{"name": "cat", "prob": 0.5}],
+    }
+    page = cli._index_html([row], "t").decode()
+    assert 'src="a%231.png"' in page and 'href="a%231.json"' in page and ">a#1.json<" in page

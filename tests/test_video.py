@@ -47,8 +47,14 @@ def test_action_set_is_deterministic_and_motion_defines_the_class(clips):
         else:  # rotations stay in place (the box changes, its centre barely moves)
             assert abs(travel_x) < 4 and abs(travel_y) < 4
             assert not np.array_equal(m[0], m[8])
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         action_set(0)
+    with pytest.raises(TypeError, match="frames must be an int >= 4, got str"):
+        action_set(1, frames="16")
+    # long clips: the bars slow down instead of leaving the frame (frames >= 21 always failed)
+    for seed in range(4):
+        long = action_set(8, frames=40, size=64, seed=seed)
+        assert long.masks.flatten(2).any(2).all()  # the bar is in every frame of every clip
 
 
 def test_action_demo_model_recognises_motion(demo):

@@ -76,9 +76,10 @@ def _trajectory(rng: np.random.Generator, label: int, frames: int, size: int, re
     theta0 = rng.uniform(0, np.pi)
     lo, hi = reach + 2, size - reach - 3
     if label in (0, 1, 2, 3, 6, 7):  # translations
-        speed = rng.uniform(2.5, 4.0)
+        # as fast as 2.5-4 px a frame, but never so fast that the bar leaves the frame (long clips)
+        speed = min(rng.uniform(2.5, 4.0), (hi - lo) / (frames - 1))
         travel = speed * (frames - 1)
-        start_along = rng.uniform(lo, hi - travel)
+        start_along = rng.uniform(lo, max(lo, hi - travel))  # max: rounding at the fastest fit
         across = rng.uniform(lo, hi)
         along = start_along + speed * t
         if label in (1, 3, 7):
@@ -101,11 +102,12 @@ def _trajectory(rng: np.random.Generator, label: int, frames: int, size: int, re
 
 def action_set(n: int = 800, *, frames: int = 16, size: int = 112, seed: int = 0) -> ActionSet:
     """``n`` clips with balanced classes (``i % 8``), deterministic given ``seed``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    for name, v, lo in (("frames", frames, 4), ("size", size, 48)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+    for name, v, lo in (("n", n, 1), ("frames", frames, 4), ("size", size, 48)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise TypeError(f"{name} must be an int >= {lo}, got {type(v).__name__}")
+        if v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    n, frames, size = int(n), int(frames), int(size)
     rng = np.random.default_rng(seed)
     clips = np.empty((n, frames, size, size, 3), np.uint8)
     masks = np.zeros((n, frames, size, size), bool)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
 import tracemalloc
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -192,19 +195,87 @@ def test_save_load_roundtrip_and_atomicity(model, train, stats, tmp_path):
     with pytest.raises(ValueError, match="not a FilterStats folder"):
         FilterStats.load(tmp_path)
 
-    # a fit that fails half-way leaves its named directory empty
+    # a fit that fails half-way leaves its named directory as it found it: absent, or empty
     def broken():
         yield from batches(*train)[:3]
         raise RuntimeError("disk on fire")
 
     target = tmp_path / "partial"
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        FilterStats.fit(
-            model, "block", broken(), num_classes=2, progress=False, directory=target, buffer_rows=4
+    for existed in (False, True):
+        if existed:
+            target.mkdir()
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            FilterStats.fit(
+                model, "block", broken(), num_classes=2, progress=False, directory=target, buffer_rows=4
+            )
+        assert target.exists() == existed and (not existed or list(target.iterdir()) == [])
+    with pytest.raises(ValueError, match="cannot merge stores with different method"):
+        stats.merge(
+            FilterStats.fit(
+                model, "block", batches(*train)[:1], num_classes=2, progress=False, method="l1-norm"
+            )
         )
-    assert list(target.iterdir()) == []
+    target.rmdir()
+    with pytest.raises(ValueError, match="occurs twice"):  # the same samples twice
+        stats.merge(stats, directory=target)
+    assert not target.exists()  # the merge's folder went with it
     with pytest.raises(ValueError, match="must be empty or absent"):
         FilterStats.fit(model, "block", batches(*train), num_classes=2, progress=False, directory=path)
+
+
+def test_damaged_stores_are_refused_on_load(model, train, tmp_path):
+    stats = FilterStats.fit(model, "block", batches(*train)[:2], num_classes=2, progress=False)
+    good = stats.save(tmp_path / "good")
+
+    def damaged(name, edit):
+        path = tmp_path / name
+        shutil.copytree(good, path)
+        edit(path)
+        return path
+
+    meta = json.loads((good / "meta.json").read_text())
+    cases = {
+        "no scores": (lambda p: shutil.rmtree(p / "scores"), r"scores/c00000.i64 holds 0 bytes, \d+ samples"),
+        "truncated": (
+            lambda p: (p / "scores" / "c00001.f32").write_bytes(
+                (p / "scores" / "c00001.f32").read_bytes()[:-4]
+            ),
+            "scores/c00001.f32 holds",
+        ),
+        "bad json": (lambda p: (p / "meta.json").write_text("{"), "meta.json: Expecting"),
+        "json list": (lambda p: (p / "meta.json").write_text("[]"), "is not a FilterStats store"),
+        "no key": (
+            lambda p: (p / "meta.json").write_text(
+                json.dumps({k: v for k, v in meta.items() if k != "count"})
+            ),
+            "meta.json lacks count",
+        ),
+        "short count": (
+            lambda p: (p / "meta.json").write_text(json.dumps(dict(meta, count=[1]))),
+            "count must list 2 classes",
+        ),
+        "no mean": (lambda p: (p / "mean.npy").unlink(), "mean.npy: "),
+        "wrong mean": (lambda p: np.save(p / "mean.npy", np.zeros((3, 3))), r"mean.npy has shape \(3, 3\)"),
+        "garbage npy": (lambda p: (p / "top_values.npy").write_bytes(b"junk"), "top_values.npy: "),
+    }
+    for name, (edit, msg) in cases.items():
+        with pytest.raises(ValueError, match=msg):
+            FilterStats.load(damaged(name.replace(" ", "_"), edit))
+    # an interrupted overwrite puts the old store back
+    real = os.replace
+    calls = []
+
+    def flaky(a, b):
+        calls.append(b)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(a, b)
+
+    other = FilterStats.fit(model, "block", batches(*train)[:1], num_classes=2, progress=False)
+    with mock.patch("os.replace", flaky), pytest.raises(KeyboardInterrupt):
+        other.save(good, overwrite=True)
+    np.testing.assert_array_equal(FilterStats.load(good).mean, stats.mean)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".good.")]
 
 
 def test_temporary_store_is_removed_with_the_object(model, train):

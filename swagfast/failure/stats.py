@@ -229,14 +229,62 @@ def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> N
     (root / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def _new_root(directory: str | os.PathLike | None) -> tuple[Path, bool]:
+META_KEYS = ("num_classes", "num_filters", "method", "layer", "score", "quantiles", "count", "top_k")
+
+
+def _damaged(root: Path, why: str) -> ValueError:
+    return ValueError(f"{str(root)!r} is not a readable FilterStats store: {why}")
+
+
+def _read_meta(root: Path) -> dict:
+    """meta.json of a store, checked: the format, version, every key and the counts' length."""
+    try:
+        meta = json.loads((root / "meta.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _damaged(root, f"meta.json: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(root)!r} is not a FilterStats store (no {FORMAT} meta.json)")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"FilterStats store version {meta.get('version')} is not supported (need {VERSION})")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise _damaged(root, f"meta.json lacks {', '.join(missing)}")
+    ints = ("num_classes", "num_filters", "top_k")
+    if any(isinstance(meta[k], bool) or not isinstance(meta[k], int) or meta[k] < 1 for k in ints):
+        raise _damaged(root, f"meta.json's {', '.join(ints)} must be positive ints")
+    count = meta["count"]
+    if not isinstance(count, list) or len(count) != meta["num_classes"]:
+        raise _damaged(root, f"meta.json's count must list {meta['num_classes']} classes")
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in count):
+        raise _damaged(root, "meta.json's count must hold ints >= 0")
+    return meta
+
+
+def _load_array(root: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        a = np.load(root / name, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise _damaged(root, f"{name}: {err}") from None
+    if a.shape != shape:
+        raise _damaged(root, f"{name} has shape {a.shape}, the meta.json says {shape}")
+    return a
+
+
+def _new_root(directory: str | os.PathLike | None) -> tuple[Path, bool, bool]:
+    """(root, temporary, created): a temporary folder, or the empty or absent ``directory``."""
     if directory is None:
-        return Path(tempfile.mkdtemp(prefix="swagfast-filterstats-")), True
+        return Path(tempfile.mkdtemp(prefix="swagfast-filterstats-")), True, True
     root = Path(directory)
     if root.exists() and any(root.iterdir()):
         raise ValueError(f"directory must be empty or absent, got {str(root)!r} which holds files")
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    return root, False
+    return root, False, created
+
+
+def _discard(root: Path, created: bool) -> None:
+    """Undo a failed fit or merge: a folder it created goes, a folder the caller had is emptied."""
+    shutil.rmtree(root, ignore_errors=True) if created else _clear(root)
 
 
 class FilterStats:
@@ -261,13 +309,7 @@ class FilterStats:
 
     def __init__(self, root: Path, *, _temporary: bool = False) -> None:
         self.root = Path(root)
-        meta = json.loads((self.root / "meta.json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{str(self.root)!r} is not a FilterStats store (no {FORMAT} meta.json)")
-        if meta.get("version") != VERSION:
-            raise ValueError(
-                f"FilterStats store version {meta.get('version')} is not supported (need {VERSION})"
-            )
+        meta = _read_meta(self.root)
         self.meta = meta
         self.num_classes: int = meta["num_classes"]
         self.num_filters: int = meta["num_filters"]
@@ -276,10 +318,21 @@ class FilterStats:
         self.score: str = meta["score"]
         self.quantiles: tuple[float, ...] = tuple(meta["quantiles"])
         self.count = np.asarray(meta["count"], np.int64)
-        self.mean = np.load(self.root / "mean.npy")
-        self._quant = np.load(self.root / "quantiles.npy")
-        self.top_values = np.load(self.root / "top_values.npy")
-        self.top_index = np.load(self.root / "top_index.npy")
+        C, K, m = self.num_classes, self.num_filters, meta["top_k"]
+        self.mean = _load_array(self.root, "mean.npy", (C, K))
+        self._quant = _load_array(self.root, "quantiles.npy", (len(self.quantiles), C, K))
+        self.top_values = _load_array(self.root, "top_values.npy", (K, m))
+        self.top_index = _load_array(self.root, "top_index.npy", (K, m))
+        for c in range(C):  # the scores on disk must hold exactly the rows the counts say
+            for ext, row in (("i64", 8), ("f32", 4 * K)):
+                f = _class_file(self.root, c, ext)
+                size = f.stat().st_size if f.is_file() else 0
+                if size != self.count[c] * row:
+                    raise _damaged(
+                        self.root,
+                        f"{f.relative_to(self.root)} holds {size} bytes, {self.count[c]} samples of "
+                        f"class {c} need {self.count[c] * row}",
+                    )
         self._cache: dict[float, np.ndarray] = {q: self._quant[i] for i, q in enumerate(self.quantiles)}
         self._temporary = _temporary
         if _temporary:
@@ -529,7 +582,7 @@ class FilterStats:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
         qs = _check_quantiles(quantiles)
-        root, temporary = _new_root(directory)
+        root, temporary, created = _new_root(directory)
         try:
             writer = _Writer(root, int(num_classes), int(top_k), int(buffer_rows))
             next_index = int(index_offset)
@@ -547,7 +600,7 @@ class FilterStats:
                 writer.add(y, np.asarray(idx, np.int64), np.asarray(s, np.float32), np.asarray(act))
             return cls._close(root, temporary, writer, method, layer, score, qs)
         except BaseException:
-            shutil.rmtree(root, ignore_errors=True) if temporary else _clear(root)
+            _discard(root, created)
             raise
 
     def merge(self, other: FilterStats, directory: str | os.PathLike | None = None) -> FilterStats:
@@ -561,7 +614,7 @@ class FilterStats:
                 raise ValueError(
                     f"cannot merge stores with different {key}: {self.meta[key]!r} vs {other.meta[key]!r}"
                 )
-        root, temporary = _new_root(directory)
+        root, temporary, created = _new_root(directory)
         try:
             (root / "scores").mkdir()
             K = self.num_filters
@@ -582,7 +635,7 @@ class FilterStats:
             _finalise(root, dict(self.meta), top_v, top_i)
             return FilterStats(root, _temporary=temporary)
         except BaseException:
-            shutil.rmtree(root, ignore_errors=True) if temporary else _clear(root)
+            _discard(root, created)
             raise
 
     # -- persistence ---------------------------------------------------------------------------
@@ -600,9 +653,17 @@ class FilterStats:
             os.chmod(staging, created_mode(directory=True))  # mkdtemp's (or a temporary store's) 0700
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-                os.replace(path, old / "x")
-                os.replace(staging, path)
-                shutil.rmtree(old, ignore_errors=True)
+                moved = False
+                try:
+                    os.replace(path, old / "x")
+                    moved = True
+                    os.replace(staging, path)
+                except BaseException:
+                    if moved and not path.exists():  # interrupted between the renames: put it back
+                        os.replace(old / "x", path)
+                    raise
+                finally:
+                    shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(staging, path)
         except BaseException:

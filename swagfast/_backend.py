@@ -158,6 +158,15 @@ def check_batch_size(batch_size) -> None:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
+def check_int(value, name: str, low: int = 1) -> int:
+    """``value`` as an int: TypeError unless it is one (bools are not), ValueError below ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
 def check_bool(value, name: str) -> None:
     """TypeError unless ``value`` is a bool (a str such as "no" would otherwise count as true)."""
     if not isinstance(value, bool | np.bool_):

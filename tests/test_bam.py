@@ -17,8 +17,12 @@ def test_bam_set_is_deterministic_with_true_masks():
         assert m.sum() > 20
         inside = img[:, m]
         assert torch.allclose(inside, inside[:, :1].expand_as(inside))  # one grey level: the object
-    with pytest.raises(ValueError, match="n must be a positive int"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         bam_set(0)
+    with pytest.raises(TypeError, match="size must be an int >= 16, got float"):
+        bam_set(2, size=16.0)
+    with pytest.raises(ValueError, match="size must be an int >= 16, got 0"):
+        bam_set(2, size=0)
 
 
 def test_trainer_is_seeded_and_learns_the_scene():

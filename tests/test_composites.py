@@ -64,5 +64,16 @@ def test_distractors_add_another_object_without_touching_the_target():
         changed = (one.images[0] != plain.images[0]).any(axis=-1)
         assert changed[outside].sum() > 200  # the distractor, outside the target's box
         assert not changed[m].any()
-    with pytest.raises(ValueError, match="distractors must be a non-negative int"):
+    with pytest.raises(ValueError, match="distractors must be an int >= 0, got -1"):
         data.composites(2, distractors=-1)
+    cases = [
+        (ValueError, "size must be an int >= 32, got 0", dict(size=0)),
+        (TypeError, r"scale must be a \(low, high\) pair, got 0.5", dict(scale=0.5)),
+        (TypeError, r"scale must be a \(low, high\) pair", dict(scale=(0.5,))),
+        (ValueError, "scale's low end must give objects of 8 px or more", dict(scale=(0.001, 0.001))),
+        (TypeError, "objects must be a non-empty sequence of object names, got 'cat'", dict(objects="cat")),
+        (TypeError, "objects must be a non-empty sequence", dict(objects=())),
+    ]
+    for exc, msg, kw in cases:
+        with pytest.raises(exc, match=msg):
+            data.composites(2, **kw)

@@ -92,8 +92,12 @@ def test_clip_io_roundtrip(tmp_path, clips):
     (tmp_path / "junk.mp4").write_bytes(b"junk")
     with pytest.raises(ValueError, match="could not be opened|no decodable frames"):
         read_clip(tmp_path / "junk.mp4")
-    with pytest.raises(ValueError, match="frames must be a positive int"):
+    with pytest.raises(ValueError, match="frames must be an int >= 1, got 0"):
         read_clip(path, frames=0)
+    with pytest.raises(TypeError, match="frames must be an int >= 1, got str"):
+        read_clip(path, frames="16")
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got NoneType"):
+        read_clip(None)
     assert not list(tmp_path.glob(".*"))
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from swagfast._backend import check_int
+
 ACTIONS = (
     "slide right",
     "slide left",
@@ -102,12 +104,7 @@ def _trajectory(rng: np.random.Generator, label: int, frames: int, size: int, re
 
 def action_set(n: int = 800, *, frames: int = 16, size: int = 112, seed: int = 0) -> ActionSet:
     """``n`` clips with balanced classes (``i % 8``), deterministic given ``seed``."""
-    for name, v, lo in (("n", n, 1), ("frames", frames, 4), ("size", size, 48)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise TypeError(f"{name} must be an int >= {lo}, got {type(v).__name__}")
-        if v < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    n, frames, size = int(n), int(frames), int(size)
+    n, frames, size = check_int(n, "n"), check_int(frames, "frames", 4), check_int(size, "size", 48)
     rng = np.random.default_rng(seed)
     clips = np.empty((n, frames, size, size, 3), np.uint8)
     masks = np.zeros((n, frames, size, size), bool)

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from swagfast._backend import check_int
+
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond", "bar", "plus", "ellipse", "corner")
 
 
@@ -67,8 +69,7 @@ def _shape_mask(k: int, size: int, r: int, cy: int, cx: int) -> np.ndarray:
 def bam_set(n: int = 2000, *, size: int = 64, seed: int = 0) -> BAMSet:
     """``n`` images: a random scene texture with a random object shape (random grey level, radius
     size/8..size/5, anywhere fully inside), deterministic given ``seed``."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n, size = check_int(n, "n"), check_int(size, "size", 16)
     rng = np.random.default_rng(seed)
     images = np.empty((n, size, size, 3), np.float32)
     masks = np.empty((n, size, size), bool)

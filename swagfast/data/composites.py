@@ -3,6 +3,7 @@ random scales and positions onto other photos and textures (issue 6; thesis 5.4)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import torch
 
+from swagfast._backend import check_int
 from swagfast.data import center_crop_resize, sample_images
 
 MASKS = Path(__file__).parent / "masks"
@@ -90,15 +92,19 @@ def composites(
     keeps fewer when no free place is found in 100 draws). Masks, boxes and labels stay the
     target's, so localisation and the pointing game must pick the right object.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if isinstance(distractors, bool) or not isinstance(distractors, int) or distractors < 0:
-        raise ValueError(f"distractors must be a non-negative int, got {distractors!r}")
+    n, distractors = check_int(n, "n", 0), check_int(distractors, "distractors", 0)
+    size = check_int(size, "size", 32)
+    if isinstance(objects, str) or not isinstance(objects, Sequence) or not objects:
+        raise TypeError(f"objects must be a non-empty sequence of object names, got {objects!r}")
     unknown = set(objects) - set(OBJECTS)
     if unknown:
         raise ValueError(f"objects must be among {', '.join(OBJECTS)}; got {sorted(unknown)}")
+    if not isinstance(scale, Sequence) or len(scale) != 2:
+        raise TypeError(f"scale must be a (low, high) pair, got {scale!r}")
     if not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+    if scale[0] * size < 8:
+        raise ValueError(f"scale's low end must give objects of 8 px or more at size {size}, got {scale}")
     rng = np.random.default_rng(seed)
     cut = object_cutouts()
     bgs = backgrounds(size)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from swagfast._backend import check_int
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -38,9 +40,9 @@ def read_clip(path: str | os.PathLike, frames: int = 16, size: int = 112) -> np.
 
     from swagfast.data import center_crop_resize
 
-    for name, v in (("frames", frames), ("size", size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    frames, size = check_int(frames, "frames"), check_int(size, "size")
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a file")

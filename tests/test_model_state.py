@@ -64,3 +64,15 @@ def test_explaining_a_model_in_training_mode_changes_nothing():
     assert torch.equal(GradCAM(model, "body")(x).heatmap, a)
     model(x)  # the check can fail: a plain forward pass in training mode does change them
     assert not torch.equal(model.state_dict()["body.1.running_mean"], before["body.1.running_mean"])
+
+
+def test_a_submodule_in_training_under_an_eval_model_is_kept_too():
+    torch.manual_seed(0)
+    model = TrainNet().eval()
+    model.body[1].train()  # one BatchNorm left in training mode under an eval model
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    GradCAM(model, "body")(x)
+    SWAG(model, "G", 8)(x)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.body[1].training and not model.training

@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its overlay). Each also gets NAME.json (classes, target, timings); index.html lists all. "
         "Each file is written atomically as it is finished, so an interrupted run keeps what it did.",
         epilog="exit status: 0 every input explained; 1 some inputs were skipped (unreadable, missing), "
-        "the rest explained; 2 bad arguments or nothing to explain.",
+        "the rest explained; 2 bad arguments, or nothing to explain or nothing readable.",
     )
     ex.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     ex.add_argument("--method", default="swag-g", choices=METHODS, help="explainer (default: swag-g)")

@@ -116,7 +116,7 @@ def test_evaluate_folder_leaves_other_files_and_bad_arguments_alone(tmp_path):
             metrics.evaluate_folder(folder, lite.model, lite.preprocess, explainers, notes, progress=False)
         assert notes.read_bytes() == text  # untouched
     for kw, msg in (
-        (dict(batch_size=0), "batch_size must be a positive int, got 0"),
+        (dict(batch_size=0), "batch_size must be an int >= 1, got 0"),
         (dict(explainers={}), "explainers must name at least one explainer"),
     ):
         args = dict(explainers=explainers, progress=False) | kw

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from swagfast._backend import check_int
 from swagfast.metrics.deletion import deletion, insertion
 from swagfast.metrics.localisation import FAMILIES, _iou_frames
 
@@ -129,8 +130,7 @@ def evaluate_folder(
                 f"{name} must have an entry for every image of the folder, got none for "
                 f"{len(missing)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size")
     if not explainers:
         raise ValueError("explainers must name at least one explainer, got none")
     done, failed = _resume(out)

@@ -412,3 +412,22 @@ def test_xrai_adapter_through_the_saliency_package():
     inside = torch.zeros(64, 64, dtype=torch.bool)
     inside[20:64, 30:64] = True
     assert heat[inside].mean() > heat[~inside].mean()
+
+
+def test_non_finite_input_and_the_explanation_object():
+    model = RedDetector().eval()
+    x, _ = red_square_batch(2)
+    bad = x.clone()
+    bad[1, 0, 0, 0] = float("nan")  # NaN logits used to give a plausible explanation of class 0
+    for explain in (SWAG(model, "G", mean=MEAN, std=STD), swagfast.GradCAM(model, "conv")):
+        with pytest.raises(ValueError, match=r"the model's output holds NaN or infinity for items \[1\]"):
+            explain(bad)
+    exp = SWAG(model, "G", mean=MEAN, std=STD)(x)
+    text = repr(exp)
+    assert len(text) < 400 and "heatmap=Tensor(2, 224, 224) float32, cpu" in text
+    as_np = exp.numpy()
+    as_np.timings["extra"] = 1.0  # a copy, not the same dict
+    assert "extra" not in exp.timings and "numpy" in repr(as_np)
+    assert exp == exp and exp != SWAG(model, "G", mean=MEAN, std=STD)(x)  # identity, no tensor ==
+    half = swagfast.Explanation(heatmap=exp.heatmap.bfloat16(), target=exp.target, method="m")
+    assert half.numpy().heatmap.dtype == np.float32  # bfloat16 has no numpy dtype

@@ -27,6 +27,13 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
     gives one class per item.
     """
     B, C = logits.shape
+    finite = torch.isfinite(logits).all(dim=1)
+    if not bool(finite.all()):  # NaN logits have an arbitrary argmax and gradient: no explanation
+        bad = (~finite).nonzero().flatten().tolist()
+        raise ValueError(
+            f"the model's output holds NaN or infinity for items {bad[:8]}: x (or the model) must give "
+            "finite values"
+        )
     if target is None:
         t = logits.argmax(dim=1)
     elif isinstance(target, bool | str | bytes):

@@ -11,7 +11,10 @@ from swagfast import viz
 
 
 def _np(a):
-    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+    if not isinstance(a, torch.Tensor):
+        return a
+    a = a.detach().cpu()
+    return (a.float() if a.dtype in (torch.bfloat16,) else a).numpy()  # bfloat16 has no numpy twin
 
 
 def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
@@ -41,7 +44,7 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
     return images
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a field-wise == of tensors has no single truth value
 class Explanation:
     """What an explainer computed for a batch.
 
@@ -76,12 +79,24 @@ class Explanation:
         """A copy with every tensor as a numpy array on the host."""
         return replace(
             self,
+            timings=dict(self.timings),
             **{
                 f.name: _np(getattr(self, f.name))
                 for f in fields(self)
                 if f.name not in ("method", "timings")
             },
         )
+
+    def __repr__(self) -> str:  # shapes, not values: a clip's heatmap is millions of numbers
+        def describe(v):
+            if isinstance(v, torch.Tensor | np.ndarray):
+                where = f", {v.device}" if isinstance(v, torch.Tensor) else ", numpy"
+                return f"{type(v).__name__}{tuple(v.shape)} {str(v.dtype).removeprefix('torch.')}{where}"
+            return repr(v)
+
+        parts = [f"{f.name}={describe(getattr(self, f.name))}" for f in fields(self) if f.name != "timings"]
+        parts.append(f"timings={{{', '.join(f'{k!r}: {v:.4f}' for k, v in self.timings.items())}}}")
+        return f"Explanation({', '.join(parts)})"
 
     def overlay(self, images, alpha: float = 0.5) -> np.ndarray:
         """Heatmaps blended over ``images`` (see :func:`swagfast.viz.overlay`): (B, [T,] H, W, 3)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from swagfast._backend import check_seed
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    """A heatmap batch shape, (B, H, W) or (B, T, H, W) of positive ints (not the input's
+    (B, C, ...) shape: a channel axis would be taken for time)."""
+    if (
+        isinstance(shape, str)
+        or not hasattr(shape, "__len__")
+        or len(shape) not in (3, 4)
+        or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in shape)
+    ):
+        raise ValueError(f"shape must be (B, H, W) or (B, T, H, W) of positive ints, got {shape!r}")
+    return tuple(int(n) for n in shape)
 
 
 def centre(shape: tuple[int, ...], device: str | torch.device = "cpu") -> torch.Tensor:
     """Negative distance to the centre of the spatial grid: (B, H, W) or (B, T, H, W) from ``shape``
     = (B, H, W) / (B, T, H, W). For clips the distance is spatial (every frame the same)."""
+    shape = _check_shape(shape)
     B, H, W = shape[0], shape[-2], shape[-1]
     yy = torch.arange(H, device=device, dtype=torch.float32) - (H - 1) / 2
     xx = torch.arange(W, device=device, dtype=torch.float32) - (W - 1) / 2
@@ -19,6 +36,8 @@ def random_point(shape: tuple[int, ...], seed: int = 0, device: str | torch.devi
     """Negative distance to one uniformly drawn pixel per item (seeded), shaped like :func:`centre`.
     The draws are for the whole batch: item i's pixel is the i-th draw, so the same image can
     get another pixel in another batch (a baseline for evaluations, not for serving)."""
+    shape = _check_shape(shape)
+    check_seed(seed)
     B, H, W = shape[0], shape[-2], shape[-1]
     g = torch.Generator().manual_seed(seed)
     py = torch.randint(0, H, (B,), generator=g).float().to(device)

@@ -112,6 +112,20 @@ def test_baselines_shapes_and_bad_input():
         metrics.weak_localisation(np.zeros((2, 4, 4)), [[(0, 0, 1, 1)]])
     with pytest.raises(ValueError, match="component must be 'largest' or 'all'"):
         metrics.weak_localisation(np.zeros((1, 4, 4)), [[(0, 0, 1, 1)]], component="box")
+    for iou in (2, "a", 1.0):
+        with pytest.raises(ValueError, match="iou must be a number in"):
+            metrics.weak_localisation(np.ones((1, 4, 4)), [[(0, 0, 1, 1)]], iou=iou)
+    for box, msg in (
+        ((0, 0, 1), "boxes of 4 numbers"),
+        ((3, 3, 1, 1), "x_min <= x_max"),
+        (("a", 0, 1, 1), "integer"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            metrics.weak_localisation(np.ones((1, 4, 4)), [[box]])
+    for shape in ((2, 3, 16, 112, 112), (112, 112), (2, 0, 8), (2, 8.0, 8)):  # the input's shape, ...
+        for baseline in (baselines.centre, baselines.random_point):
+            with pytest.raises(ValueError, match=r"shape must be \(B, H, W\) or \(B, T, H, W\)"):
+                baseline(shape)
     with pytest.raises(ValueError, match=r"heatmaps and masks must both be \(B, H, W\)"):
         metrics.pointing_game(np.zeros((1, 4, 4)), np.zeros((1, 5, 5), bool))
     with pytest.raises(ValueError, match=r"heatmap must have shape \(2, 16, 16\)"):

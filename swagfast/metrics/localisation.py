@@ -79,6 +79,22 @@ class Localisation(NamedTuple):
     errors: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
+def _ground_truth(boxes) -> np.ndarray:
+    """(n, 4) int64 boxes (x_min, y_min, x_max, y_max), each with min <= max."""
+    try:
+        fb = np.asarray(boxes, dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"boxes must be (x_min, y_min, x_max, y_max) integer boxes, got {boxes!r} ({err})"
+        ) from None
+    if fb.size % 4 or (fb.ndim > 1 and fb.shape[-1] != 4):
+        raise ValueError(f"boxes must be (x_min, y_min, x_max, y_max) boxes of 4 numbers, got {boxes!r}")
+    fb = fb.reshape(-1, 4)
+    if ((fb[:, 2] < fb[:, 0]) | (fb[:, 3] < fb[:, 1])).any():
+        raise ValueError(f"boxes must have x_min <= x_max and y_min <= y_max, got {fb.tolist()}")
+    return fb
+
+
 def _iou_frames(h: np.ndarray, boxes, family: str, a: float, component: str) -> float:
     """Max IoU over the ground-truth boxes (2-D), or the mean over frames of it (3-D)."""
     hu = _unit(h)  # scaled over the whole clip, so frames keep their relative strength
@@ -90,8 +106,7 @@ def _iou_frames(h: np.ndarray, boxes, family: str, a: float, component: str) -> 
     ious = []
     for f, fb in zip(frames, frame_boxes, strict=True):
         box = mask_box(f >= thr, component) if np.isfinite(thr) else None
-        fb = np.asarray(fb, dtype=np.int64).reshape(-1, 4)
-        ious.append(max((box_iou(box, g) for g in fb), default=0.0))
+        ious.append(max((box_iou(box, g) for g in _ground_truth(fb)), default=0.0))
     return float(np.mean(ious))
 
 
@@ -134,6 +149,8 @@ def weak_localisation(
         raise ValueError(f"boxes must give the boxes of each of the {len(h)} heatmaps, got {len(boxes)}")
     if component not in ("largest", "all"):
         raise ValueError(f"component must be 'largest' or 'all', got {component!r}")
+    if isinstance(iou, bool) or not isinstance(iou, int | float) or not 0 <= iou < 1:
+        raise ValueError(f"iou must be a number in [0, 1), the overlap a box must exceed, got {iou!r}")
     unknown = set(families) - set(FAMILIES)
     if unknown:
         raise ValueError(f"families must be among {', '.join(FAMILIES)}; got {sorted(unknown)}")

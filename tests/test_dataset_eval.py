@@ -123,3 +123,51 @@ def test_evaluate_folder_leaves_other_files_and_bad_arguments_alone(tmp_path):
         with pytest.raises(ValueError, match=msg):
             metrics.evaluate_folder(folder, lite.model, lite.preprocess, out=tmp_path / "new.jsonl", **args)
         assert not (tmp_path / "new.jsonl").exists()
+
+
+def test_evaluate_folder_refuses_to_mix_runs_and_names_bad_explainers(tmp_path):
+    lite = models.load()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    comps = data.composites(2, seed=6)
+    for i, img in enumerate(comps.images):
+        cv2.imwrite(str(folder / f"i{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    boxes = {f"i{i}.png": [tuple(int(v) for v in comps.boxes[i])] for i in range(2)}
+
+    def centre(x, t):  # a numpy heatmap is taken too
+        return baselines.centre((x.shape[0], *x.shape[2:])).numpy()
+
+    out = tmp_path / "r.jsonl"
+    run = dict(progress=False, steps=4)
+    metrics.evaluate_folder(folder, lite.model, lite.preprocess, {"c": centre}, out, limit=1, **run)
+    assert json.loads(out.read_text().splitlines()[0])["steps"] == 4
+    before = out.read_bytes()
+    for kw, what in (
+        (dict(boxes=boxes), "no boxes"),
+        (dict(steps=8), r"steps=4 \(this run: 8\)"),
+        (dict(labels={"i0.png": 3, "i1.png": 3}), r"label None for i0.png \(this run: 3\)"),
+    ):
+        args = run | kw
+        with pytest.raises(ValueError, match=rf"holds the results of another run \(line 1: {what}\)"):
+            metrics.evaluate_folder(folder, lite.model, lite.preprocess, {"c": centre}, out, **args)
+    assert out.read_bytes() == before  # left as it was
+    summary = metrics.evaluate_folder(folder, lite.model, lite.preprocess, {"c": centre}, out, **run)
+    assert summary["c"]["n"] == 2  # the same settings resume
+    cases = [
+        (TypeError, "explainers must map names to callables", dict(explainers=[centre])),
+        (ValueError, "limit must be an int >= 1, got -1", dict(limit=-1)),
+        (
+            ValueError,
+            r"boxes\['i0.png'\]: boxes must be .* boxes of 4 numbers",
+            dict(boxes={"i0.png": (0, 0, 9), "i1.png": []}),
+        ),
+        (
+            ValueError,
+            r"explainer 'c' gave an unusable heatmap: heatmap must have shape \(2, 224, 224\)",
+            dict(explainers={"c": lambda x, t: torch.zeros(len(x), 7, 7)}),
+        ),
+    ]
+    for exc, msg, kw in cases:
+        args = dict(explainers={"c": centre}, out=tmp_path / "new.jsonl", progress=False) | kw
+        with pytest.raises(exc, match=msg):
+            metrics.evaluate_folder(folder, lite.model, lite.preprocess, **args)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from swagfast._backend import check_int
 from swagfast.metrics.deletion import deletion, insertion
-from swagfast.metrics.localisation import FAMILIES, _iou_frames
+from swagfast.metrics.localisation import FAMILIES, _ground_truth, _iou_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -38,11 +38,24 @@ def crop_box(box, shape: tuple[int, int], size: int):
     return (x0, y0, x1, y1) if x0 <= x1 and y0 <= y1 else None
 
 
-def _resume(out: Path) -> tuple[set[tuple[str, str]], set[str]]:
+def _same_run(rec: dict, steps: int, labels, boxes) -> str | None:
+    """What differs between a result line and this run's settings (None: nothing)."""
+    if rec.get("steps") != steps:
+        return f"steps={rec.get('steps')} (this run: {steps})"
+    if ("localised" in rec) != (boxes is not None):
+        return "boxes given" if "localised" in rec else "no boxes"
+    label = None if labels is None else labels.get(rec["file"])
+    if rec.get("label") != label:
+        return f"label {rec.get('label')} for {rec['file']} (this run: {label})"
+    return None
+
+
+def _resume(out: Path, steps: int, labels, boxes) -> tuple[set[tuple[str, str]], set[str]]:
     """(file, method) pairs already in the results file ``out``, and the files recorded as
     unreadable. A last line left unfinished by an interrupted run is cut, so appending starts
     cleanly; any other line that is not a record of :func:`evaluate_folder` means ``out`` is
-    some other file, which is left untouched (ValueError)."""
+    some other file, and a record made with other settings (steps, labels, boxes) another run's
+    file: both are left untouched (ValueError), as mixing them would average unlike numbers."""
     done, failed = set(), set()
     if not out.exists():
         return done, failed
@@ -63,6 +76,12 @@ def _resume(out: Path) -> tuple[set[tuple[str, str]], set[str]]:
                 f"{str(out)!r} is not one of its records, so the file is left as it is"
             )
         if "method" in rec:
+            other = _same_run(rec, steps, labels, boxes)
+            if other is not None:
+                raise ValueError(
+                    f"out {str(out)!r} holds the results of another run (line {n}: {other}); "
+                    "resume with the same settings or write to a new file"
+                )
             done.add((rec["file"], rec["method"]))
         else:
             failed.add(rec["file"])
@@ -122,6 +141,7 @@ def evaluate_folder(
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
         raise ValueError(f"folder must be a directory of images, got {str(folder)!r}")
+    limit = None if limit is None else check_int(limit, "limit")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     for name, table in (("labels", labels), ("boxes", boxes)):
         missing = [] if table is None else [p.name for p in files if p.name not in table]
@@ -130,10 +150,20 @@ def evaluate_folder(
                 f"{name} must have an entry for every image of the folder, got none for "
                 f"{len(missing)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             )
-    batch_size = check_int(batch_size, "batch_size")
+    if boxes is not None:
+        for p in files:
+            try:
+                _ground_truth(boxes[p.name])
+            except ValueError as err:
+                raise ValueError(f"boxes[{p.name!r}]: {err}") from None
+    batch_size, steps = check_int(batch_size, "batch_size"), check_int(steps, "steps")
+    if not isinstance(explainers, Mapping) or not all(callable(f) for f in explainers.values()):
+        raise TypeError(
+            f"explainers must map names to callables fn(x, target), got {type(explainers).__name__}"
+        )
     if not explainers:
         raise ValueError("explainers must name at least one explainer, got none")
-    done, failed = _resume(out)
+    done, failed = _resume(out, steps, labels, boxes)
     todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as sink, tqdm(total=len(todo), desc="images", disable=not progress) as bar:
@@ -157,13 +187,18 @@ def evaluate_folder(
                         continue
                     xs = x[keep]
                     heat = fn(xs, None if target is None else target[keep])
-                    heat = getattr(heat, "heatmap", heat).detach()
-                    d = deletion(model, xs, heat, steps=steps).auc
-                    ins = insertion(model, xs, heat, steps=steps).auc
+                    heat = getattr(heat, "heatmap", heat)  # an Explanation, a tensor or an array
+                    try:
+                        heat = torch.as_tensor(heat, device=xs.device).detach()
+                        d = deletion(model, xs, heat, steps=steps).auc
+                        ins = insertion(model, xs, heat, steps=steps).auc
+                    except (TypeError, ValueError, RuntimeError) as err:
+                        raise ValueError(f"explainer {name!r} gave an unusable heatmap: {err}") from err
                     for k, j in enumerate(keep):
                         rec = {
                             "file": chunk[j],
                             "method": name,
+                            "steps": steps,
                             "deletion": float(d[k]),
                             "insertion": float(ins[k]),
                         }

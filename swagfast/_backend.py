@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +171,23 @@ def check_bool(value, name: str) -> None:
     """TypeError unless ``value`` is a bool (a str such as "no" would otherwise count as true)."""
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+
+
+def check_normalisation(mean, std) -> None:
+    """TypeError / ValueError unless ``mean`` and ``std`` are 3 numbers each (one per RGB
+    channel) and every ``std`` is positive and finite."""
+    import numbers
+
+    for name, v in (("mean", mean), ("std", std)):
+        if (
+            isinstance(v, str)
+            or not isinstance(v, Sequence | np.ndarray | torch.Tensor)
+            or len(v) != 3
+            or not all(isinstance(c, numbers.Real | np.ndarray | torch.Tensor) for c in v)
+        ):
+            raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {v!r}")
+    if not all(0 < float(s) < np.inf for s in std):
+        raise ValueError(f"std must be positive and finite, got {std!r}")
 
 
 def check_seed(seed) -> None:

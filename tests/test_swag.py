@@ -206,10 +206,26 @@ def test_lime_adapter_finds_the_red_square_and_is_seeded():
     best = heat == heat.max()  # the superpixel LIME weighs most for the class
     assert red[best].float().mean() > 0.9
     torch.testing.assert_close(lime(x, target=1).heatmap, exp.heatmap)  # seeded
-    with pytest.raises(ValueError, match="num_samples must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
         LIME(model, num_samples=0)
-    with pytest.raises(ValueError, match=r"LIME explains RGB images \(B, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"LIME explains a non-empty batch of RGB images \(B, 3, H, W\)"):
         lime(x[:, :1])
+    with pytest.raises(ValueError, match=r"got \(0, 3, 96, 96\)"):
+        lime(x[:0])
+    with pytest.raises(TypeError, match="mean must be 3 numbers"):
+        LIME(model, mean=(0.5, 0.5))
+    with pytest.raises(ValueError, match="std must be positive and finite"):
+        LIME(model, std=(0, 0, 0))
+    from swagfast.explainers import XRAI
+
+    for kw, msg in (
+        (dict(steps=0), "steps must be an int >= 1, got 0"),
+        (dict(batch_size=0), "batch_size must"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            XRAI(model, **kw)
+    with pytest.raises(ValueError, match=r"image must be .* \(1, 96, 96, 3\)\), got \(96, 96, 3\)"):
+        SWAG(model, "I", 30, mean=MEAN, std=STD)(x, image=np.zeros((96, 96, 3), np.uint8))
 
 
 def test_captum_lime_with_our_feature_mask():

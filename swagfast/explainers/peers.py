@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
+from swagfast._backend import check_int, check_normalisation, check_seed
 from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation
 
@@ -27,6 +28,8 @@ class XRAI:
     def __init__(self, model: nn.Module, *, batch_size: int = 16, steps: int | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        batch_size = check_int(batch_size, "batch_size")
+        steps = None if steps is None else check_int(steps, "steps")
         self.model, self.batch_size, self.steps = model, batch_size, steps
 
     @keeps_model
@@ -34,8 +37,8 @@ class XRAI:
         import saliency.core as saliency
 
         attr.check_input(x)
-        if x.ndim != 4:
-            raise ValueError(f"XRAI explains images (B, C, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[0] == 0:
+            raise ValueError(f"XRAI explains a non-empty batch of images (B, C, H, W), got {tuple(x.shape)}")
         t0 = time.perf_counter()
         with torch.no_grad():
             t = attr.resolve_target(self.model(x), target)
@@ -108,9 +111,9 @@ class LIME:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        for value, what in ((num_samples, "num_samples"), (batch_size, "batch_size")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        num_samples, batch_size = check_int(num_samples, "num_samples"), check_int(batch_size, "batch_size")
+        check_normalisation(mean, std)
+        check_seed(seed)
         if score not in ("softmax", "logit"):
             raise ValueError(f"score must be 'softmax' or 'logit', got {score!r}")
         self.model, self.num_samples, self.batch_size = model, num_samples, batch_size
@@ -125,8 +128,10 @@ class LIME:
         from lime import lime_image
 
         attr.check_input(x)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"LIME explains RGB images (B, 3, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] == 0:
+            raise ValueError(
+                f"LIME explains a non-empty batch of RGB images (B, 3, H, W), got {tuple(x.shape)}"
+            )
         t0 = time.perf_counter()
         device = x.device
         mean, std = self.mean.to(device), self.std.to(device)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_seed, run_beside
+from swagfast._backend import check_normalisation, check_seed, run_beside
 from swagfast.explainers.explanation import Explanation
 from swagfast.superpixels import (
     MODES,
@@ -129,16 +128,7 @@ class SWAG:
             raise ValueError(f"pooling must be one of {', '.join(REDUCTIONS)}; got {pooling!r}")
         if score not in attr.SCORES:
             raise ValueError(f"score must be one of logit, softmax; got {score!r}")
-        for name, v in (("mean", mean), ("std", std)):
-            if (
-                isinstance(v, str)
-                or not isinstance(v, Sequence | np.ndarray | torch.Tensor)
-                or len(v) != 3
-                or not all(isinstance(c, numbers.Real | np.ndarray | torch.Tensor) for c in v)
-            ):
-                raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {v!r}")
-        if not all(0 < float(s) < np.inf for s in std):
-            raise ValueError(f"std must be positive and finite, got {std!r}")
+        check_normalisation(mean, std)
         check_seed(seed)
         check_connectivity_rule(connectivity)
         if overlap is not None and not isinstance(overlap, bool):
@@ -179,6 +169,7 @@ class SWAG:
     def _image_tensor(self, x: torch.Tensor, image) -> torch.Tensor:
         if image is None:
             return self.colour_image(x)
+        arrived = tuple(getattr(image, "shape", ()))
         if isinstance(image, np.ndarray):
             image = torch.from_numpy(np.ascontiguousarray(image)).movedim(-1, 1)  # numpy is channel-last
         if not isinstance(image, torch.Tensor):
@@ -186,8 +177,8 @@ class SWAG:
         expected = (x.shape[0], 3, *x.shape[2:])
         if tuple(image.shape) != expected:
             raise ValueError(
-                f"image must be the un-normalised RGB input of shape {expected} (numpy: channel-last), "
-                f"got {tuple(image.shape)}"
+                f"image must be the un-normalised RGB input of shape {expected} (numpy: channel-last, "
+                f"{(x.shape[0], *x.shape[2:], 3)}), got {arrived}"
             )
         return image.to(x.device)
 

@@ -150,12 +150,12 @@ def evaluate_folder(
                 f"{name} must have an entry for every image of the folder, got none for "
                 f"{len(missing)}: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
             )
-    if boxes is not None:
-        for p in files:
-            try:
-                _ground_truth(boxes[p.name])
-            except ValueError as err:
-                raise ValueError(f"boxes[{p.name!r}]: {err}") from None
+    truth = {}  # each image's boxes, checked once: (n, 4) in the photo's pixels
+    for p in files if boxes is not None else ():
+        try:
+            truth[p.name] = _ground_truth(boxes[p.name])
+        except ValueError as err:
+            raise ValueError(f"boxes[{p.name!r}]: {err}") from None
     batch_size, steps = check_int(batch_size, "batch_size"), check_int(steps, "steps")
     if not isinstance(explainers, Mapping) or not all(callable(f) for f in explainers.values()):
         raise TypeError(
@@ -205,11 +205,9 @@ def evaluate_folder(
                         if target is not None:
                             rec["label"] = int(target[j])
                         if boxes is not None:
-                            gt = [
-                                b
-                                for b in (crop_box(b, shapes[j], crops[j].shape[0]) for b in boxes[chunk[j]])
-                                if b
-                            ]
+                            size = crops[j].shape[0]
+                            cropped = (crop_box(b, shapes[j], size) for b in truth[chunk[j]])
+                            gt = [_ground_truth([b for b in cropped if b])]  # the boxes in the crop
                             h = heat[k].float().cpu().numpy()
                             rec["localised"] = {
                                 fam: [

@@ -95,18 +95,26 @@ def _ground_truth(boxes) -> np.ndarray:
     return fb
 
 
-def _iou_frames(h: np.ndarray, boxes, family: str, a: float, component: str) -> float:
-    """Max IoU over the ground-truth boxes (2-D), or the mean over frames of it (3-D)."""
+def _frame_boxes(boxes, h: np.ndarray) -> list[np.ndarray]:
+    """One item's ground truth, checked once: [(n, 4)] for an image ``h`` (H, W), one (n, 4)
+    per frame for a clip (T, H, W)."""
+    if h.ndim == 2:
+        return [_ground_truth(boxes)]
+    if len(boxes) != len(h):
+        raise ValueError(f"boxes must give one entry per frame ({len(h)}), got {len(boxes)}")
+    return [_ground_truth(fb) for fb in boxes]
+
+
+def _iou_frames(h: np.ndarray, truth: list[np.ndarray], family: str, a: float, component: str) -> float:
+    """Max IoU over the ground-truth boxes (2-D), or the mean over frames of it (3-D); ``truth``
+    from :func:`_frame_boxes`."""
     hu = _unit(h)  # scaled over the whole clip, so frames keep their relative strength
     thr = _threshold(hu, family, a)
     frames = hu[None] if h.ndim == 2 else hu
-    frame_boxes = [boxes] if h.ndim == 2 else boxes
-    if len(frame_boxes) != len(frames):
-        raise ValueError(f"boxes must give one entry per frame ({len(frames)}), got {len(frame_boxes)}")
     ious = []
-    for f, fb in zip(frames, frame_boxes, strict=True):
+    for f, fb in zip(frames, truth, strict=True):
         box = mask_box(f >= thr, component) if np.isfinite(thr) else None
-        ious.append(max((box_iou(box, g) for g in _ground_truth(fb)), default=0.0))
+        ious.append(max((box_iou(box, g) for g in fb), default=0.0))
     return float(np.mean(ious))
 
 
@@ -154,13 +162,14 @@ def weak_localisation(
     unknown = set(families) - set(FAMILIES)
     if unknown:
         raise ValueError(f"families must be among {', '.join(FAMILIES)}; got {sorted(unknown)}")
+    truth = [_frame_boxes(bx, hm) for hm, bx in zip(h, boxes, strict=True)]
     error, best, curves = {}, {}, {}
     for fam in families:
         thresholds = FAMILIES[fam]
         correct = np.array(
             [
-                [_iou_frames(hm, bx, fam, a, component) > iou for a in thresholds]
-                for hm, bx in zip(h, boxes, strict=True)
+                [_iou_frames(hm, gt, fam, a, component) > iou for a in thresholds]
+                for hm, gt in zip(h, truth, strict=True)
             ]
         )
         errs = 100.0 * (1.0 - correct.mean(axis=0))

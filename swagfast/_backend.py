@@ -173,6 +173,20 @@ def check_bool(value, name: str) -> None:
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
+def check_rgb_values(values: np.ndarray, name: str, *, dtype_only: bool = False) -> None:
+    """TypeError unless ``values`` are uint8 or floats; ValueError unless floats lie in [0, 1]
+    (NaN included: a 0..255 float picture would otherwise be taken as one in [0, 1])."""
+    if values.dtype == np.uint8:
+        return
+    if values.dtype.kind != "f":
+        raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {values.dtype}")
+    if dtype_only or not values.size:
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"{name} must be uint8 or float in [0, 1], got float values in [{lo:g}, {hi:g}]")
+
+
 def check_normalisation(mean, std) -> None:
     """TypeError / ValueError unless ``mean`` and ``std`` are 3 numbers each (one per RGB
     channel) and every ``std`` is positive and finite."""

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from swagfast import viz
+from swagfast._backend import check_rgb_values
 
 
 def _np(a):
@@ -34,12 +35,8 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
         raise ValueError(
             f"images must be {B} RGB {'images' if ndim == 2 else 'clips'} {kind}, got shape {images.shape}"
         )
+    check_rgb_values(images, "images")  # a 0..255 float image would otherwise turn white
     if images.dtype != np.uint8:
-        if images.dtype.kind != "f":
-            raise TypeError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}")
-        lo, hi = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
-        if not 0.0 <= lo <= hi <= 1.0:  # a 0..255 float image would otherwise turn white
-            raise ValueError(f"images must be uint8 or float in [0, 1], got float values in [{lo:g}, {hi:g}]")
         images = (images.astype(np.float32) * 255).round().astype(np.uint8)
     return images
 

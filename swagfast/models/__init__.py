@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swagfast._backend import check_rgb_values
 from swagfast.data import center_crop_resize
 
 MODELS = ("efficientnet-lite0", "action-demo")
@@ -34,9 +35,8 @@ def _items(items, name: str, ndim: int) -> list[np.ndarray]:
 
 def _checked_items(items, name: str, ndim: int) -> list[np.ndarray]:
     out = [np.asarray(item) for item in _items(items, name, ndim)]
-    for item in out:
-        if item.dtype != np.uint8 and item.dtype.kind != "f":
-            raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {item.dtype}")
+    for item in out:  # before the crop (cv2 takes few dtypes); the values are checked after it
+        check_rgb_values(item, name, dtype_only=True)
     return out
 
 
@@ -45,18 +45,11 @@ def _normalise(batch: np.ndarray, name: str, ndim: int, mean, std) -> torch.Tens
     batch = np.asarray(batch)
     if batch.ndim != ndim or batch.shape[-1] != 3:
         raise ValueError(f"{name} must be a channel-last RGB batch of {ndim} axes, got shape {batch.shape}")
+    if batch.dtype.kind == "f":
+        batch = batch.astype(np.float32, copy=False)
+    check_rgb_values(batch, name)
     x = torch.from_numpy(np.ascontiguousarray(batch)).movedim(-1, 1)
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    elif x.dtype.is_floating_point:
-        x = x.float()
-        if x.numel() and not (0.0 <= float(x.min()) and float(x.max()) <= 1.0):  # NaN fails too
-            raise ValueError(
-                f"{name} must be uint8 or float in [0, 1], got float values in "
-                f"[{float(x.min()):g}, {float(x.max()):g}]"
-            )
-    else:
-        raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {batch.dtype}")
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x
     shape = (1, 3) + (1,) * (ndim - 2)
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
 

@@ -61,6 +61,8 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     step 120 "$py" benchmarks/bench_pool.py --device cuda
     step 120 "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5
     step 180 "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64
+    # peak device memory beside the peers (without the per-image CPU peers)
+    step 120 "$py" benchmarks/bench_memory.py --device cuda --quick
   fi
   cp benchmarks/results/*_cuda*.json benchmarks/results/eval_roar.json "$res"/ 2>/dev/null || true
   exit $status

@@ -41,6 +41,8 @@ def fmt(v, key: str = "") -> str:
     if v is None:
         return ""
     if isinstance(v, float):
+        if key.endswith("_mib"):
+            return f"{v:.2f}"
         if key.endswith("_ms") or key.startswith("ratio_to_") or "x_" in key:
             return f"{v:.3f}"
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
@@ -50,6 +52,8 @@ def fmt(v, key: str = "") -> str:
 def header(key: str) -> str:
     if key == "median_ms":
         return "median ms"
+    if key.endswith("_mib"):
+        return key[: -len("_mib")].replace("_", " ") + " MiB"
     if key.startswith("ratio_to_"):
         return "x " + key[len("ratio_to_") :].replace("_", " ")
     return key.replace("_", " ")

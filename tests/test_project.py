@@ -61,3 +61,48 @@ def test_results_tables_are_what_the_json_gives():
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     assert len(report.MARK.findall(text)) >= 13
     assert report.regenerate(text) == text, "run python benchmarks/report.py"
+
+
+MEASURE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from _common import PeakMemory
+memory = PeakMemory()
+import numpy as np, torch
+
+def returned():  # 64 MiB kept in the result
+    return torch.ones(16 * 2**20)
+
+def temporary():  # 32 MiB freed before the call returns
+    np.ones(4 * 2**20).sum()
+
+def small_blocks():  # 20000 blocks of 8 KiB: heap, not mmap
+    return [np.ones(1024) for _ in range(20000)]
+
+held = small_blocks()  # the heap grows by ~160 MiB, then is freed: a later call reuses it
+del held
+print(json.dumps([memory.median(fn, repeats=3) for fn in (returned, temporary, small_blocks)]))
+"""
+
+
+def test_benchmark_peak_memory_counts_what_a_call_allocates():
+    """benchmarks/_common.PeakMemory (the memory tables' measure) sees a call's own peak: a tensor
+    it returns, an array it frees before returning, and heap memory it reuses after an earlier
+    call freed it (which the resident set would hide without malloc_trim). In a child process:
+    the measure changes glibc's malloc settings for the process it runs in."""
+    import json
+    import subprocess
+    import sys
+
+    bench = ROOT / "benchmarks"
+    if not (bench / "_common.py").exists():
+        pytest.skip("benchmarks/ is not next to the tests (installed test run)")
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("peak memory needs Linux's /proc/self/clear_refs")
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(bench)], capture_output=True, text=True, check=True
+    ).stdout
+    returned, temporary, small_blocks = json.loads(out.splitlines()[-1])
+    assert 63.9 <= returned <= 66.0
+    assert 31.9 <= temporary <= 34.0
+    assert 20000 * 8 / 1024 * 0.97 <= small_blocks <= 20000 * 8.5 / 1024 + 4

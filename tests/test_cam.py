@@ -174,6 +174,42 @@ def test_frozen_models_and_layers_that_never_run():
     assert all(not m._forward_hooks for m in model.modules())
 
 
+
+def test_gradient_cams_record_the_graph_from_the_layer_on_only():
+    """The backward pass stops at the layer, so nothing before it keeps activations for one:
+    every tensor autograd saves during a gradient CAM or filter score of ``body.2`` (stride 2,
+    8x8) comes from after the layer, none at the input's 16x16; the CAM is still the formula's
+    and the caller's grad mode is left as it was."""
+    model, x = model_and_input(4)
+    x = x.requires_grad_(True)  # an input that asks for gradients changes nothing either
+    t = torch.tensor([1, 3])
+
+    def post(A, G):
+        return G.mean(dim=(2, 3))
+
+    body2 = model.body[2]
+    A = model.body[:3](x)
+    logits = model.fc(model.body[3](A).flatten(2).mean(dim=2))
+    G = torch.autograd.grad(logits[torch.arange(2), t].sum(), A)[0]
+    ref = torch.relu(torch.einsum("bk,bkhw->bhw", post(A, G), A.detach()))
+    shapes = []
+
+    def pack(tensor):
+        shapes.append(tuple(tensor.shape))
+        return tensor
+
+    for grad_mode in (True, False):
+        with torch.set_grad_enabled(grad_mode), torch.autograd.graph.saved_tensors_hooks(pack, lambda v: v):
+            shapes.clear()
+            raw = GradCAM(model, body2)(x, t).raw
+            assert shapes and all(s[-2:] != (16, 16) for s in shapes), shapes
+            shapes.clear()
+            filter_scores(model, "body.2", x, t, method="grad-amap")
+            assert shapes and all(s[-2:] != (16, 16) for s in shapes), shapes
+            assert torch.is_grad_enabled() == grad_mode
+        torch.testing.assert_close(raw, ref)
+    assert x.grad is None and all(p.grad is None for p in model.parameters())
+
 class InplaceNet(nn.Module):
     """conv -> ReLU -> conv ('body.2') -> ReLU: with ``inplace`` the last ReLU overwrites the
     convolution's output, as torchvision's VGG does."""

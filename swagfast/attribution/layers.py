@@ -50,9 +50,19 @@ class Capture:
 
 @contextlib.contextmanager
 def capture(
-    layer: nn.Module, edit: Callable[[torch.Tensor], torch.Tensor] | None = None
+    layer: nn.Module,
+    edit: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    *,
+    grad_from_layer: bool = False,
 ) -> Iterator[Capture]:
     """Record ``layer``'s output during the block (optionally replaced by ``edit(output)``).
+
+    ``grad_from_layer``: for a forward pass run under ``torch.no_grad()`` whose gradients are
+    wanted with respect to the layer's output only. The recorded output becomes a leaf that
+    requires grad, and gradient recording is switched on from there to the end of the pass (the
+    ``no_grad`` block's exit switches it back): the graph holds only what follows the layer,
+    instead of the activations of every layer before it, which a backward pass that stops at
+    the layer never uses.
 
     The rest of the model gets a copy of the output: an in-place operation after the layer (a
     ``ReLU(inplace=True)`` after a convolution, a residual ``out += identity``) would otherwise
@@ -73,6 +83,9 @@ def capture(
             raise TypeError(f"the layer must output one tensor to be explained, got {type(output).__name__}")
         if edit is not None:
             output = edit(output)
+        if grad_from_layer:
+            output = output.detach().requires_grad_(True)
+            torch.set_grad_enabled(True)  # until the enclosing no_grad block ends
         box.captured = output
         return output.clone()
 

@@ -55,23 +55,25 @@ def layer_activations(
 
     ``A``: the layer's (B, K, ...) activations; ``G``: the gradient of the summed class scores
     (``score`` "logit" or "softmax"; "loss" = summed cross-entropy against ``target``) with
-    respect to ``A``, or None when ``need_grad`` is False. The backward pass stops at the layer.
+    respect to ``A``, or None when ``need_grad`` is False. The backward pass stops at the layer,
+    so the graph is recorded from the layer on only (``capture(grad_from_layer=True)``): the
+    layers before it keep no activations for a backward pass (and frozen parameters before it
+    do not matter).
     """
     attr.check_input(x)
-    # the input asks for gradients so the layer's output has a graph even when every parameter
-    # before it is frozen (requires_grad=False); the backward pass still stops at the layer
-    xg = x.detach().requires_grad_(need_grad)
-    with capture(layer) as box, torch.set_grad_enabled(need_grad):
-        logits = model(xg)
+    with capture(layer, grad_from_layer=need_grad) as box:
+        with torch.no_grad():
+            logits = model(x)
         A = box.output
         t = attr.resolve_target(logits, target)
         G = None
         if need_grad:
-            if score == "loss":
-                objective = F.cross_entropy(logits, t, reduction="sum")
-            else:
-                objective = attr.class_score(logits, t, score).sum()
-            (G,) = torch.autograd.grad(objective, A)
+            with torch.enable_grad():
+                if score == "loss":
+                    objective = F.cross_entropy(logits, t, reduction="sum")
+                else:
+                    objective = attr.class_score(logits, t, score).sum()
+                (G,) = torch.autograd.grad(objective, A)
     if A.ndim not in (4, 5):
         raise ValueError(f"the layer's output must be (B, K, h, w) or (B, K, t, h, w), got {tuple(A.shape)}")
     return A.detach(), G, logits.detach(), t

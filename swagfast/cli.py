@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=_explain)
     for prefix, helptext in (
-        ("bench", "run benchmark scripts (benchmarks/bench_*.py): speed tables against peers"),
+        ("bench", "run benchmark scripts (benchmarks/bench_*.py): speed and memory tables against peers"),
         ("eval", "run evaluation scripts (benchmarks/eval_*.py): the thesis's accuracy tables"),
     ):
         sp = sub.add_parser(

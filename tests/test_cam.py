@@ -174,7 +174,6 @@ def test_frozen_models_and_layers_that_never_run():
     assert all(not m._forward_hooks for m in model.modules())
 
 
-
 def test_gradient_cams_record_the_graph_from_the_layer_on_only():
     """The backward pass stops at the layer, so nothing before it keeps activations for one:
     every tensor autograd saves during a gradient CAM or filter score of ``body.2`` (stride 2,
@@ -209,6 +208,7 @@ def test_gradient_cams_record_the_graph_from_the_layer_on_only():
             assert torch.is_grad_enabled() == grad_mode
         torch.testing.assert_close(raw, ref)
     assert x.grad is None and all(p.grad is None for p in model.parameters())
+
 
 class InplaceNet(nn.Module):
     """conv -> ReLU -> conv ('body.2') -> ReLU: with ``inplace`` the last ReLU overwrites the

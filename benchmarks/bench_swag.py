@@ -1,5 +1,8 @@
 """SWAG on the embedded EfficientNet-Lite0 (224x224): cost over guided backprop alone, against the
 naive composition users write today, and LIME with quickshift vs with SWAG's G superpixels.
+Each variant under SWAG's default connectivity rule ("raster") and under ``"parallel"`` (on
+CUDA it runs on the device); variant I also with the other ``overlap`` setting than its default
+for that input (``SWAG.uses_overlap``).
 
 Run: ``python benchmarks/bench_swag.py [--device cuda] [--repeats N] [--lime-samples 1000]``.
 Timings are interleaved (every round runs each method once) and reported as medians.
@@ -38,6 +41,9 @@ def naive_swag(model, x, image_u8):
     return np.stack(out)
 
 
+RULES = (("raster", ""), ("parallel", ", connectivity=parallel"))  # SWAG's default rule first
+
+
 def timing_rows(lite, photos, device, repeats, batches):
     rows = []
     images = list(photos.values()) * (1 + max(batches) // len(photos))  # enough images for the batch
@@ -45,12 +51,14 @@ def timing_rows(lite, photos, device, repeats, batches):
         crops = np.stack([lite.preprocess.crop(img) for img in images[:B]])
         x = lite.preprocess.normalize(crops).to(device)
         fns = {"guided backprop": lambda x=x: attribution.pixel_map(attribution.guided(lite.model, x)[0])}
-        for v in ("G", "I", "I+G"):
-            swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std)
-            fns[f"SWAG_{v}"] = lambda swag=swag, x=x: swag(x)
-        cuda = device.startswith("cuda")
-        other = SWAG(lite.model, "I", mean=lite.mean, std=lite.std, overlap=not cuda)  # not the default
-        fns[f"SWAG_I, overlap={not cuda}"] = lambda x=x, other=other: other(x)
+        for rule, suffix in RULES:
+            for v in ("G", "I", "I+G"):
+                swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std, connectivity=rule)
+                fns[f"SWAG_{v}{suffix}"] = lambda swag=swag, x=x: swag(x)
+            # variant I with the other overlap setting than its default for this input
+            flip = not SWAG(lite.model, "I", connectivity=rule).uses_overlap(x)
+            other = SWAG(lite.model, "I", mean=lite.mean, std=lite.std, connectivity=rule, overlap=flip)
+            fns[f"SWAG_I{suffix}, overlap={flip}"] = lambda x=x, other=other: other(x)
         if B == 1 and importlib.util.find_spec("captum") is not None:
             fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
         elif B == 1:

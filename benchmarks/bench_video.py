@@ -4,10 +4,11 @@
   the supervoxels and pooling (goal: SWAG-V at most 1.2x guided backprop).
 * Grad-CAM, Grad-CAM++, Saliency Tubes and SWAG-V per clip as ratios to Grad-CAM, beside the
   thesis's Table 4.4 (Titan X, R(2+1)D; seconds).
-* SWAG-V_I also with the device's other ``overlap`` setting (supervoxels computed beside the
-  attribution: the default on CUDA, not on the CPU).
-* Each variant also with ``connectivity="parallel"`` (the order-free rule; on CUDA it runs on
-  the device instead of copying the labels to the host and back).
+* Each variant with SWAG-V's default connectivity rule (``"parallel"``: order-free, on CUDA it
+  runs on the device) and with ``connectivity="raster"`` (scikit-image's rule; on CUDA the
+  labels go to the host and back).
+* SWAG-V_I also with the other ``overlap`` setting (supervoxels computed beside the attribution)
+  than its default for that input (``SWAG.uses_overlap``), under both rules.
 * Where SWAG-V's time goes: each variant with ``profile=True`` (every stage timed alone, CUDA
   synchronised at the boundaries), median ms per stage (a second table, ``..._stages``).
 
@@ -39,7 +40,7 @@ THESIS_S = {  # Table 4.4, R(2+1)D
 }
 
 
-RULES = (("raster", ""), ("parallel", ", connectivity=parallel"))  # connectivity rule, row-name suffix
+RULES = (("parallel", ""), ("raster", ", connectivity=raster"))  # connectivity rule, row-name suffix
 
 
 def load(name: str, device: str):
@@ -81,8 +82,10 @@ def main() -> None:
             swag = SWAGV(model, v, mean=mean, std=std, connectivity=rule)
             fns[f"SWAG-V_{v}{suffix}"] = lambda s=swag: s(x)
     cuda = dev.startswith("cuda")
-    other = SWAGV(model, "I", mean=mean, std=std, overlap=not cuda)  # the device's other setting
-    fns[f"SWAG-V_I, overlap={not cuda}"] = lambda: other(x)
+    for rule, suffix in RULES:  # the other overlap setting than the default for this input
+        flip = not SWAGV(model, "I", connectivity=rule).uses_overlap(x)
+        other = SWAGV(model, "I", mean=mean, std=std, connectivity=rule, overlap=flip)
+        fns[f"SWAG-V_I{suffix}, overlap={flip}"] = lambda s=other: s(x)
     res = median_ms_interleaved(fns, args.repeats, warmup=1, sync=cuda)
     rows = []
     for k, ms in res.items():

@@ -364,6 +364,11 @@ def test_profile_times_each_stage_alone():
         assert exp.timings["total"] == pytest.approx(main)
     with pytest.raises(TypeError, match="overlap must be a bool or None, got str"):
         SWAG(RedDetector(), "I", overlap="yes")
+    one = torch.zeros(1, 3, 32, 32)
+    assert not SWAG(RedDetector(), "I").uses_overlap(one)  # the CPU's default: no worker
+    assert SWAG(RedDetector(), "I", overlap=True).uses_overlap(one)
+    assert not SWAG(RedDetector(), "G", overlap=True).uses_overlap(one)  # G needs the attribution
+    assert not SWAG(RedDetector(), "I", overlap=True, profile=True).uses_overlap(one)
     with pytest.raises(TypeError, match="profile must be a bool, got int"):
         SWAG(RedDetector(), "I", profile=1)
 
@@ -372,7 +377,7 @@ def test_profile_times_each_stage_alone():
 def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
     x, _ = red_square_batch(4)
     model = RedDetector().eval().cuda()
-    beside = SWAG(model, "I", mean=MEAN, std=STD)(x.cuda())  # default on CUDA: side stream, worker
+    beside = SWAG(model, "I", mean=MEAN, std=STD, overlap=True)(x.cuda())  # side stream, worker
     alone = SWAG(model, "I", mean=MEAN, std=STD, overlap=False)(x.cuda())
     assert beside.segments.device.type == "cuda"
     assert torch.equal(beside.segments, alone.segments)
@@ -380,6 +385,18 @@ def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
     profiled = SWAG(model, "I", mean=MEAN, std=STD, profile=True)(x.cuda())
     assert torch.equal(profiled.segments, alone.segments)
     assert profiled.timings["superpixels.clustering"] > 0
+
+
+@pytest.mark.cuda
+def test_overlap_by_default_only_for_one_cuda_item_under_the_raster_rule():
+    model = RedDetector().eval().cuda()
+    one, four = torch.zeros(1, 3, 32, 32, device="cuda"), torch.zeros(4, 3, 32, 32, device="cuda")
+    assert SWAG(model, "I").uses_overlap(one)
+    assert not SWAG(model, "I").uses_overlap(four)
+    assert not SWAG(model, "I", connectivity="parallel").uses_overlap(one)
+    assert not swagfast.SWAGV(model, "I").uses_overlap(one[:, :, None])  # SWAG-V's rule is "parallel"
+    assert SWAG(model, "I", overlap=True).uses_overlap(four)
+    assert not SWAG(model, "I+G").uses_overlap(one)
 
 
 @pytest.mark.cuda

@@ -104,7 +104,10 @@ def test_clip_io_roundtrip(tmp_path, clips):
 def test_swagv_is_swag_on_clips_with_video_defaults(demo, clips):
     x = clips.inputs(demo.mean, demo.std, index=slice(0, 2))
     exp = SWAGV(demo.model, "I+G", mean=demo.mean, std=demo.std)(x)
-    ref = SWAG(demo.model, "I+G", 120, w_c=20, w_g=9, mean=demo.mean, std=demo.std)(x)
+    kw = dict(w_c=20, w_g=9, mean=demo.mean, std=demo.std)
+    ref = SWAG(demo.model, "I+G", 120, connectivity="parallel", **kw)(x)
+    raster = SWAG(demo.model, "I+G", 120, **kw)(x)  # SWAG's default rule: other supervoxels here
+    assert not torch.equal(exp.segments, raster.segments)
     assert exp.method == "SWAG-V_I+G" and exp.heatmap.shape == (2, 16, 112, 112)
     torch.testing.assert_close(exp.heatmap, ref.heatmap)
     assert torch.equal(exp.segments, ref.segments)

@@ -71,16 +71,21 @@ class SWAG:
     seed : int, default 0
         Seed of the "noise" baseline.
     backend : {"auto", "cpu", "cuda", "numba"}
-    connectivity : {"raster", "parallel"}, default "raster"
+    connectivity : {"raster", "parallel"}, default "raster" (:class:`SWAGV`: "parallel")
         The superpixels' connectivity rule (:func:`swagfast.slic`): ``"parallel"`` runs on the
         device on CUDA (no copy of the labels to the host and back).
     overlap : bool or None, default None
         Variant I only (its superpixels do not depend on the attribution): compute them beside
         the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
         the host's share of the superpixels runs while the device computes the attribution.
-        None: on CUDA inputs, not on CPU ones (there torch's attribution already uses every
-        core, and measured no faster with it; benchmarks/RESULTS.md). Same labels either way;
-        with it, ``timings["superpixels"]`` is the wait after the attribution.
+        None (:meth:`uses_overlap`): on for CUDA inputs of one item under the ``"raster"``
+        connectivity rule, whose host pass it hides (an H100 clip on R(2+1)D-18: 1.09x guided
+        backprop with it, 1.41x without); off for batches (the worker's one thread then runs
+        every item's host pass that the caller runs on all cores: 64 photos 1.99x against
+        1.24x), under the ``"parallel"`` rule (nothing on the host to hide; within noise), and
+        on the CPU (torch's attribution already uses every core; measured no faster).
+        benchmarks/RESULTS.md has the figures. Same labels either way; with it,
+        ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False
         Time every stage alone: synchronise CUDA at stage boundaries, run the stages one after
         another (no ``overlap``) and add the superpixels' own stages to ``timings``
@@ -182,6 +187,16 @@ class SWAG:
             )
         return image.to(x.device)
 
+    def uses_overlap(self, x: torch.Tensor) -> bool:
+        """Whether a call on ``x`` computes the superpixels beside the attribution (``overlap``):
+        variant I only, never with ``profile``; ``overlap=None`` decides by device, batch size
+        and connectivity rule (see the class's parameters)."""
+        if self.variant != "I" or self.profile:
+            return False
+        if self.overlap is not None:
+            return self.overlap
+        return x.device.type == "cuda" and x.shape[0] == 1 and self.connectivity == "raster"
+
     def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
         """(segments, M, target): the superpixels SWAG pools into, the pixel map and the classes."""
         attr.check_input(x)
@@ -205,8 +220,7 @@ class SWAG:
         )
         colour = img if self.variant in ("I", "I+G") else None
         early = None
-        overlap = x.device.type == "cuda" if self.overlap is None else self.overlap
-        if self.variant == "I" and overlap and not self.profile:
+        if self.uses_overlap(x):
             early = run_beside(fn, x.device, colour, self.n_segments, **kw)
         try:
             M, t = attr.attribute(
@@ -257,7 +271,11 @@ class SWAGV(SWAG):
     variant I+G with ``w_c = 20``, ``w_g = 9`` and 120 supervoxels for a 16x112x112 clip — and
     5-D input only. I+G is the default because its colour term keeps supervoxels on the moving
     object in each frame; G's gradient-only supervoxels also cover where the object has been
-    (see benchmarks/RESULTS.md, SWAG-V).
+    (see benchmarks/RESULTS.md, SWAG-V). The supervoxels' connectivity rule defaults to
+    ``"parallel"`` (:func:`swagfast.supervoxels`): on CUDA it runs on the device, where the
+    ``"raster"`` rule copies the labels to the host and back (on an H100, B = 8 clips on
+    R(2+1)D-18: 1.11-1.13x guided backprop against 1.35-1.46x); on the CPU both cost the same,
+    and every backend gives the same labels. ``connectivity="raster"`` gives scikit-image's rule.
 
     The same code path as SWAG (guided backprop through Conv3d / (2+1)D networks, per-voxel
     ``max_c |g|``, :func:`swagfast.supervoxels`, pooling); the heatmap is (B, T, H, W).
@@ -281,9 +299,12 @@ class SWAGV(SWAG):
         w_c: float = 20.0,
         w_g: float = 9.0,
         spacing: tuple[float, float, float] | None = None,
+        connectivity: str = "parallel",
         **kwargs,
     ) -> None:
-        super().__init__(model, variant, n_segments, w_c=w_c, w_g=w_g, spacing=spacing, **kwargs)
+        super().__init__(
+            model, variant, n_segments, w_c=w_c, w_g=w_g, spacing=spacing, connectivity=connectivity, **kwargs
+        )
 
     def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
         attr.check_input(x)

@@ -388,15 +388,16 @@ def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
 
 
 @pytest.mark.cuda
-def test_overlap_by_default_only_for_one_cuda_item_under_the_raster_rule():
+def test_overlap_by_default_only_for_one_cuda_clip_under_the_raster_rule():
     model = RedDetector().eval().cuda()
-    one, four = torch.zeros(1, 3, 32, 32, device="cuda"), torch.zeros(4, 3, 32, 32, device="cuda")
-    assert SWAG(model, "I").uses_overlap(one)
-    assert not SWAG(model, "I").uses_overlap(four)
-    assert not SWAG(model, "I", connectivity="parallel").uses_overlap(one)
-    assert not swagfast.SWAGV(model, "I").uses_overlap(one[:, :, None])  # SWAG-V's rule is "parallel"
-    assert SWAG(model, "I", overlap=True).uses_overlap(four)
-    assert not SWAG(model, "I+G").uses_overlap(one)
+    clip, clips = torch.zeros(1, 3, 2, 32, 32, device="cuda"), torch.zeros(4, 3, 2, 32, 32, device="cuda")
+    assert SWAG(model, "I").uses_overlap(clip)
+    assert not SWAG(model, "I").uses_overlap(clips)
+    assert not SWAG(model, "I").uses_overlap(clip[:, :, 0])  # one photo
+    assert not SWAG(model, "I", connectivity="parallel").uses_overlap(clip)
+    assert not swagfast.SWAGV(model, "I").uses_overlap(clip)  # SWAG-V's rule is "parallel"
+    assert SWAG(model, "I", overlap=True).uses_overlap(clips)
+    assert not SWAG(model, "I+G").uses_overlap(clip)
 
 
 @pytest.mark.cuda

@@ -78,12 +78,13 @@ class SWAG:
         Variant I only (its superpixels do not depend on the attribution): compute them beside
         the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
         the host's share of the superpixels runs while the device computes the attribution.
-        None (:meth:`uses_overlap`): on for CUDA inputs of one item under the ``"raster"``
-        connectivity rule, whose host pass it hides (an H100 clip on R(2+1)D-18: 1.09x guided
-        backprop with it, 1.41x without); off for batches (the worker's one thread then runs
-        every item's host pass that the caller runs on all cores: 64 photos 1.99x against
-        1.24x), under the ``"parallel"`` rule (nothing on the host to hide; within noise), and
-        on the CPU (torch's attribution already uses every core; measured no faster).
+        None (:meth:`uses_overlap`): on for one CUDA clip under the ``"raster"`` connectivity
+        rule, whose host pass it hides (on an H100, a clip on R(2+1)D-18: 1.09x guided backprop
+        with it, 1.41x without); off for batches (the worker's one thread then runs every
+        item's host pass that the caller runs on all cores: 64 photos 1.91x against 1.23x), for
+        a single photo (its host pass is too short to hide: 1.06x against 1.03x), under the
+        ``"parallel"`` rule (nothing on the host to hide) and on the CPU (torch's attribution
+        already uses every core; measured no faster).
         benchmarks/RESULTS.md has the figures. Same labels either way; with it,
         ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False
@@ -189,13 +190,13 @@ class SWAG:
 
     def uses_overlap(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` computes the superpixels beside the attribution (``overlap``):
-        variant I only, never with ``profile``; ``overlap=None`` decides by device, batch size
-        and connectivity rule (see the class's parameters)."""
+        variant I only, never with ``profile``; ``overlap=None`` decides by device, input
+        (one clip) and connectivity rule (see the class's parameters)."""
         if self.variant != "I" or self.profile:
             return False
         if self.overlap is not None:
             return self.overlap
-        return x.device.type == "cuda" and x.shape[0] == 1 and self.connectivity == "raster"
+        return x.device.type == "cuda" and x.ndim == 5 and x.shape[0] == 1 and self.connectivity == "raster"
 
     def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
         """(segments, M, target): the superpixels SWAG pools into, the pixel map and the classes."""

@@ -81,10 +81,11 @@ class SWAG:
         None (:meth:`uses_overlap`): on for one CUDA clip under the ``"raster"`` connectivity
         rule, whose host pass it hides (on an H100, a clip on R(2+1)D-18: 1.09x guided backprop
         with it, 1.41x without); off for batches (the worker's one thread then runs every
-        item's host pass that the caller runs on all cores: 64 photos 1.91x against 1.23x), for
-        a single photo (its host pass is too short to hide: 1.06x against 1.03x), under the
-        ``"parallel"`` rule (nothing on the host to hide) and on the CPU (torch's attribution
-        already uses every core; measured no faster).
+        item's host pass that the caller runs on all cores: 64 photos 1.91-2.15x against
+        1.23-1.24x), for a single photo (its host pass is short: no gain beyond the noise, 0.95-1.12x
+        with it and 1.03-1.06x without in four runs), under the ``"parallel"`` rule (nothing on
+        the host to hide) and on the CPU (torch's attribution already uses every core; measured
+        no faster).
         benchmarks/RESULTS.md has the figures. Same labels either way; with it,
         ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False

@@ -55,8 +55,23 @@ def layer_name(model: nn.Module, layer: nn.Module | str) -> str:
     raise ValueError("layer must be a submodule of the model")  # pragma: no cover - resolve_layer checked
 
 
+def _class_name(c: int, ext: str) -> str:
+    return f"c{c:05d}.{ext}"
+
+
 def _class_file(root: Path, c: int, ext: str) -> Path:
-    return root / "scores" / f"c{c:05d}.{ext}"
+    return root / "scores" / _class_name(c, ext)
+
+
+def _score_file_sizes(root: Path) -> dict[str, int]:
+    """Bytes in each file of the store's ``scores`` folder, from one scan of the folder: a store
+    has two files per class, and a stat of each (present or not) cost more than the whole fit's
+    scoring on a GPU for 1000 classes and a few hundred images."""
+    try:
+        with os.scandir(root / "scores") as entries:
+            return {e.name: e.stat().st_size for e in entries if e.is_file()}
+    except FileNotFoundError:
+        return {}
 
 
 def _top_merge(values: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,20 +218,22 @@ def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> N
     mean = np.full((C, K), np.nan)
     quant = np.full((len(qs), C, K), np.nan)
     count = np.zeros(C, np.int64)
+    sizes = _score_file_sizes(root)
     for c in range(C):
+        if not sizes.get(_class_name(c, "i64")):
+            continue  # no rows of this class
         idx, sc = _read_class(root, c, K, mmap=False)
-        if len(idx) == 0:
-            continue
-        order = np.argsort(idx, kind="stable")
-        idx, sc = idx[order], np.ascontiguousarray(sc[order])
-        dup = idx[1:] == idx[:-1]
-        if dup.any():
-            raise ValueError(
-                f"sample index {int(idx[1:][dup][0])} occurs twice in class {c}: shards must hold disjoint "
-                "samples (give each shard its own index_offset)"
-            )
-        idx.tofile(_class_file(root, c, "i64"))
-        sc.tofile(_class_file(root, c, "f32"))
+        if (idx[1:] <= idx[:-1]).any():  # not already in increasing index order: sort, rewrite
+            order = np.argsort(idx, kind="stable")
+            idx, sc = idx[order], np.ascontiguousarray(sc[order])
+            dup = idx[1:] == idx[:-1]
+            if dup.any():
+                raise ValueError(
+                    f"sample index {int(idx[1:][dup][0])} occurs twice in class {c}: shards must hold "
+                    "disjoint samples (give each shard its own index_offset)"
+                )
+            idx.tofile(_class_file(root, c, "i64"))
+            sc.tofile(_class_file(root, c, "f32"))
         count[c] = len(idx)
         mean[c] = sc.astype(np.float64).mean(axis=0)
         quant[:, c] = np.percentile(sc.astype(np.float64), qs, axis=0)
@@ -323,15 +340,16 @@ class FilterStats:
         self._quant = _load_array(self.root, "quantiles.npy", (len(self.quantiles), C, K))
         self.top_values = _load_array(self.root, "top_values.npy", (K, m))
         self.top_index = _load_array(self.root, "top_index.npy", (K, m))
+        sizes = _score_file_sizes(self.root)
         for c in range(C):  # the scores on disk must hold exactly the rows the counts say
             for ext, row in (("i64", 8), ("f32", 4 * K)):
-                f = _class_file(self.root, c, ext)
-                size = f.stat().st_size if f.is_file() else 0
+                name = _class_name(c, ext)
+                size = sizes.get(name, 0)
                 if size != self.count[c] * row:
                     raise _damaged(
                         self.root,
-                        f"{f.relative_to(self.root)} holds {size} bytes, {self.count[c]} samples of "
-                        f"class {c} need {self.count[c] * row}",
+                        f"scores/{name} holds {size} bytes, {self.count[c]} samples of class {c} need "
+                        f"{self.count[c] * row}",
                     )
         self._cache: dict[float, np.ndarray] = {q: self._quant[i] for i, q in enumerate(self.quantiles)}
         self._temporary = _temporary

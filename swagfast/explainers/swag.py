@@ -80,12 +80,11 @@ class SWAG:
         the host's share of the superpixels runs while the device computes the attribution.
         None (:meth:`uses_overlap`): on for one CUDA clip under the ``"raster"`` connectivity
         rule, whose host pass it hides (on an H100, a clip on R(2+1)D-18: 1.09x guided backprop
-        with it, 1.41x without); off for batches (the worker's one thread then runs every
-        item's host pass that the caller runs on all cores: 64 photos 1.91-2.15x against
-        1.23-1.24x), for a single photo (its host pass is short: no gain beyond the noise, 0.95-1.12x
-        with it and 1.03-1.06x without in four runs), under the ``"parallel"`` rule (nothing on
-        the host to hide) and on the CPU (torch's attribution already uses every core; measured
-        no faster).
+        with it, 1.37-1.42x without). Off for batches (the worker's one thread then runs every
+        item's host pass, which the caller runs on all cores: 64 photos 1.89-2.15x against
+        1.23-1.37x), for one photo (its host pass is short: 0.95-1.12x with it, 1.03-1.06x
+        without, in four runs), under the ``"parallel"`` rule (nothing on the host to hide) and
+        on the CPU (torch's attribution already uses every core; measured no faster).
         benchmarks/RESULTS.md has the figures. Same labels either way; with it,
         ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False
@@ -276,7 +275,7 @@ class SWAGV(SWAG):
     (see benchmarks/RESULTS.md, SWAG-V). The supervoxels' connectivity rule defaults to
     ``"parallel"`` (:func:`swagfast.supervoxels`): on CUDA it runs on the device, where the
     ``"raster"`` rule copies the labels to the host and back (on an H100, B = 8 clips on
-    R(2+1)D-18: 1.11-1.13x guided backprop against 1.35-1.46x); on the CPU both cost the same,
+    R(2+1)D-18: 1.08-1.13x guided backprop against 1.29-1.46x); on the CPU both cost the same,
     and every backend gives the same labels. ``connectivity="raster"`` gives scikit-image's rule.
 
     The same code path as SWAG (guided backprop through Conv3d / (2+1)D networks, per-voxel

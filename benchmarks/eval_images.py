@@ -66,6 +66,12 @@ def methods(lite, rise_masks):
         "SWAG_G": lambda x: SWAG(m, "G", mean=mean, std=std)(x).heatmap,
         "SWAG_I": lambda x: SWAG(m, "I", mean=mean, std=std)(x).heatmap,
         "SWAG_I+G": lambda x: SWAG(m, "I+G", mean=mean, std=std)(x).heatmap,
+        **{  # SWAG with the order-free connectivity rule (on CUDA it stays on the device)
+            f"SWAG_{v}, connectivity=parallel": lambda x, v=v: (
+                SWAG(m, v, mean=mean, std=std, connectivity="parallel")(x).heatmap
+            )
+            for v in ("G", "I", "I+G")
+        },
         "centre": lambda x: baselines.centre((x.shape[0], *x.shape[2:])),
         "random": lambda x: baselines.random_point((x.shape[0], *x.shape[2:]), seed=0),
     }

@@ -369,6 +369,8 @@ def test_profile_times_each_stage_alone():
     assert SWAG(RedDetector(), "I", overlap=True).uses_overlap(one)
     assert not SWAG(RedDetector(), "G", overlap=True).uses_overlap(one)  # G needs the attribution
     assert not SWAG(RedDetector(), "I", overlap=True, profile=True).uses_overlap(one)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        SWAG(RedDetector(), "I").uses_overlap(one.numpy())
     with pytest.raises(TypeError, match="profile must be a bool, got int"):
         SWAG(RedDetector(), "I", profile=1)
 

@@ -192,6 +192,7 @@ class SWAG:
         """Whether a call on ``x`` computes the superpixels beside the attribution (``overlap``):
         variant I only, never with ``profile``; ``overlap=None`` decides by device, input
         (one clip) and connectivity rule (see the class's parameters)."""
+        attr.check_input(x)
         if self.variant != "I" or self.profile:
             return False
         if self.overlap is not None:

@@ -127,8 +127,51 @@ def as_tensor(a: Any, name: str) -> torch.Tensor:
             raise TypeError(f"{name} must be in native byte order, got dtype {a.dtype}")
         if any(st < 0 for st in a.strides):  # e.g. img[::-1]: torch cannot view it, so a copy
             a = a.copy()
-        return torch.from_numpy(a)
+        try:
+            return torch.from_numpy(a)
+        except TypeError:  # object, string, datetime dtypes: torch's message names no argument
+            raise TypeError(f"{name} must hold numbers (a numeric dtype), got dtype {a.dtype}") from None
     raise TypeError(f"{name} must be a numpy.ndarray or torch.Tensor, got {type(a).__name__}")
+
+
+def memory_size(device: torch.device) -> int:
+    """Bytes of memory on ``device``: the host's physical memory, or the GPU's."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_fits(nbytes: int, device: torch.device, what: str) -> None:
+    """MemoryError, before anything is allocated, when ``what`` (a phrase naming the argument that
+    asks for it) needs more than all the memory ``device`` has."""
+    total = memory_size(device)
+    if nbytes > total:
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:.3g} GiB, more than the {total / 2**30:.3g} GiB of memory "
+            f"the {device.type} device has"
+        )
+
+
+def empty(shape: Sequence[int], dtype: torch.dtype, device: torch.device, what: str) -> torch.Tensor:
+    """``torch.empty``, with a failed allocation raised as a MemoryError naming ``what``."""
+    try:
+        return torch.empty(tuple(shape), dtype=dtype, device=device)
+    except RuntimeError as err:  # torch.OutOfMemoryError on CUDA, "can't allocate memory" on the CPU
+        raise MemoryError(f"{what}: could not allocate {tuple(shape)} {dtype} on {device} ({err})") from None
+
+
+def run_kernel(kernel: Callable[..., Any], *args: Any, what: str) -> Any:
+    """Call a native or Numba kernel. A failed allocation inside it is a MemoryError naming
+    ``what`` (the C++ kernels raise std::bad_alloc as MemoryError; Numba wraps it in a
+    SystemError)."""
+    try:
+        return kernel(*args)
+    except MemoryError as err:
+        raise MemoryError(f"{what}: the kernel could not allocate its working memory ({err})") from None
+    except SystemError as err:
+        if isinstance(err.__cause__ or err.__context__, MemoryError):
+            raise MemoryError(f"{what}: the kernel could not allocate its working memory") from None
+        raise
 
 
 def host_view(t: torch.Tensor) -> np.ndarray:

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from swagfast import kernels
-from swagfast._backend import as_tensor, cuda_stream, host_view, resolve_backend
+from swagfast._backend import (
+    as_tensor,
+    check_fits,
+    cuda_stream,
+    empty,
+    host_view,
+    resolve_backend,
+    run_kernel,
+)
 
 ArrayLike = np.ndarray | torch.Tensor
+
+
+def _offsets_int64(off: torch.Tensor) -> torch.Tensor:
+    """Integer offsets as int64 (C-contiguous); a uint64 offset of 2**63 or more (which the
+    cast would wrap to a negative number) is a ValueError."""
+    if off.dtype == torch.uint64:
+        wide = off.to(torch.int64)
+        if wide.numel() and bool((wide < 0).any()):
+            raise ValueError("offsets must fit in int64, got a uint64 offset of 2**63 or more")
+        return wide.contiguous()
+    return off.to(torch.int64).contiguous()
 
 
 def accumulate_patches(
@@ -41,30 +63,47 @@ def accumulate_patches(
         raise ValueError(f"maps must have shape (B, P, h, w) or (B, P, t, h, w), got {tuple(m.shape)}")
     dims = m.ndim - 2
     off = as_tensor(offsets, "offsets")
-    if off.dtype.is_floating_point or off.dtype == torch.bool:
+    if off.dtype.is_floating_point or off.dtype.is_complex or off.dtype == torch.bool:
         raise TypeError(f"offsets must be integers, got dtype {off.dtype}")
     if tuple(off.shape) != (m.shape[1], dims):
         raise ValueError(
             f"offsets must have shape ({m.shape[1]}, {dims}) (one offset per patch), got {tuple(off.shape)}"
         )
-    out_shape = tuple(int(s) for s in out_shape)
+    if (
+        isinstance(out_shape, str | bytes)
+        or not isinstance(out_shape, Sequence | np.ndarray | torch.Size)
+        or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in out_shape)
+    ):
+        raise TypeError(f"out_shape must be a tuple of {dims} ints, got {out_shape!r}")
+    out_shape = tuple(int(v) for v in out_shape)
     if len(out_shape) != dims:
-        raise ValueError(f"out_shape must have {dims} entries, got {out_shape}")
+        raise ValueError(
+            f"out_shape must have {dims} entries (one per spatial axis of maps), got {out_shape}"
+        )
+    if min(out_shape) < 1:
+        raise ValueError(f"out_shape must hold sizes >= 1, got {out_shape}")
     patch = tuple(m.shape[2:])
-    off_host = off.detach().cpu().long().contiguous()
+    off_host = _offsets_int64(off.detach().cpu())
     if off_host.numel():
-        lo = off_host.min(dim=0).values
-        hi = (off_host + torch.tensor(patch)).max(dim=0).values
-        if (lo < 0).any() or any(int(h) > s for h, s in zip(hi, out_shape, strict=True)):
-            raise ValueError(f"every patch of shape {patch} must fit in out_shape {out_shape} at its offset")
+        # each patch must start at >= 0 and at most out_shape - patch (no sum that could overflow)
+        last = torch.tensor([s - p for s, p in zip(out_shape, patch, strict=True)], dtype=torch.long)
+        outside = ((off_host < 0) | (off_host > last)).any(dim=1)
+        if bool(outside.any()):
+            p = int(outside.nonzero()[0, 0])
+            raise ValueError(
+                f"offsets must place every patch of shape {patch} inside out_shape {out_shape}: patch {p} "
+                f"is at offset {tuple(off_host[p].tolist())}"
+            )
     if dims == 2:
         m = m.unsqueeze(2)
         off_host = torch.cat([torch.zeros(len(off_host), 1, dtype=torch.long), off_host], dim=1).contiguous()
     m = m.contiguous()
     B = m.shape[0]
     shape3 = out_shape if dims == 3 else (1, *out_shape)
-    J = torch.empty((B, *shape3), dtype=m.dtype, device=m.device)
-    C = torch.empty_like(J)
+    what = f"accumulate_patches with out_shape={out_shape}"
+    check_fits(2 * B * math.prod(shape3) * m.element_size(), m.device, what)
+    J = empty((B, *shape3), m.dtype, m.device, what)
+    C = empty((B, *shape3), m.dtype, m.device, what)
     be = resolve_backend(backend, m.device, arg="maps")
     if be == "cuda":
         from swagfast import _C_cuda
@@ -86,7 +125,14 @@ def accumulate_patches(
             from swagfast import _C as impl
         else:
             impl = kernels.patches
-        impl.accumulate_patches(host_view(m), host_view(off_host), host_view(J), host_view(C))
+        run_kernel(
+            impl.accumulate_patches,
+            host_view(m),
+            host_view(off_host),
+            host_view(J),
+            host_view(C),
+            what="accumulate_patches",
+        )
     if dims == 2:
         J, C = J[:, 0], C[:, 0]
     return (J.numpy(), C.numpy()) if is_numpy else (J, C)

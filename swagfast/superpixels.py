@@ -7,6 +7,7 @@ device; batches and single items both work.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -15,7 +16,16 @@ import numpy as np
 import torch
 
 from swagfast import kernels
-from swagfast._backend import as_tensor, check_bool, cuda_stream, host_view, resolve_backend
+from swagfast._backend import (
+    as_tensor,
+    check_bool,
+    check_fits,
+    cuda_stream,
+    empty,
+    host_view,
+    resolve_backend,
+    run_kernel,
+)
 
 REDUCTIONS = ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
 
@@ -75,13 +85,19 @@ def _labels_tensor(labels: ArrayLike) -> torch.Tensor:
     if lab.dtype == torch.bool or lab.dtype.is_floating_point or lab.dtype.is_complex:
         raise TypeError(f"labels must be an integer array (int32), got dtype {lab.dtype}")
     if lab.dtype != torch.int32:
-        if lab.numel():  # checked before the cast, which would wrap
-            lo, hi = (int(t) for t in torch.aminmax(lab))
+        # torch has no min/max for uint16/32/64: checked as int64, where a uint64 label of 2**63
+        # or more wraps to a negative number
+        unsigned = lab.dtype in (torch.uint16, torch.uint32, torch.uint64)
+        wide = lab.to(torch.int64) if unsigned else lab
+        if wide.numel():  # checked before the cast, which would wrap
+            lo, hi = (int(t) for t in torch.aminmax(wide))
+            if unsigned and lo < 0:
+                raise ValueError(f"labels must fit in int32, got a {lab.dtype} label of 2**63 or more")
             if lo < 0:
                 raise ValueError(f"labels must be >= 0, got a label of {lo}")
             if hi > np.iinfo(np.int32).max:
                 raise ValueError(f"labels must fit in int32, got a label of {hi}")
-        lab = lab.to(torch.int32)
+        lab = wide.to(torch.int32)
     return lab
 
 
@@ -184,14 +200,19 @@ def segment_pool(
             raise ValueError(f"labels must be < n_segments={n}, got a label of {hi}")
     elif n_segments is None:
         n = 0
-    seg = torch.empty((B, n), dtype=v2.dtype, device=v2.device)
+    what = f"segment_pool with n_segments={n}" + (" (the largest label + 1)" if n_segments is None else "")
+    # the (B, n) output, and the 7 doubles per segment of each item in flight: on the host one
+    # item per thread, on cuda the whole batch
+    in_flight = B if be == "cuda" else min(B, os.cpu_count() or 1)
+    check_fits(B * n * v2.element_size() + in_flight * n * 7 * 8, v2.device, what)
+    seg = empty((B, n), v2.dtype, v2.device, what)
     pix = torch.empty_like(v2) if scatter else None
     if B > 0:
         if be == "cuda":
             from swagfast import _C_cuda
 
             with torch.cuda.device(v2.device):
-                ws = torch.empty((B, n, 7), dtype=torch.float64, device=v2.device)
+                ws = empty((B, n, 7), torch.float64, v2.device, what)
                 _C_cuda.segment_pool(
                     v2.data_ptr(),
                     l2.data_ptr(),
@@ -212,13 +233,15 @@ def segment_pool(
                 pool = _C.segment_pool
             else:
                 pool = kernels.segment_pool
-            bad = pool(
+            bad = run_kernel(
+                pool,
                 host_view(v2),
                 host_view(l2),
                 n,
                 reduce,
                 host_view(seg),
                 host_view(pix) if pix is not None else None,
+                what=what,
             )
             if bad >= 0:
                 label = int(l2.reshape(-1)[bad])
@@ -264,19 +287,19 @@ def _int_at_least(value, name: str, low: int) -> int:
     return int(value)
 
 
-def _checked_rgb(img: torch.Tensor) -> torch.Tensor:
+def _checked_rgb(img: torch.Tensor, what: str = "image") -> torch.Tensor:
     """uint8 as it is (the kernels divide by 255); float checked to lie in [0, 1], as float32."""
     if img.dtype == torch.uint8:
         return img
     if not img.dtype.is_floating_point:
-        raise TypeError(f"image must be uint8 or float in [0, 1], got dtype {img.dtype}")
+        raise TypeError(f"{what} must be uint8 or float in [0, 1], got dtype {img.dtype}")
     img = img.float()
     if img.numel():
         lo, hi = (float(t) for t in torch.aminmax(img))  # NaN and infinities show in the range
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError("image must hold finite values, got NaN or infinity")
+            raise ValueError(f"{what} must hold finite values, got NaN or infinity")
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"float image values must lie in [0, 1], got the range [{lo:g}, {hi:g}]")
+            raise ValueError(f"{what} must hold float values in [0, 1], got the range [{lo:g}, {hi:g}]")
     return img
 
 
@@ -337,13 +360,18 @@ def _slic_nd(
     if len(spacing) != dims:
         raise ValueError(f"spacing must have {dims} entries (one per spatial axis), got {len(spacing)}")
     spacing = tuple(_positive_number(s, "spacing") for s in spacing)
+    # Only the ratios matter (d_s and S scale alike): divided by the largest entry, a uniform
+    # spacing is exactly all ones, so it gives the labels of spacing 1 on every backend, with no
+    # window test rounding differently at another scale.
+    given, top = spacing, max(spacing)
+    spacing = tuple(s / top for s in spacing)
     colour, grad_used = mode in ("I", "I+G"), mode in ("G", "I+G")
 
     rgb = None
     is_numpy = None
     if colour:
         if image is None:
-            raise ValueError(f"mode {mode!r} needs the colour {what}; got image=None")
+            raise ValueError(f"mode {mode!r} needs the colour {what}; got {what}=None")
         is_numpy = isinstance(image, np.ndarray)
         img = as_tensor(image, what)
         if channel_axis is None:
@@ -367,10 +395,10 @@ def _slic_nd(
                 f"{what} must have 3 colour channels (RGB) on channel_axis={channel_axis}, "
                 f"got {img.shape[-1]} (shape {tuple(image.shape)})"
             )
-        rgb = _checked_rgb(img)
+        rgb = _checked_rgb(img, what)
         spatial = tuple(rgb.shape[:-1])
     elif image is not None:
-        raise ValueError("mode 'G' clusters the gradient alone; pass image=None (the colour image is unused)")
+        raise ValueError(f"mode 'G' clusters the gradient alone; pass {what}=None (the colour is unused)")
     if grad_used:
         if gradient is None:
             raise ValueError(f"mode {mode!r} needs gradient=, the per-pixel attribution map")
@@ -409,7 +437,7 @@ def _slic_nd(
         raise ValueError(f"n_segments must be at most the number of pixels ({n_vox}), got {n_segments}")
     extent = math.prod(n * s for n, s in zip(vox, spacing, strict=True))
     if not 0.0 < extent < np.inf:  # the grid step S comes from it
-        raise ValueError(f"spacing must keep the {what}'s physical size finite and non-zero, got {spacing}")
+        raise ValueError(f"spacing must keep the {what}'s physical size finite and non-zero, got {given}")
     device = rgb.device if rgb is not None else g.device
     be = resolve_backend(backend, device, arg=what if colour else "gradient")
     zyx = vox if dims == 3 else (1, *vox)

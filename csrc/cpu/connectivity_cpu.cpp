@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "swagfast/connectivity.h"
+#include "parallel.h"
 #include "threads.h"
 
 namespace swagfast::cpu {
@@ -42,8 +43,10 @@ void relabel_parallel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t 
   const int64_t N = Z * Y * X;
   const auto min_size = static_cast<int32_t>(cc::min_size(N, n_centres, min_size_factor));
   const cc::Dims d{static_cast<int32_t>(Z), static_cast<int32_t>(Y), static_cast<int32_t>(X)};
+  FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) if (B > 1) num_threads(cpu::num_threads())
-  for (int64_t b = 0; b < B; ++b) counts[b] = relabel_parallel_one(labels + b * N, d, min_size);
+  for (int64_t b = 0; b < B; ++b) error.run([&] { counts[b] = relabel_parallel_one(labels + b * N, d, min_size); });
+  error.rethrow();
 }
 
 }  // namespace swagfast::cpu

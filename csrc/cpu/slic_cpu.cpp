@@ -10,6 +10,7 @@
 #include "swagfast/connectivity.h"
 #include "swagfast/lab.h"
 #include "swagfast/slic.h"
+#include "parallel.h"
 #include "threads.h"
 
 // Built once per instruction set (see slic_cpu.h): SWAGFAST_CPU_ISA names the namespace.
@@ -77,10 +78,11 @@ inline void scan_chunk(const float* __restrict p0, int64_t N, float* __restrict 
 //
 // Per centre and round, the window as integer ranges: [z0, z1) x [y0, y1) x [x0, x1), the
 // cells' bounds narrowed with the exact per-voxel test of assign_voxel().
-template <int F>
+// (cf holds the F <= 4 feature values; one type for every F, so the caller can allocate the
+// windows before its parallel region, where an allocation failure could not be reported.)
 struct CentreWindow {
   int32_t z0, z1, y0, y1, x0, x1;
-  float cz, cy, cx, cf[F];
+  float cz, cy, cx, cf[4];
 };
 
 // The span [lo, hi) of cell `cell` and its neighbours along an axis, narrowed to |s (p - c)| <= S.
@@ -100,7 +102,7 @@ inline void axis_window(int64_t cell, int64_t extent, int64_t cells, double s, d
 // shorter than kLanes (very small segments) go voxel by voxel.
 template <int F>
 inline void scan_row(const float* __restrict p0, int64_t N, float* __restrict drow, int32_t* __restrict lrow,
-                     const CentreWindow<F>& w, float pzy, float sxf, float inv_S2f, const float* wf, int32_t k) {
+                     const CentreWindow& w, float pzy, float sxf, float inv_S2f, const float* wf, int32_t k) {
   const int32_t x0 = w.x0, x1 = w.x1;
   if (x1 - x0 >= kLanes) {
     for (int32_t x = x0; x + kLanes <= x1; x += kLanes)
@@ -127,23 +129,22 @@ constexpr int64_t kBlockRows = 8;
 
 template <int F>
 void assign_rows(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
-                 int32_t* labels, bool inner) {
+                 int32_t* labels, bool inner, CentreWindow* wins) {
   const int64_t N = g.voxels(), K = g.centres();
-  std::vector<CentreWindow<F>> wins(K);
   constexpr int stride = F + 3;
   float wf[F];
   for (int q = 0; q < F; ++q) wf[q] = w[q];
   for (int64_t k = 0; k < K; ++k) {
     const double* c = centres + k * stride;
     const int64_t ix = k % g.gx, iy = (k / g.gx) % g.gy, iz = k / (g.gx * g.gy);
-    CentreWindow<F>& cw = wins[k];
+    CentreWindow& cw = wins[k];
     axis_window(iz, g.Z, g.gz, g.sz, c[F], g.S, cw.z0, cw.z1);
     axis_window(iy, g.Y, g.gy, g.sy, c[F + 1], g.S, cw.y0, cw.y1);
     axis_window(ix, g.X, g.gx, g.sx, c[F + 2], g.S, cw.x0, cw.x1);
     cw.cz = static_cast<float>(c[F]), cw.cy = static_cast<float>(c[F + 1]), cw.cx = static_cast<float>(c[F + 2]);
     for (int q = 0; q < F; ++q) cw.cf[q] = static_cast<float>(c[q]);
   }
-  const CentreWindow<F>* wp = wins.data();
+  const CentreWindow* wp = wins;
   const int64_t blocks_per_plane = (g.Y + kBlockRows - 1) / kBlockRows;
   auto block = [&](int64_t z, int64_t yb, int64_t ye) {
     for (int64_t y = yb; y < ye; ++y) std::fill(dist + (z * g.Y + y) * g.X, dist + (z * g.Y + y + 1) * g.X, INFINITY);
@@ -154,7 +155,7 @@ void assign_rows(const float* planes, const float* w, const SlicGrid g, const do
       for (int64_t iy = iy_lo; iy <= iy_hi; ++iy)
         for (int64_t ix = 0; ix < g.gx; ++ix) {
           const int64_t k = (iz * g.gy + iy) * g.gx + ix;
-          const CentreWindow<F>& cw = wp[k];
+          const CentreWindow& cw = wp[k];
           if (z < cw.z0 || z >= cw.z1) continue;
           const float pz = g.szf * (static_cast<float>(z) - cw.cz);
           for (int64_t y = std::max<int64_t>(yb, cw.y0); y < std::min<int64_t>(ye, cw.y1); ++y) {
@@ -179,12 +180,12 @@ void assign_rows(const float* planes, const float* w, const SlicGrid g, const do
 }
 
 void assign_round(const float* planes, const float* w, const SlicGrid g, const double* centres, float* dist,
-                  int32_t* labels, bool inner) {
+                  int32_t* labels, bool inner, CentreWindow* wins) {
   switch (g.F) {
-    case 1: return assign_rows<1>(planes, w, g, centres, dist, labels, inner);
-    case 3: return assign_rows<3>(planes, w, g, centres, dist, labels, inner);
-    case 4: return assign_rows<4>(planes, w, g, centres, dist, labels, inner);
-    default: return assign_rows<2>(planes, w, g, centres, dist, labels, inner);
+    case 1: return assign_rows<1>(planes, w, g, centres, dist, labels, inner, wins);
+    case 3: return assign_rows<3>(planes, w, g, centres, dist, labels, inner, wins);
+    case 4: return assign_rows<4>(planes, w, g, centres, dist, labels, inner, wins);
+    default: return assign_rows<2>(planes, w, g, centres, dist, labels, inner, wins);
   }
 }
 
@@ -272,6 +273,9 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
   // Before the first assignment every voxel belongs to its own grid cell (cells per coordinate
   // computed once per axis: no division per voxel).
   std::vector<int32_t> cx(g.X);
+  // Each thread's centre windows, allocated here: nothing inside the region below allocates.
+  const int team_max = inner ? cpu::num_threads() : 1;
+  std::vector<CentreWindow> wins(static_cast<size_t>(K) * team_max);
   for (int64_t x = 0; x < g.X; ++x) cx[x] = static_cast<int32_t>(cell_of(x, g.X, g.gx));
   for (int64_t z = 0; z < g.Z; ++z)
     for (int64_t y = 0; y < g.Y; ++y) {
@@ -283,15 +287,17 @@ void slic_one(const float* feat, const float* w, const SlicGrid g, int max_iter,
   // thread on the 2-core VM: the team was woken every round): the blocks of rows are shared out,
   // and each thread adds the voxels of its own sum tables, so every table is summed in raster
   // order and the labels do not depend on the thread count.
-#pragma omp parallel if (inner) num_threads(cpu::num_threads())
+#pragma omp parallel if (inner) num_threads(team_max)
   {
-    int64_t lo = 0, hi = kTables;  // this thread's tables
+    int64_t lo = 0, hi = kTables, id = 0;  // this thread's tables
 #ifdef _OPENMP
-    const int64_t team = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t team = omp_get_num_threads();
+    id = omp_get_thread_num();
     lo = id * kTables / team, hi = (id + 1) * kTables / team;
 #endif
+    CentreWindow* own = wins.data() + id * K;
     for (int it = 0; it < max_iter; ++it) {
-      assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner);
+      assign_round(planes.data(), w, g, centres.data(), dist.data(), labels, inner, own);
       accumulate_round(feat, labels, g, tables.data(), lo, hi);
 #pragma omp barrier
 #pragma omp single
@@ -481,8 +487,11 @@ int64_t slic_iterate(const float* feat, const float* weights, int64_t B, int64_t
   const int64_t N = g.voxels();
   // Threads across the batch; within an item only for large items (see kInnerParallelVoxels).
   const bool outer = B >= cpu::num_threads() || N < kInnerParallelVoxels;
+  FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) if (outer && B > 1) num_threads(cpu::num_threads())
-  for (int64_t b = 0; b < B; ++b) slic_one(feat + b * N * F, weights, g, max_iter, labels + b * N, !outer);
+  for (int64_t b = 0; b < B; ++b)
+    error.run([&] { slic_one(feat + b * N * F, weights, g, max_iter, labels + b * N, !outer); });
+  error.rethrow();
   return g.centres();
 }
 
@@ -492,8 +501,11 @@ void relabel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_
   const double segment_size = static_cast<double>(N) / static_cast<double>(std::max<int64_t>(n_centres, 1));
   const int64_t min_size = connectivity::min_size(N, n_centres, min_size_factor);
   const int64_t max_size = std::max<int64_t>(static_cast<int64_t>(max_size_factor * segment_size), 1);
+  FirstError error;
 #pragma omp parallel for schedule(dynamic, 1) if (B > 1) num_threads(cpu::num_threads())
-  for (int64_t b = 0; b < B; ++b) counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect);
+  for (int64_t b = 0; b < B; ++b)
+    error.run([&] { counts[b] = relabel_one(labels + b * N, Z, Y, X, min_size, max_size, connect); });
+  error.rethrow();
 }
 
 }  // namespace swagfast::cpu::SWAGFAST_CPU_ISA

@@ -106,12 +106,17 @@ def rescale_gradient(grad, out):
     return True
 
 
+_cbrt = getattr(math, "cbrt", lambda v: float(np.cbrt(v)))  # math.cbrt: Python 3.11+
+
+
 def make_grid(Z: int, Y: int, X: int, K: int, spacing: tuple[float, float, float]):
     """(gz, gy, gx, S) exactly as swagfast::make_grid."""
     sz, sy, sx = spacing
     vol = Z > 1
     volume = (Z * sz if vol else 1.0) * Y * sy * X * sx
-    S = np.cbrt(volume / K) if vol else math.sqrt(volume / K)
+    # math.cbrt is the C library's cbrt, as in the C++ (np.cbrt can differ in the last bit, which
+    # moves the 2S windows' edges)
+    S = _cbrt(volume / K) if vol else math.sqrt(volume / K)
 
     def cells(n, s):  # at least one, at most one per voxel (clamped before the cast)
         return int(min(max(math.floor(n * s / S + 0.5), 1.0), n))

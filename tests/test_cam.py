@@ -67,6 +67,7 @@ def test_gradcam_equals_the_formula_and_classic_cam():
     torch.testing.assert_close(exp.heatmap, F.interpolate(exp.raw[:, None], (16, 16), mode="bilinear")[:, 0])
 
 
+@pytest.mark.filterwarnings("ignore:.*is constant .* explains nothing:UserWarning")  # a random model
 def test_gradcam_plus_plus_and_xgradcam_and_gradamap_against_hand_formulas():
     model, x = model_and_input(1)
     t = torch.tensor([0, 3])
@@ -152,6 +153,7 @@ def test_hooks_removed_and_state_kept_after_errors():
         GradCAM(model, nn.ReLU())
 
 
+@pytest.mark.filterwarnings("ignore:.*is constant .* explains nothing:UserWarning")  # a random model
 def test_frozen_models_and_layers_that_never_run():
     model, x = model_and_input(3)
     ref = {cam: cam(model, "body")(x).raw for cam in (GradCAM, GradCAMPlusPlus, XGradCAM, GradAMapCAM)}

@@ -343,7 +343,7 @@ def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_fo
     monkeypatch.setattr(swag_module, "run_beside", recording)
     x, _ = red_square_batch(1, size=64)
     swag = SWAG(RedDetector().eval(), "I", n_segments=20, mean=MEAN, std=STD, overlap=True)
-    with pytest.raises(ValueError, match=r"float image values must lie in \[0, 1\]"):  # raised in the worker
+    with pytest.raises(ValueError, match=r"image must hold float values in \[0, 1\]"):  # raised in the worker
         swag(x, image=torch.full((1, 3, 64, 64), 2.0))
     with pytest.raises(ValueError, match="target must give one class per batch item"):
         swag(x, target=[0, 1, 2])  # the attribution fails: the call still waits for its worker

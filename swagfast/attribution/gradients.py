@@ -20,12 +20,61 @@ SCORES = ("logit", "softmax")
 METHODS = ("guided", "vanilla", "input_x_gradient", "noise", "sobel")
 
 
+def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, checked to be (B, classes) logits. A model that fails on ``x`` because of a
+    rank or channel count its first convolution cannot take is a ValueError naming ``x`` (torch's
+    RuntimeError as its cause); any other error of the model propagates as it is."""
+    try:
+        logits = model(x)
+    except RuntimeError as err:
+        problem = _input_mismatch(model, x)
+        if problem is None:  # the model's own failure: as it is
+            raise
+        raise ValueError(problem) from err
+    check_logits(logits, x.shape[0])
+    return logits
+
+
+def _input_mismatch(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What is wrong with ``x`` for the model's first convolution (its rank or channel count),
+    or None: asked only after the model failed, to name the argument when that was the cause."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if conv is None:
+        return None
+    dims = len(conv.kernel_size)
+    name = next(n for n, m in model.named_modules() if m is conv) or "<model>"
+    if x.ndim != dims + 2:
+        return (
+            f"x must have {dims} spatial axes for this model (its first convolution {name!r} is "
+            f"{type(conv).__name__}), got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != conv.in_channels:
+        return (
+            f"x must have {conv.in_channels} channels for this model (its first convolution {name!r} "
+            f"takes {conv.in_channels}), got {x.shape[1]} (shape {tuple(x.shape)})"
+        )
+    return None
+
+
+def check_logits(logits, batch: int | None = None) -> None:
+    """TypeError unless the model's output is one tensor; ValueError unless it is (B, classes)."""
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(
+            "the model must return one (B, classes) tensor of logits, got a "
+            f"{type(logits).__name__} (wrap it in a module that returns the logits)"
+        )
+    if logits.ndim != 2 or logits.shape[1] < 1 or (batch is not None and logits.shape[0] != batch):
+        want = f"({batch}, classes)" if batch is not None else "(B, classes)"
+        raise ValueError(f"the model must return {want} logits, got shape {tuple(logits.shape)}")
+
+
 def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
     """Class index per batch item as a (B,) int64 tensor on ``logits``' device.
 
     ``None`` takes the top-1 prediction; an int applies to every item; a sequence or tensor
     gives one class per item.
     """
+    check_logits(logits)
     B, C = logits.shape
     finite = torch.isfinite(logits).all(dim=1)
     if not bool(finite.all()):  # NaN logits have an arbitrary argmax and gradient: no explanation
@@ -98,7 +147,7 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: st
     xg = x.detach().requires_grad_(True)
     ctx = guided_relus(model) if guided else contextlib.nullcontext()
     with torch.enable_grad(), ctx:
-        logits = model(xg)
+        logits = forward(model, xg)
         t = resolve_target(logits, target)
         (grad,) = torch.autograd.grad(class_score(logits, t, score).sum(), xg)
     return grad, t
@@ -190,7 +239,7 @@ def attribute(
     if method in ("noise", "sobel"):
         check_input(x)
         with torch.no_grad():
-            t = resolve_target(model(x), target)
+            t = resolve_target(forward(model, x), target)
         if method == "noise":
             return noise_map(x, seed), t
         return sobel_map(image if image is not None else x).to(x.dtype), t

@@ -6,8 +6,9 @@ units are found by intercepting the activation *functions* while the model runs,
 ``torch.overrides.TorchFunctionMode`` that is active only inside :func:`guided_relus`:
 ``nn.ReLU`` (also ``inplace=True``), ``nn.ReLU6``, ``nn.Hardtanh(0, t)``, ``nn.LeakyReLU``
 (treated as ReLU) and ``F.relu`` / ``torch.relu`` / ``Tensor.relu`` called inside ``forward``
-are all covered, with no module patched and no hook registered. Forward values are unchanged
-(in-place calls are evaluated out of place, and the result is what the caller gets back).
+are all covered, with no module patched and no hook registered. Forward values are unchanged,
+and in-place calls (``x.relu_()``, ``inplace=True``) change their tensor in place as they would
+without the mode, also when their result is not used.
 Other non-linear activations (SiLU, GELU, ELU, ...) keep their ordinary gradient and produce a
 ``UserWarning`` naming them, so a model that is not ReLU-based never gets a silently wrong map.
 """
@@ -45,7 +46,43 @@ class _GuidedClamp(torch.autograd.Function):
         return grad.clamp_min(0) * mask, None, None
 
 
-_RELU = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+class _GuidedClampInplace(torch.autograd.Function):
+    """:class:`_GuidedClamp` applied in place (``x.relu_()``, ``nn.ReLU(inplace=True)``): the
+    caller's tensor changes as the model expects, also when the result is not used
+    (``x.relu_()`` as a statement), and autograd's version counter sees the change."""
+
+    @staticmethod
+    def forward(ctx, x, slope, hi):
+        if hi is not None:
+            mask = (x > 0) & (x < hi)
+            x.clamp_(0.0, hi)
+        else:
+            mask = x > 0
+            if slope is not None:
+                F.leaky_relu_(x, slope)
+            else:
+                x.clamp_min_(0.0)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(mask)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad.clamp_min(0) * mask, None, None
+
+
+def _guided(x, slope, hi, inplace: bool):
+    return (_GuidedClampInplace if inplace else _GuidedClamp).apply(x, slope, hi)
+
+
+def _inplace_flag(args, kwargs, position: int) -> bool:
+    """The ``inplace`` argument of a functional activation (positional at ``position``)."""
+    return bool(args[position] if len(args) > position else kwargs.get("inplace", False))
+
+
+_RELU = {torch.relu, F.relu, torch.Tensor.relu}
+_RELU_INPLACE = {torch.relu_, F.relu_, torch.Tensor.relu_}
 _UNKNOWN_FUNCTIONS = {
     F.silu: "silu",
     F.gelu: "gelu",
@@ -90,20 +127,25 @@ class _GuidedMode(TorchFunctionMode):
         x = args[0] if args else kwargs.get("input")
         if not isinstance(x, torch.Tensor) or not x.requires_grad:
             return func(*args, **kwargs)
+        if func in _RELU_INPLACE:
+            return _guided(x, None, None, True)
         if func in _RELU:
-            return _GuidedClamp.apply(x, None, None)
+            return _guided(x, None, None, func is F.relu and _inplace_flag(args, kwargs, 1))
         if func is F.relu6:
-            return _GuidedClamp.apply(x, None, 6.0)
-        if func is F.hardtanh:
+            return _guided(x, None, 6.0, _inplace_flag(args, kwargs, 1))
+        if func in (F.hardtanh, F.hardtanh_):
             lo = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
             hi = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
             if lo == 0:
-                return _GuidedClamp.apply(x, None, float(hi))
+                return _guided(x, None, float(hi), func is F.hardtanh_ or _inplace_flag(args, kwargs, 3))
             self.unknown.add(f"hardtanh(min_val={lo})")
             return func(*args, **kwargs)
         if func in (F.leaky_relu, F.leaky_relu_, torch._C._nn.leaky_relu, torch._C._nn.leaky_relu_):
             slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
-            return _GuidedClamp.apply(x, float(slope), None)
+            inplace = func in (F.leaky_relu_, torch._C._nn.leaky_relu_) or (
+                func is F.leaky_relu and _inplace_flag(args, kwargs, 2)
+            )
+            return _guided(x, float(slope), None, inplace)
         if func in _UNKNOWN_FUNCTIONS:
             self.unknown.add(_UNKNOWN_FUNCTIONS[func])
         return func(*args, **kwargs)

@@ -105,23 +105,32 @@ def unchanged(model: nn.Module) -> Iterator[None]:
     updates) are put back when the block ends, and the global random streams (which dropout
     draws from) are left where they were. Inside the block those streams start from seed 0,
     so dropout's masks, and the explanation, do not depend on the caller's RNG state. In eval
-    mode it costs nothing."""
+    mode it costs nothing. Training-mode calls from several threads run one at a time (they share
+    the process's random streams); eval-mode calls run concurrently, with no lock."""
     if not _in_training(model):
         yield
         return
-    saved = [(b, b.detach().clone()) for b in model.buffers()]
-    tensors = [*model.parameters(), *model.buffers()]
-    cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
-    try:
-        with torch.random.fork_rng(devices=cuda):
-            torch.random.default_generator.manual_seed(0)
-            for i in cuda:
-                torch.cuda.default_generators[i].manual_seed(0)
-            yield
-    finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
+    with _training_lock:
+        saved = [(b, b.detach().clone()) for b in model.buffers()]
+        tensors = [*model.parameters(), *model.buffers()]
+        cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                torch.random.default_generator.manual_seed(0)
+                for i in cuda:
+                    torch.cuda.default_generators[i].manual_seed(0)
+                yield
+        finally:
+            with torch.no_grad():
+                for b, v in saved:
+                    b.copy_(v)
+
+
+# Training-mode calls change the model's buffers (put back at the end) and reseed the process's
+# random streams (restored at the end): two at once, from two threads, would see each other's
+# statistics and masks and put back the wrong state. They take turns; eval-mode calls take no
+# lock. Reentrant: a call nested in another one of the same thread goes on.
+_training_lock = threading.RLock()
 
 
 def _in_training(model: nn.Module) -> bool:

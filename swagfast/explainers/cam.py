@@ -30,7 +30,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._backend import check_batch_size, resolve_batch_size
 from swagfast.attribution.layers import capture, keeps_model, resolve_layer
-from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.explanation import Explanation, warn_if_constant
 
 
 def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -63,7 +63,7 @@ def layer_activations(
     attr.check_input(x)
     with capture(layer, grad_from_layer=need_grad) as box:
         with torch.no_grad():
-            logits = model(x)
+            logits = attr.forward(model, x)
         A = box.output
         t = attr.resolve_target(logits, target)
         G = None
@@ -133,6 +133,15 @@ class BaseCAM:
         """Images per extra forward pass (Score-/Ablation-CAM masks, Jitter-CAM patches)."""
         return resolve_batch_size(self._batch_size, device)
 
+    def zero_cause(self) -> str:
+        """Why a CAM of this layer can be constant (for :func:`warn_if_constant`)."""
+        name = next((n for n, m in self.model.named_modules() if m is self.layer), "?")
+        return (
+            f"the layer {name!r} ({type(self.layer).__name__}) gave no positive evidence for the class; "
+            "a layer whose values are mostly negative (a batch norm or convolution before its "
+            "activation) gives a zero CAM, so explain the activation after it"
+        )
+
     # -- the raw map ---------------------------------------------------------------------------
 
     def activations(self, x: torch.Tensor, target=None):
@@ -154,6 +163,7 @@ class BaseCAM:
         t0 = time.perf_counter()
         cam, t = self.raw(x, target)
         heat = resize(cam, tuple(x.shape[2:]))
+        warn_if_constant(heat, self.name, self.zero_cause())
         return Explanation(
             heatmap=heat, target=t, method=self.name, raw=cam, timings={"total": time.perf_counter() - t0}
         )

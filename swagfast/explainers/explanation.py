@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -39,6 +40,26 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
     if images.dtype != np.uint8:
         images = (images.astype(np.float32) * 255).round().astype(np.uint8)
     return images
+
+
+def warn_if_constant(heatmap: torch.Tensor, method: str, why: str, stacklevel: int = 3) -> None:
+    """UserWarning when the heatmap of any item is the same value everywhere (it ranks nothing,
+    so it explains nothing), naming the items, the value and ``why`` it can happen. One
+    reduction over the batch and one host synchronisation."""
+    flat = heatmap.detach().reshape(heatmap.shape[0], -1)
+    if flat.numel() == 0:
+        return
+    lo, hi = torch.aminmax(flat, dim=1)
+    constant = lo == hi
+    if bool(constant.any()):
+        items = constant.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, items[:8])) + (", ..." if len(items) > 8 else "")
+        warnings.warn(
+            f"{method}: the heatmap of item(s) {shown} is constant ({float(lo[items[0]]):g} everywhere) "
+            f"and explains nothing: {why}",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
 
 @dataclass(eq=False)  # compared by identity: a field-wise == of tensors has no single truth value

@@ -17,7 +17,7 @@ from swagfast import attribution as attr
 from swagfast._backend import check_bool
 from swagfast.attribution.layers import capture, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, resize
-from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.patches import accumulate_patches
 
 
@@ -146,7 +146,7 @@ class JitterCAM:
             raise ValueError(f"x must hold at least one item, got the empty batch {tuple(x.shape)}")
         t0 = time.perf_counter()
         with torch.no_grad(), capture(self.cam.layer) as box:  # the class and the layer's shape at once
-            t = attr.resolve_target(self.model(x.detach()), target)
+            t = attr.resolve_target(attr.forward(self.model, x.detach()), target)
         m, d, k = self.plan(x, tuple(box.output.shape))
         nd = len(m)
         lead = x.ndim - 2 - nd  # a time axis that is not jittered
@@ -186,6 +186,7 @@ class JitterCAM:
         J, C = accumulate_patches(maps, offsets.to(torch.int64), out_shape, backend=self.backend)
         jitter = J / C
         heat = resize(jitter, tuple(x.shape[2:]))
+        warn_if_constant(heat, self.name, self.cam.zero_cause())
         t2 = time.perf_counter()
         return Explanation(
             heatmap=heat,

@@ -41,7 +41,7 @@ class XRAI:
             raise ValueError(f"XRAI explains a non-empty batch of images (B, C, H, W), got {tuple(x.shape)}")
         t0 = time.perf_counter()
         with torch.no_grad():
-            t = attr.resolve_target(self.model(x), target)
+            t = attr.resolve_target(attr.forward(self.model, x), target)
         device = x.device
 
         def call_model(batch, call_model_args=None, expected_keys=None):
@@ -136,7 +136,7 @@ class LIME:
         device = x.device
         mean, std = self.mean.to(device), self.std.to(device)
         with torch.no_grad():
-            t = attr.resolve_target(self.model(x), target)
+            t = attr.resolve_target(attr.forward(self.model, x), target)
         rgb = (x.detach() * std + mean).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
 
         def classifier(batch: np.ndarray) -> np.ndarray:

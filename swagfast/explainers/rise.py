@@ -100,7 +100,7 @@ class RISE:
         B, _, H, W = x.shape
         bs = resolve_batch_size(self.batch_size, x.device)
         with torch.no_grad():
-            t = attr.resolve_target(self.model(x), target)
+            t = attr.resolve_target(attr.forward(self.model, x), target)
             sal = torch.zeros((B, H, W), device=x.device)
             grid, dy, dx = self.draws((H, W), x.device)
             for i in range(0, self.n_masks, bs):

@@ -86,7 +86,7 @@ def filter_gradient(
 
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad(), capture(module, edit=restrict):
-        logits = model(xg)
+        logits = attr.forward(model, xg)
         t = attr.resolve_target(logits, target)
         (grad,) = torch.autograd.grad(attr.class_score(logits, t, score).sum(), xg)
     return grad, t

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 
 from swagfast import viz
 from swagfast.explainers.cam import CAMS
+from swagfast.explainers.explanation import warn_if_constant
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
@@ -32,6 +35,24 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _writable_out(out: Path) -> tuple[str | None, bool]:
+    """(problem or None, created): makes ``out`` (and its parents) and checks that a file can be
+    created in it, so that a run that can write nothing stops before any work."""
+    import tempfile
+
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".swagfast-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        return f"--out {str(out)!r} cannot be written to: {err.strerror or err}", False
+    return None, created
+
+
 def _demo(args: argparse.Namespace) -> int:
     from swagfast import SWAG, data, models
 
@@ -40,6 +61,8 @@ def _demo(args: argparse.Namespace) -> int:
         problem = f"--limit must be >= 0 (0: all photos), got {args.limit}"
     if problem is None and args.segments < 1:
         problem = f"--segments must be >= 1, got {args.segments}"
+    if problem is None:
+        problem, _ = _writable_out(Path(args.out))
     if problem is not None:
         print(f"swagfast demo: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -282,8 +305,9 @@ def _explain(args: argparse.Namespace) -> int:
     if not kinds:
         return fail("nothing to explain")
     out = Path(args.out)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    problem, created = _writable_out(out)
+    if problem is not None:
+        return fail(problem)
     rows: list[dict] = []
     used: set[str] = set()
     inputs = {f.resolve() for f in files}  # an output must never replace an input (--out among them)
@@ -292,7 +316,7 @@ def _explain(args: argparse.Namespace) -> int:
         names = (f"{stem}{ext}" for ext in (".png", ".json", ".mp4", ".npy"))
         return stem not in used and not any((out / n).resolve() in inputs for n in names)
 
-    skipped = len(problems)
+    skipped, index_failed = len(problems), False
     title = f"swagfast explain: {args.method}"
     for kind, group, bundle, layer, explain in kinds:
         batches = [group[i : i + args.batch_size] for i in range(0, len(group), args.batch_size)]
@@ -318,17 +342,38 @@ def _explain(args: argparse.Namespace) -> int:
             x = bundle.preprocess.normalize(crops_np).to(args.device)
             with torch.no_grad():
                 probs = bundle.model(x).softmax(dim=1)
-            exp = explain(x, crops_np, args.target).numpy()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                exp = explain(x, crops_np, args.target).numpy()
+                if args.method not in LAYER_METHODS:  # the CAMs warn themselves, naming the layer
+                    warn_if_constant(
+                        torch.from_numpy(np.asarray(exp.heatmap)),
+                        exp.method,
+                        "the attribution is zero or uniform on these inputs",
+                    )
+            for w in caught:
+                print(f"swagfast explain: warning: {w.message}", file=sys.stderr)
             pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
             for i, f in enumerate(names):
                 stem, k = f.stem, 2
                 while not free(stem):
                     stem, k = f"{f.stem}-{k}", k + 1
                 used.add(stem)
-                rows.append(
-                    _write_outputs(out, stem, f, i, exp, crops_np, pictures, probs, bundle, layer, args)
-                )
-            viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
+                try:
+                    rows.append(
+                        _write_outputs(out, stem, f, i, exp, crops_np, pictures, probs, bundle, layer, args)
+                    )
+                except OSError as err:  # this input's files go; the others are still explained
+                    for ext in (".png", ".json", ".mp4", ".npy"):
+                        (out / f"{stem}{ext}").unlink(missing_ok=True)
+                    print(f"swagfast explain: skipped {f}: cannot write its outputs: {err}", file=sys.stderr)
+                    skipped += 1
+            if rows:
+                try:
+                    viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
+                except OSError as err:
+                    print(f"swagfast explain: cannot write {out / 'index.html'}: {err}", file=sys.stderr)
+                    index_failed = True
     if not rows:
         if created and not any(out.iterdir()):
             out.rmdir()
@@ -337,7 +382,7 @@ def _explain(args: argparse.Namespace) -> int:
         f"explained {len(rows)} of {len(rows) + skipped} inputs with {args.method}; "
         f"index: {out / 'index.html'}"
     )
-    return EXIT_SKIPPED if skipped else EXIT_OK
+    return EXIT_SKIPPED if skipped or index_failed else EXIT_OK
 
 
 def _scripts(args: argparse.Namespace, prefix: str) -> int:
@@ -408,8 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-model with SWAG-V for swag-*) give NAME.png (8 frames) and NAME.mp4 (clip beside "
         "its overlay). Each also gets NAME.json (classes, target, timings); index.html lists all. "
         "Each file is written atomically as it is finished, so an interrupted run keeps what it did.",
-        epilog="exit status: 0 every input explained; 1 some inputs were skipped (unreadable, missing), "
-        "the rest explained; 2 bad arguments, or nothing to explain or nothing readable.",
+        epilog="exit status: 0 every input explained; 1 some inputs were skipped (unreadable, missing, "
+        "or their outputs could not be written) or index.html could not be written, the rest explained; "
+        "2 bad arguments, an --out that cannot be written to, or nothing to explain or nothing readable.",
     )
     ex.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
     ex.add_argument("--method", default="swag-g", choices=METHODS, help="explainer (default: swag-g)")

@@ -193,3 +193,78 @@ def test_index_links_are_url_quoted():
     }
     page = cli._index_html([row], "t").decode()
     assert 'src="a%231.png"' in page and 'href="a%231.json"' in page and ">a#1.json<" in page
+
+
+def test_an_out_that_cannot_be_written_is_exit_2_with_one_line(tmp_path, capsys):
+    folder = _photo_folder(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for argv in (
+        ["explain", str(folder), "--out", str(blocker / "sub"), "--quiet"],
+        ["demo", "--out", str(blocker / "sub"), "--limit", "1"],
+    ):
+        assert cli.main(argv) == cli.EXIT_USAGE
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--out" in err[0] and "cannot be written to" in err[0], err
+    # a folder that refuses new files (read-only or immutable; root ignores the mode bits, so
+    # the refusal is simulated where the probe creates its file)
+    from unittest import mock
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with mock.patch("tempfile.mkstemp", refuse):
+        assert cli.main(["explain", str(folder), "--out", str(tmp_path / "ro"), "--quiet"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "Traceback" not in err
+    assert not (tmp_path / "ro").exists()  # the folder it made for the probe is gone again
+
+
+def test_one_failed_write_skips_that_input_and_explains_the_others(tmp_path, capsys):
+    from unittest import mock
+
+    from swagfast import viz
+
+    folder = _photo_folder(tmp_path)
+    out = tmp_path / "out"
+    real = viz.write_bytes_atomic
+
+    def flaky(path, data):
+        if path.name == "chelsea.json":
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    with mock.patch.object(viz, "write_bytes_atomic", flaky):
+        code = cli.main(["explain", str(folder), "--out", str(out), "--quiet"])
+    assert code == cli.EXIT_SKIPPED
+    err = capsys.readouterr().err
+    assert "chelsea.jpg: cannot write its outputs" in err and "No space left" in err
+    assert not list(out.glob("chelsea*"))  # nothing half-written: its PNG went with the failed JSON
+    assert (out / "coffee.json").exists() and (out / "coffee.png").exists()
+    assert (
+        "coffee.png" in (out / "index.html").read_text() and "chelsea" not in (out / "index.html").read_text()
+    )
+
+
+def test_a_constant_heatmap_is_reported_by_the_cli(tmp_path, capsys):
+    from unittest import mock
+
+    import torch
+
+    from swagfast import Explanation
+
+    def blank(method, bundle, layer, segments=None, rise_masks=4000):  # an attribution that is all zero
+        return lambda x, crops, t: Explanation(
+            heatmap=torch.zeros(x.shape[0], *x.shape[2:]),
+            target=torch.zeros(x.shape[0], dtype=torch.long),
+            method="blank",
+        )
+
+    folder = _photo_folder(tmp_path)
+    with mock.patch.object(cli, "make_explainer", blank):
+        code = cli.main(
+            ["explain", str(folder), "--method", "guided", "--out", str(tmp_path / "o"), "--quiet"]
+        )
+    assert code == cli.EXIT_SKIPPED  # broken.png
+    err = capsys.readouterr().err
+    assert "swagfast explain: warning: blank: the heatmap of item(s) 0, 1 is constant (0 everywhere)" in err

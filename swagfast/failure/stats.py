@@ -9,9 +9,17 @@ class (plus ``buffer_rows`` buffered rows), not by the dataset. Two stores of di
 merge into exactly the store a single fit over both would have made, whatever the order (that is
 how shards fitted on different machines, or by :meth:`FilterStats.fit_ray`, are combined).
 
+A store is checked when it is loaded and again whenever its scores are read: every file's size,
+dtype, shape and SHA-256 (written when the store is made), the meta.json digest, ascending
+quantiles, and sample indices strictly increasing within each class. A store changed in any of
+these ways is a ValueError naming the file, never an answer. Scores are read into memory (one
+class at a time), not memory-mapped, so a file truncated while the store is open is an error on
+its next read rather than a fault.
+
 On-disk layout (one folder, self-describing)::
 
-    meta.json                 format, version, K, classes, method, layer, counts, quantiles
+    meta.json                 format, version, K, classes, method, layer, counts, quantiles,
+                              the SHA-256 of every other file, and a digest of itself
     scores/cNNNNN.f32         (n_c, K) float32, C order, rows sorted by sample index
     scores/cNNNNN.i64         (n_c,) int64 sample indices
     mean.npy                  (C, K) float64
@@ -22,6 +30,7 @@ On-disk layout (one folder, self-describing)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,7 +48,7 @@ from swagfast.failure.scores import METHODS, check_method, layer_pass, scores_fr
 from swagfast.viz import created_mode
 
 FORMAT = "swagfast.FilterStats"
-VERSION = 1
+VERSION = 2  # 2: checksums and the meta.json digest
 DEFAULT_QUANTILES = (0.1, 99.9)
 
 
@@ -108,13 +117,16 @@ def _score_batch(model, module, x, y, method: str, score: str) -> tuple[np.ndarr
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """The percentages, ascending and without repeats (the order they are stored in)."""
+    if isinstance(quantiles, str | bytes) or not isinstance(quantiles, Sequence | np.ndarray):
+        raise TypeError(f"quantiles must be a sequence of percentages, got {quantiles!r}")
     try:
         qs = tuple(float(q) for q in quantiles)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"quantiles must be a sequence of percentages, got {quantiles!r}") from None
     if not qs or any(not (0.0 <= q <= 100.0) for q in qs):
         raise ValueError(f"quantiles must be percentages in [0, 100], got {quantiles!r}")
-    return qs
+    return tuple(sorted(set(qs)))
 
 
 def _unpack(batch, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -199,30 +211,56 @@ class _Writer:
         self.npending = 0
 
 
-def _read_class(root: Path, c: int, K: int, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _read_class(root: Path, c: int, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (n_c,), scores (n_c, K)) of class ``c`` as read from disk (no checks)."""
     fi, fs = _class_file(root, c, "i64"), _class_file(root, c, "f32")
     if not fi.exists() or fi.stat().st_size == 0:
         return np.zeros(0, np.int64), np.zeros((0, K), np.float32)
-    if mmap:
-        idx = np.memmap(fi, dtype=np.int64, mode="r")
-        sc = np.memmap(fs, dtype=np.float32, mode="r").reshape(len(idx), K)
-    else:
-        idx = np.fromfile(fi, dtype=np.int64)
-        sc = np.fromfile(fs, dtype=np.float32).reshape(len(idx), K)
-    return idx, sc
+    idx = np.fromfile(fi, dtype=np.int64)
+    sc = np.fromfile(fs, dtype=np.float32)
+    if sc.size != len(idx) * K:
+        raise ValueError(f"scores/{fs.name} holds {sc.size} values, {len(idx)} samples need {len(idx) * K}")
+    return idx, sc.reshape(len(idx), K)
+
+
+def _sha256(data) -> str:
+    return hashlib.sha256(memoryview(data).cast("B")).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, streamed in 1 MiB reads."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _meta_digest(meta: dict) -> str:
+    """SHA-256 of meta.json's content other than the digest itself (keys sorted)."""
+    body = {k: v for k, v in meta.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _save_npy(root: Path, name: str, a: np.ndarray, sums: dict[str, str]) -> None:
+    np.save(root / name, a)
+    sums[name] = _file_sha256(root / name)
 
 
 def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> None:
-    """Sort each class's rows by sample index, then write the means, quantiles and top-m."""
+    """Sort each class's rows by sample index, then write the means, quantiles, top-m and the
+    meta.json with every file's checksum and its own digest (last: a store without it is no
+    store)."""
     C, K, qs = meta["num_classes"], meta["num_filters"], meta["quantiles"]
     mean = np.full((C, K), np.nan)
     quant = np.full((len(qs), C, K), np.nan)
     count = np.zeros(C, np.int64)
+    sums: dict[str, str] = {}
     sizes = _score_file_sizes(root)
     for c in range(C):
         if not sizes.get(_class_name(c, "i64")):
             continue  # no rows of this class
-        idx, sc = _read_class(root, c, K, mmap=False)
+        idx, sc = _read_class(root, c, K)
         if (idx[1:] <= idx[:-1]).any():  # not already in increasing index order: sort, rewrite
             order = np.argsort(idx, kind="stable")
             idx, sc = idx[order], np.ascontiguousarray(sc[order])
@@ -234,19 +272,41 @@ def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> N
                 )
             idx.tofile(_class_file(root, c, "i64"))
             sc.tofile(_class_file(root, c, "f32"))
+        sums[f"scores/{_class_name(c, 'i64')}"] = _sha256(idx)
+        sums[f"scores/{_class_name(c, 'f32')}"] = _sha256(sc)
         count[c] = len(idx)
         mean[c] = sc.astype(np.float64).mean(axis=0)
         quant[:, c] = np.percentile(sc.astype(np.float64), qs, axis=0)
         del sc
-    meta = dict(meta, count=count.tolist())
-    np.save(root / "mean.npy", mean)
-    np.save(root / "quantiles.npy", quant)
-    np.save(root / "top_values.npy", top_v)
-    np.save(root / "top_index.npy", top_i)
+    _save_npy(root, "mean.npy", mean, sums)
+    _save_npy(root, "quantiles.npy", quant, sums)
+    _save_npy(root, "top_values.npy", np.asarray(top_v, np.float32), sums)
+    _save_npy(root, "top_index.npy", np.asarray(top_i, np.int64), sums)
+    meta = {k: v for k, v in meta.items() if k not in ("checksums", "digest")}
+    meta = dict(meta, count=count.tolist(), version=VERSION, checksums=dict(sorted(sums.items())))
+    meta["digest"] = _meta_digest(meta)
     (root / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-META_KEYS = ("num_classes", "num_filters", "method", "layer", "score", "quantiles", "count", "top_k")
+META_KEYS = (
+    "num_classes",
+    "num_filters",
+    "method",
+    "layer",
+    "score",
+    "quantiles",
+    "count",
+    "top_k",
+    "checksums",
+    "digest",
+)
+# what each array file must hold: dtype, and its shape from (C, K, m, number of quantiles)
+ARRAYS = {
+    "mean.npy": (np.float64, lambda C, K, m, Q: (C, K)),
+    "quantiles.npy": (np.float64, lambda C, K, m, Q: (Q, C, K)),
+    "top_values.npy": (np.float32, lambda C, K, m, Q: (K, m)),
+    "top_index.npy": (np.int64, lambda C, K, m, Q: (K, m)),
+}
 
 
 def _damaged(root: Path, why: str) -> ValueError:
@@ -274,16 +334,53 @@ def _read_meta(root: Path) -> dict:
         raise _damaged(root, f"meta.json's count must list {meta['num_classes']} classes")
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in count):
         raise _damaged(root, "meta.json's count must hold ints >= 0")
+    qs = meta["quantiles"]
+    if (
+        not isinstance(qs, list)
+        or not qs
+        or any(isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 100 for q in qs)
+        or any(b <= a for a, b in zip(qs, qs[1:], strict=False))
+    ):
+        raise _damaged(root, f"meta.json's quantiles must be ascending percentages, got {qs!r}")
+    if (
+        meta["method"] not in METHODS
+        or meta["score"] not in ("logit", "softmax")
+        or not isinstance(meta["layer"], str)
+    ):
+        raise _damaged(root, "meta.json's method, score or layer is not one swagfast writes")
+    sums = meta["checksums"]
+    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+        raise _damaged(root, "meta.json's checksums must map file names to SHA-256 digests")
+    if meta["digest"] != _meta_digest(meta):
+        raise _damaged(root, "meta.json was changed after the store was written (its digest does not match)")
     return meta
 
 
-def _load_array(root: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def _verify(root: Path, meta: dict, name: str, data=None) -> None:
+    """ValueError unless the file ``name`` (or its bytes ``data``, already read) has the
+    SHA-256 that meta.json records for it."""
+    want = meta["checksums"].get(name)
+    if want is None:
+        raise _damaged(root, f"meta.json records no checksum for {name}")
+    try:
+        got = _sha256(data) if data is not None else _file_sha256(root / name)
+    except OSError as err:
+        raise _damaged(root, f"{name}: {err}") from None
+    if got != want:
+        raise _damaged(root, f"{name} was changed after the store was written (its SHA-256 does not match)")
+
+
+def _load_array(root: Path, meta: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
         a = np.load(root / name, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         raise _damaged(root, f"{name}: {err}") from None
     if a.shape != shape:
         raise _damaged(root, f"{name} has shape {a.shape}, the meta.json says {shape}")
+    dtype = ARRAYS[name][0]
+    if a.dtype != dtype:
+        raise _damaged(root, f"{name} has dtype {a.dtype}, a store holds {np.dtype(dtype)}")
+    _verify(root, meta, name)
     return a
 
 
@@ -335,11 +432,12 @@ class FilterStats:
         self.score: str = meta["score"]
         self.quantiles: tuple[float, ...] = tuple(meta["quantiles"])
         self.count = np.asarray(meta["count"], np.int64)
-        C, K, m = self.num_classes, self.num_filters, meta["top_k"]
-        self.mean = _load_array(self.root, "mean.npy", (C, K))
-        self._quant = _load_array(self.root, "quantiles.npy", (len(self.quantiles), C, K))
-        self.top_values = _load_array(self.root, "top_values.npy", (K, m))
-        self.top_index = _load_array(self.root, "top_index.npy", (K, m))
+        C, K, m, Q = self.num_classes, self.num_filters, meta["top_k"], len(self.quantiles)
+        arrays = {
+            name: _load_array(self.root, meta, name, shape(C, K, m, Q)) for name, (_, shape) in ARRAYS.items()
+        }
+        self.mean, self._quant = arrays["mean.npy"], arrays["quantiles.npy"]
+        self.top_values, self.top_index = arrays["top_values.npy"], arrays["top_index.npy"]
         sizes = _score_file_sizes(self.root)
         for c in range(C):  # the scores on disk must hold exactly the rows the counts say
             for ext, row in (("i64", 8), ("f32", 4 * K)):
@@ -351,6 +449,9 @@ class FilterStats:
                         f"scores/{name} holds {size} bytes, {self.count[c]} samples of class {c} need "
                         f"{self.count[c] * row}",
                     )
+        for c in range(C):  # and the very rows written: checksums, indices in increasing order
+            if self.count[c]:
+                self.class_scores(c)
         self._cache: dict[float, np.ndarray] = {q: self._quant[i] for i, q in enumerate(self.quantiles)}
         self._temporary = _temporary
         if _temporary:
@@ -382,10 +483,27 @@ class FilterStats:
         return self._cache[q]
 
     def class_scores(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices (n_c,), scores (n_c, K)) of class ``c``, memory-mapped read-only."""
+        """(indices (n_c,), scores (n_c, K)) of class ``c``, read from the store (into memory,
+        a fresh copy) and checked against the checksums written with it: ValueError if the files
+        changed since (truncated, edited, reordered)."""
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < self.num_classes:
             raise ValueError(f"c must be a class index in [0, {self.num_classes}), got {c!r}")
-        return _read_class(self.root, int(c), self.num_filters)
+        c, n = int(c), int(self.count[c])
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros((0, self.num_filters), np.float32)
+        try:
+            idx, sc = _read_class(self.root, c, self.num_filters)
+        except (OSError, ValueError) as err:
+            raise _damaged(self.root, f"class {c}: {err}") from None
+        if len(idx) != n:
+            raise _damaged(
+                self.root, f"scores/{_class_name(c, 'i64')} holds {len(idx)} samples, meta.json {n}"
+            )
+        _verify(self.root, self.meta, f"scores/{_class_name(c, 'i64')}", idx)
+        _verify(self.root, self.meta, f"scores/{_class_name(c, 'f32')}", sc)
+        if (idx[1:] <= idx[:-1]).any():
+            raise _damaged(self.root, f"class {c}'s sample indices are not strictly increasing")
+        return idx, sc
 
     def top_scoring(self, c: int, n: int, m: int = 3) -> np.ndarray:
         """Sample indices of the ``m`` images of class ``c`` with the highest score on filter ``n``

@@ -202,7 +202,44 @@ def eval_video() -> str:
     return table(head, out)
 
 
+def fuzz() -> str:
+    """Per op: valid cases equal to the references, invalid ones rejected naming the argument,
+    invalid draws run as valid, and every failure kind (all should be 0)."""
+    d = load("fuzz")
+    ops = sorted({k.rsplit(" ", 1)[0] for k in d["by_op"]})
+    failures = ("unnamed", "wrong_error", "accepted", "rejected_valid", "wrong", "disagree", "crash", "hang")
+    out = []
+    for op in ops:
+        v, i = d["by_op"].get(f"{op} valid", {}), d["by_op"].get(f"{op} invalid", {})
+        bad = sum(v.get(k, 0) + i.get(k, 0) for k in failures)
+        out.append([op, f"{v.get('ok', 0):,}", f"{i.get('named', 0):,}", f"{i.get('ok', 0):,}", str(bad)])
+    head = ["op", "valid: equal to the references", "invalid: rejected naming the argument"]
+    return table(head + ["invalid draws run as valid", "failures"], out)
+
+
+def soak() -> str:
+    d = load("soak")
+    g = d["growth_after_warmup"]
+    return table(
+        ["calls", "seconds", "RSS growth MiB", "threads", "fds", "two-thread calls", "differed", "errors"],
+        [
+            [
+                f"{d['calls']:,}",
+                str(d["seconds"]),
+                f"{g['rss_mib']:+.1f}",
+                f"{g['threads']:+d}",
+                f"{g['fds']:+d}",
+                str(d["threaded_calls"]),
+                str(d["threaded_mismatches"]),
+                str(len(d["threaded_errors"])),
+            ]
+        ],
+    )
+
+
 VIEWS = {
+    "fuzz": fuzz,
+    "soak": soak,
     "eval_images:deletion": eval_images_deletion,
     "eval_images:localisation": eval_images_localisation,
     "eval_images:faithfulness": eval_images_faithfulness,

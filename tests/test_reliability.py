@@ -333,3 +333,20 @@ def test_a_constant_cam_warns_naming_the_layer():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a heatmap that ranks something: no warning
         warn_if_constant(torch.tensor([[0.0, 1.0], [2.0, 2.5]]), "m", "why")
+
+
+def test_filter_stats_quantiles_must_be_a_sequence_and_are_stored_ascending():
+    from swagfast.failure import FilterStats
+
+    model = TrainNet().eval()
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    data = [(x, torch.tensor([0, 1, 2, 0, 1, 2]))]
+    for bad in (5, 99.9, "99"):
+        with pytest.raises(TypeError, match="quantiles must be a sequence of percentages"):
+            FilterStats.fit(model, "conv", data, num_classes=5, quantiles=bad, progress=False)
+    s = FilterStats.fit(model, "conv", data, num_classes=5, quantiles=(99.9, 0.1, 99.9), progress=False)
+    assert s.quantiles == (0.1, 99.9)
+    assert np.all(s.percentile(0.1)[:3] <= s.percentile(99.9)[:3])
+    np.testing.assert_array_equal(
+        s.percentile(99.9)[0], np.percentile(s.class_scores(0)[1].astype(np.float64), 99.9, axis=0)
+    )

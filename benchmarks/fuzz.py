@@ -68,6 +68,11 @@ def main() -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fuzz.json").write_text(json.dumps(summary, indent=2))
+    import report  # RESULTS.md's fuzz table (and any other) from the JSON
+
+    tmp = report.DOC.with_name(f".{report.DOC.name}.tmp")
+    tmp.write_text(report.regenerate(report.DOC.read_text()))
+    tmp.replace(report.DOC)
     print(f"{len(seen)} cases in {seconds:.0f} s on {', '.join(host)}")
     for k in _fuzz.OUTCOMES:
         print(f"  {k:15} {counts[k]}")

@@ -4,6 +4,7 @@ argument."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -350,3 +351,22 @@ def test_filter_stats_quantiles_must_be_a_sequence_and_are_stored_ascending():
     np.testing.assert_array_equal(
         s.percentile(99.9)[0], np.percentile(s.class_scores(0)[1].astype(np.float64), 99.9, axis=0)
     )
+
+
+def test_swag_warns_on_a_constant_heatmap():
+    class Deaf(nn.Module):  # its output does not depend on the input: every gradient is zero
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)) * 0.0)
+
+    model = Deaf().eval()
+    x = torch.rand(2, 3, 16, 16)
+    for variant in ("G", "I", "I+G"):
+        with pytest.warns(
+            UserWarning, match=rf"SWAG_{re.escape(variant)}.*item\(s\) 0, 1 is constant \(0 everywhere\)"
+        ):
+            swagfast.SWAG(model, variant, 8)(x)

@@ -11,7 +11,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._backend import check_int, check_normalisation, check_seed
 from swagfast.attribution.layers import keeps_model
-from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.explanation import Explanation, warn_if_constant
 
 
 class XRAI:
@@ -71,6 +71,7 @@ class XRAI:
                 )
             )
         heat = torch.from_numpy(np.stack(maps).astype(np.float32)).to(device)
+        warn_if_constant(heat, self.name, "the attribution is zero or uniform on these inputs")
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
         )
@@ -163,6 +164,7 @@ class LIME:
                 )
             maps.append(lime_heatmap(exp, label))
         heat = torch.from_numpy(np.stack(maps)).to(device)
+        warn_if_constant(heat, self.name, "no superpixel changed the class's score")
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
         )

@@ -13,7 +13,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._backend import check_batch_size, check_seed, resolve_batch_size
 from swagfast.attribution.layers import keeps_model
-from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.explanation import Explanation, warn_if_constant
 
 
 class RISE:
@@ -110,6 +110,7 @@ class RISE:
                     out = out.softmax(1) if self.score == "softmax" else out
                     sal[b] += torch.einsum("n,nhw->hw", out[:, t[b]].float(), m)
             sal /= self.n_masks * self.p
+        warn_if_constant(sal, f"RISE(N={self.n_masks})", "every mask gave the class the same score")
         return Explanation(
             heatmap=sal,
             target=t,

@@ -11,7 +11,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._backend import check_normalisation, check_seed, run_beside
-from swagfast.explainers.explanation import Explanation
+from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.superpixels import (
     MODES,
     REDUCTIONS,
@@ -257,6 +257,12 @@ class SWAG:
         pooled = segment_pool(M, segments, self.pooling, backend=self.backend)
         clock.lap("pooling")
         clock.timings["total"] = sum(clock.timings[k] for k in ("attribution", "superpixels", "pooling"))
+        warn_if_constant(
+            pooled.pixel_values,
+            self.method_name(x.ndim == 5),
+            f"the {self.attribution} attribution is zero or equal on every segment (the model's "
+            "gradient for the class vanishes at the input: dead units, a saturated score)",
+        )
         return Explanation(
             heatmap=pooled.pixel_values,
             target=t,

@@ -25,18 +25,22 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 
+def _guided_mask(x: torch.Tensor, hi: float | None) -> torch.Tensor:
+    """Where the unit passes gradient: 0 < x, and x < hi for a clamp to [0, hi]."""
+    return (x > 0) & (x < hi) if hi is not None else x > 0
+
+
 class _GuidedClamp(torch.autograd.Function):
     """Forward: ReLU (slope None, hi None), leaky ReLU (slope) or clamp(0, hi).
     Backward: max(grad, 0) where 0 < x (< hi), else 0."""
 
     @staticmethod
     def forward(ctx, x, slope, hi):
+        mask = _guided_mask(x, hi)
         if hi is not None:
             y = x.clamp(0.0, hi)
-            mask = (x > 0) & (x < hi)
         else:
             y = F.leaky_relu(x, slope) if slope is not None else x.clamp_min(0.0)
-            mask = x > 0
         ctx.save_for_backward(mask)
         return y
 
@@ -46,30 +50,24 @@ class _GuidedClamp(torch.autograd.Function):
         return grad.clamp_min(0) * mask, None, None
 
 
-class _GuidedClampInplace(torch.autograd.Function):
+class _GuidedClampInplace(_GuidedClamp):
     """:class:`_GuidedClamp` applied in place (``x.relu_()``, ``nn.ReLU(inplace=True)``): the
     caller's tensor changes as the model expects, also when the result is not used
-    (``x.relu_()`` as a statement), and autograd's version counter sees the change."""
+    (``x.relu_()`` as a statement), and autograd's version counter sees the change. The same
+    backward."""
 
     @staticmethod
     def forward(ctx, x, slope, hi):
+        mask = _guided_mask(x, hi)  # before the change
         if hi is not None:
-            mask = (x > 0) & (x < hi)
             x.clamp_(0.0, hi)
+        elif slope is not None:
+            F.leaky_relu_(x, slope)
         else:
-            mask = x > 0
-            if slope is not None:
-                F.leaky_relu_(x, slope)
-            else:
-                x.clamp_min_(0.0)
+            x.clamp_min_(0.0)
         ctx.mark_dirty(x)
         ctx.save_for_backward(mask)
         return x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad.clamp_min(0) * mask, None, None
 
 
 def _guided(x, slope, hi, inplace: bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from swagfast._backend import check_seed
 
@@ -65,8 +66,17 @@ def noise(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "c
     return torch.rand(shape, generator=g, device=device)
 
 
-def sobel(images: torch.Tensor) -> torch.Tensor:
-    """Sobel edge magnitude of (B, 3, H, W) images: (B, H, W)."""
-    from swagfast.attribution import sobel_map
+def sobel_map(image: torch.Tensor) -> torch.Tensor:
+    """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W);
+    clips (B, 3, T, H, W) frame by frame, (B, T, H, W)."""
+    grey = image.float().mean(dim=1)
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=image.device)
+    k = torch.stack([kx, kx.T]).unsqueeze(1)
+    frames = grey.reshape(-1, 1, *grey.shape[-2:])
+    g = F.conv2d(F.pad(frames, (1, 1, 1, 1), mode="replicate"), k)
+    return g.pow(2).sum(dim=1).sqrt().reshape(grey.shape)
 
+
+def sobel(images: torch.Tensor) -> torch.Tensor:
+    """Sobel edge magnitude of (B, 3, H, W) images: (B, H, W) (:func:`sobel_map`)."""
     return sobel_map(images)

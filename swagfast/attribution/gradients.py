@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from swagfast import baselines
 from swagfast.attribution.guided import guided_relus
 from swagfast.attribution.layers import keeps_model
+from swagfast.baselines import sobel_map
 
 Target = int | Sequence[int] | torch.Tensor | None
 SCORES = ("logit", "softmax")
@@ -204,17 +204,6 @@ def noise_map(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Sanity baseline: uniform random values in [0, 1), (B, ...) on ``x``'s device, seeded
     (:func:`swagfast.baselines.noise` in ``x``'s dtype)."""
     return baselines.noise((x.shape[0], *x.shape[2:]), seed, x.device).to(x.dtype)
-
-
-def sobel_map(image: torch.Tensor) -> torch.Tensor:
-    """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W);
-    clips (B, 3, T, H, W) frame by frame, (B, T, H, W)."""
-    grey = image.float().mean(dim=1)
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=image.device)
-    k = torch.stack([kx, kx.T]).unsqueeze(1)
-    frames = grey.reshape(-1, 1, *grey.shape[-2:])
-    g = F.conv2d(F.pad(frames, (1, 1, 1, 1), mode="replicate"), k)
-    return g.pow(2).sum(dim=1).sqrt().reshape(grey.shape)
 
 
 @keeps_model

@@ -17,14 +17,14 @@ import torch
 from torch import nn
 
 from swagfast._backend import check_seed
-from swagfast.attribution.layers import resolve_layer
-from swagfast.explainers.cam import (
+from swagfast.attribution.cam_weights import (
     grad_amap_weights,
     gradcam_weights,
     gradcampp_weights,
     layer_activations,
     xgradcam_weights,
 )
+from swagfast.attribution.layers import resolve_layer
 
 METHODS = ("grad-amap", "grad-cam", "grad-cam++", "xgrad-cam", "taylor", "taylor-class", "l1-norm", "random")
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from swagfast._backend import check_int
 from swagfast.metrics.deletion import deletion, insertion
-from swagfast.metrics.localisation import FAMILIES, _ground_truth, _iou_frames
+from swagfast.metrics.localisation import FAMILIES, ground_truth_boxes, iou_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -153,7 +153,7 @@ def evaluate_folder(
     truth = {}  # each image's boxes, checked once: (n, 4) in the photo's pixels
     for p in files if boxes is not None else ():
         try:
-            truth[p.name] = _ground_truth(boxes[p.name])
+            truth[p.name] = ground_truth_boxes(boxes[p.name])
         except ValueError as err:
             raise ValueError(f"boxes[{p.name!r}]: {err}") from None
     batch_size, steps = check_int(batch_size, "batch_size"), check_int(steps, "steps")
@@ -207,12 +207,10 @@ def evaluate_folder(
                         if boxes is not None:
                             size = crops[j].shape[0]
                             cropped = (crop_box(b, shapes[j], size) for b in truth[chunk[j]])
-                            gt = [_ground_truth([b for b in cropped if b])]  # the boxes in the crop
+                            gt = [ground_truth_boxes([b for b in cropped if b])]  # the boxes in the crop
                             h = heat[k].float().cpu().numpy()
                             rec["localised"] = {
-                                fam: [
-                                    bool(_iou_frames(h, gt, fam, a, "largest") > 0.5) for a in FAMILIES[fam]
-                                ]
+                                fam: [bool(iou_frames(h, gt, fam, a, "largest") > 0.5) for a in FAMILIES[fam]]
                                 for fam in FAMILIES
                             }
                         sink.write(json.dumps(rec) + "\n")

@@ -79,7 +79,7 @@ class Localisation(NamedTuple):
     errors: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _ground_truth(boxes) -> np.ndarray:
+def ground_truth_boxes(boxes) -> np.ndarray:
     """(n, 4) int64 boxes (x_min, y_min, x_max, y_max), each with min <= max."""
     try:
         fb = np.asarray(boxes, dtype=np.int64)
@@ -99,13 +99,13 @@ def _frame_boxes(boxes, h: np.ndarray) -> list[np.ndarray]:
     """One item's ground truth, checked once: [(n, 4)] for an image ``h`` (H, W), one (n, 4)
     per frame for a clip (T, H, W)."""
     if h.ndim == 2:
-        return [_ground_truth(boxes)]
+        return [ground_truth_boxes(boxes)]
     if len(boxes) != len(h):
         raise ValueError(f"boxes must give one entry per frame ({len(h)}), got {len(boxes)}")
-    return [_ground_truth(fb) for fb in boxes]
+    return [ground_truth_boxes(fb) for fb in boxes]
 
 
-def _iou_frames(h: np.ndarray, truth: list[np.ndarray], family: str, a: float, component: str) -> float:
+def iou_frames(h: np.ndarray, truth: list[np.ndarray], family: str, a: float, component: str) -> float:
     """Max IoU over the ground-truth boxes (2-D), or the mean over frames of it (3-D); ``truth``
     from :func:`_frame_boxes`."""
     hu = _unit(h)  # scaled over the whole clip, so frames keep their relative strength
@@ -168,7 +168,7 @@ def weak_localisation(
         thresholds = FAMILIES[fam]
         correct = np.array(
             [
-                [_iou_frames(hm, gt, fam, a, component) > iou for a in thresholds]
+                [iou_frames(hm, gt, fam, a, component) > iou for a in thresholds]
                 for hm, gt in zip(h, truth, strict=True)
             ]
         )

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from swagfast._validate import check_batch_size
+
 BACKENDS = ("cuda", "cpu", "numba")
 
 
@@ -189,68 +191,6 @@ def default_batch_size(device: torch.device) -> int:
     GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image (measured on
     EfficientNet-Lite0: 64 images took 1.8-2.1 s in batches of 4-8, 8.6 s in one batch)."""
     return 64 if device.type == "cuda" else 8
-
-
-def check_batch_size(batch_size) -> None:
-    """TypeError / ValueError unless ``batch_size`` is None or a positive int."""
-    if batch_size is None:
-        return
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise TypeError(f"batch_size must be a positive int or None, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-
-
-def check_int(value, name: str, low: int = 1) -> int:
-    """``value`` as an int: TypeError unless it is one (bools are not), ValueError below ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_bool(value, name: str) -> None:
-    """TypeError unless ``value`` is a bool (a str such as "no" would otherwise count as true)."""
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-
-
-def check_rgb_values(values: np.ndarray, name: str, *, dtype_only: bool = False) -> None:
-    """TypeError unless ``values`` are uint8 or floats; ValueError unless floats lie in [0, 1]
-    (NaN included: a 0..255 float picture would otherwise be taken as one in [0, 1])."""
-    if values.dtype == np.uint8:
-        return
-    if values.dtype.kind != "f":
-        raise TypeError(f"{name} must be uint8 or float in [0, 1], got dtype {values.dtype}")
-    if dtype_only or not values.size:
-        return
-    lo, hi = float(values.min()), float(values.max())
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f"{name} must be uint8 or float in [0, 1], got float values in [{lo:g}, {hi:g}]")
-
-
-def check_normalisation(mean, std) -> None:
-    """TypeError / ValueError unless ``mean`` and ``std`` are 3 numbers each (one per RGB
-    channel) and every ``std`` is positive and finite."""
-    import numbers
-
-    for name, v in (("mean", mean), ("std", std)):
-        if (
-            isinstance(v, str)
-            or not isinstance(v, Sequence | np.ndarray | torch.Tensor)
-            or len(v) != 3
-            or not all(isinstance(c, numbers.Real | np.ndarray | torch.Tensor) for c in v)
-        ):
-            raise TypeError(f"{name} must be 3 numbers (one per RGB channel), got {v!r}")
-    if not all(0 < float(s) < np.inf for s in std):
-        raise ValueError(f"std must be positive and finite, got {std!r}")
-
-
-def check_seed(seed) -> None:
-    """TypeError unless ``seed`` is an int (what ``torch.Generator.manual_seed`` takes)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
 
 
 def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:

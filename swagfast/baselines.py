@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from swagfast._backend import check_seed
+from swagfast._validate import check_seed
 
 
 def _check_shape(shape) -> tuple[int, ...]:

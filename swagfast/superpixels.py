@@ -18,7 +18,6 @@ import torch
 from swagfast import kernels
 from swagfast._backend import (
     as_tensor,
-    check_bool,
     check_fits,
     cuda_stream,
     empty,
@@ -26,6 +25,7 @@ from swagfast._backend import (
     resolve_backend,
     run_kernel,
 )
+from swagfast._validate import check_bool, check_int, check_number, check_positive
 
 REDUCTIONS = ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
 
@@ -271,22 +271,6 @@ def check_connectivity_rule(connectivity) -> None:
         raise ValueError(f"connectivity must be one of {rules}; got {connectivity!r}")
 
 
-def _positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
-
-
-def _int_at_least(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
 def _checked_rgb(img: torch.Tensor, what: str = "image") -> torch.Tensor:
     """uint8 as it is (the kernels divide by 255); float checked to lie in [0, 1], as float32."""
     if img.dtype == torch.uint8:
@@ -343,15 +327,12 @@ def _slic_nd(
     check_connectivity_rule(connectivity)
     check_bool(enforce_connectivity, "enforce_connectivity")
     order_free = connectivity == "parallel" and bool(enforce_connectivity)
-    n_segments = _int_at_least(n_segments, "n_segments", 1)
-    w_c = _positive_number(w_c, "w_c")
-    w_g = _positive_number(w_g, "w_g")
-    max_num_iter = _int_at_least(max_num_iter, "max_num_iter", 0)
-    if isinstance(min_size_factor, bool) or not isinstance(min_size_factor, int | float):
-        raise TypeError(f"min_size_factor must be a finite number >= 0, got {type(min_size_factor).__name__}")
-    if not 0 <= min_size_factor < np.inf:
-        raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor!r}")
-    max_size_factor = _positive_number(max_size_factor, "max_size_factor")
+    n_segments = check_int(n_segments, "n_segments", 1)
+    w_c = check_positive(w_c, "w_c")
+    w_g = check_positive(w_g, "w_g")
+    max_num_iter = check_int(max_num_iter, "max_num_iter", 0)
+    min_size_factor = check_number(min_size_factor, "min_size_factor", low=0)
+    max_size_factor = check_positive(max_size_factor, "max_size_factor")
     if spacing is not None and not isinstance(spacing, Sequence | np.ndarray | torch.Tensor):
         raise TypeError(
             f"spacing must be a sequence of {dims} numbers (one per spatial axis), got {spacing!r}"
@@ -359,7 +340,7 @@ def _slic_nd(
     spacing = (1.0,) * dims if spacing is None else tuple(spacing)
     if len(spacing) != dims:
         raise ValueError(f"spacing must have {dims} entries (one per spatial axis), got {len(spacing)}")
-    spacing = tuple(_positive_number(s, "spacing") for s in spacing)
+    spacing = tuple(check_positive(s, "spacing") for s in spacing)
     # Only the ratios matter (d_s and S scale alike): divided by the largest entry, a uniform
     # spacing is exactly all ones, so it gives the labels of spacing 1 on every backend, with no
     # window test rounding differently at another scale.

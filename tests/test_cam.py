@@ -299,9 +299,9 @@ def test_jitter_cam_bad_arguments():
     with pytest.raises(ValueError, match="base must be one of"):
         JitterCAM(model, "body", "lime")
     for scale in (0.5, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="cam_scale must be a finite number >= 1"):
+        with pytest.raises(ValueError, match=r"cam_scale must be a finite number in \[1, inf\)"):
             JitterCAM(model, "body", cam_scale=scale)
-    with pytest.raises(TypeError, match="cam_scale must be a number >= 1, got str"):
+    with pytest.raises(TypeError, match="cam_scale must be a number, got str"):
         JitterCAM(model, "body", cam_scale="2")
     with pytest.raises(ValueError, match=r"input side 17 must be a multiple of the layer's side 9"):
         JitterCAM(model, "body")(torch.randn(1, 3, 17, 17))

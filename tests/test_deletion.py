@@ -53,7 +53,7 @@ def test_substrates_and_bad_input():
         metrics.deletion(RegionMean(), x, torch.zeros(2, 8, 8))
     with pytest.raises(ValueError, match="substrate must be one of zero, blur, mean; got 'noise'"):
         metrics.deletion(RegionMean(), x, heat, substrate="noise")
-    with pytest.raises(ValueError, match="steps must be a positive int"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
         metrics.deletion(RegionMean(), x, heat, steps=0)
 
 

@@ -305,7 +305,7 @@ def test_fit_bad_input(model, train):
         FilterStats.fit(model, "block", [], num_classes=2, progress=False)
     with pytest.raises(ValueError, match="quantiles must be percentages"):
         FilterStats.fit(model, "block", [(x[:4], y[:4])], num_classes=2, quantiles=(101,), progress=False)
-    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1"):
         FilterStats.fit(model, "block", [(x[:4], y[:4])], num_classes=0, progress=False)
     with pytest.raises(TypeError, match="data must yield"):
         FilterStats.fit(model, "block", [x[:4]], num_classes=2, progress=False)

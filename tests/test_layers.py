@@ -13,6 +13,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "swagfast"
 
 # bottom to top; a part may import itself and any part before it
 LAYERS = [
+    "_validate",
     "_C",
     "_C_cuda",
     "kernels",

@@ -140,7 +140,7 @@ def test_bad_arguments():
         SWAG(model, attribution="noise", seed="a")
     with pytest.raises(TypeError, match="seed must be an int, got float"):
         swagfast.RISE(model, seed=1.5)
-    with pytest.raises(TypeError, match="p must be a number in"):
+    with pytest.raises(TypeError, match="p must be a number, got str"):
         swagfast.RISE(model, p="0.5")
     SWAG(
         model, mean=np.array(MEAN), std=torch.tensor(STD), seed=np.int64(3)
@@ -434,7 +434,7 @@ def test_rise_finds_the_red_square_and_is_seeded():
     m = rise.masks((64, 64), *(d[:10] for d in rise.draws((64, 64), torch.device("cpu"))))
     assert m.shape == (10, 64, 64) and 0 <= float(m.min()) and float(m.max()) <= 1
     assert 0.3 < float(m.mean()) < 0.7  # p = 0.5
-    with pytest.raises(ValueError, match=r"p must lie in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"p must be a finite number in \(0, 1\)"):
         swagfast.RISE(model, p=1.5)
 
 

@@ -80,9 +80,11 @@ def test_clip_io_roundtrip(tmp_path, clips):
     with pytest.raises(ValueError, match="is not a file"):
         read_clip(tmp_path / "missing.mp4")
     before = sorted(tmp_path.iterdir())
-    for fps in (-1, 0, float("nan"), "8"):
+    for fps in (-1, 0, float("nan")):
         with pytest.raises(ValueError, match="fps must be a positive finite number"):
             write_clip(tmp_path / "b.avi", clips.clips[0], fps=fps)
+    with pytest.raises(TypeError, match="fps must be a number, got str"):
+        write_clip(tmp_path / "b.avi", clips.clips[0], fps="8")
     with pytest.raises(ValueError, match=r"clip must be a non-empty \(T, H, W, 3\) uint8 array"):
         write_clip(tmp_path / "b.avi", clips.clips[0][:0])
     (tmp_path / "c.avi").mkdir()

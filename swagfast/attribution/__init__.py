@@ -1,8 +1,8 @@
 """Pixel attributions (SPEC.md section 1): gradients of a class score with respect to the input."""
 
+from swagfast._validate import SCORES
 from swagfast.attribution.gradients import (
     METHODS,
-    SCORES,
     attribute,
     check_input,
     check_logits,

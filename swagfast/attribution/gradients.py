@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from swagfast import baselines
+from swagfast._validate import check_score
 from swagfast.attribution.guided import guided_relus
 from swagfast.attribution.layers import keeps_model
 from swagfast.baselines import sobel_map
 
 Target = int | Sequence[int] | torch.Tensor | None
-SCORES = ("logit", "softmax")
 METHODS = ("guided", "vanilla", "input_x_gradient", "noise", "sobel")
 
 
@@ -124,8 +124,7 @@ def random_target(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def class_score(logits: torch.Tensor, target: torch.Tensor, score: str) -> torch.Tensor:
     """The (B,) scores whose gradients are explained: pre-softmax logit or softmax probability."""
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
+    check_score(score)
     out = logits.softmax(dim=1) if score == "softmax" else logits
     return out.gather(1, target.view(-1, 1)).squeeze(1)
 
@@ -142,8 +141,7 @@ def check_input(x: torch.Tensor) -> None:
 @keeps_model
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided: bool):
     check_input(x)
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
+    check_score(score)
     xg = x.detach().requires_grad_(True)
     ctx = guided_relus(model) if guided else contextlib.nullcontext()
     with torch.enable_grad(), ctx:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from swagfast._backend import check_int
+from swagfast._validate import check_int
 
 ACTIONS = (
     "slide right",

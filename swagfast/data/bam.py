@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast._backend import check_int
+from swagfast._validate import check_int
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond", "bar", "plus", "ellipse", "corner")
 

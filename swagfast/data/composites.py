@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from swagfast._backend import check_int
+from swagfast._validate import check_int
 from swagfast.data import center_crop_resize, sample_images
 
 MASKS = Path(__file__).parent / "masks"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 
 import numpy as np
 
-from swagfast._backend import check_int
+from swagfast._validate import check_int, check_positive
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -73,8 +72,7 @@ def write_clip(path: str | os.PathLike, clip: np.ndarray, fps: float = 8.0) -> P
     clip = np.asarray(clip)
     if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8 or 0 in clip.shape:
         raise ValueError(f"clip must be a non-empty (T, H, W, 3) uint8 array, got {clip.shape} {clip.dtype}")
-    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < np.inf:
-        raise ValueError(f"fps must be a positive finite number, got {fps!r}")
+    check_positive(fps, "fps")
     codec = {".mp4": "mp4v", ".avi": "MJPG"}.get(path.suffix.lower())
     if codec is None:
         raise ValueError(f"path must end in .mp4 or .avi, got {path.name!r}")

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_batch_size, resolve_batch_size
+from swagfast._backend import resolve_batch_size
+from swagfast._validate import check_batch_size, check_model, check_score
 from swagfast.attribution.cam_weights import (
     grad_amap_weights,
     gradcam_weights,
@@ -57,10 +58,8 @@ class BaseCAM:
     def __init__(
         self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit", batch_size: int | None = None
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if score not in attr.SCORES:
-            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        check_model(model)
+        check_score(score)
         check_batch_size(batch_size)
         self.model = model
         self.layer = resolve_layer(model, layer)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from swagfast import viz
-from swagfast._backend import check_rgb_values
+from swagfast._validate import check_rgb_values
 
 
 def _np(a):

@@ -3,8 +3,6 @@ averaged into a CAM finer than the layer's resolution."""
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections.abc import Sequence
 
@@ -14,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_bool
+from swagfast._validate import check_bool, check_number
 from swagfast.attribution.layers import capture, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, resize
 from swagfast.explainers.explanation import Explanation, warn_if_constant
@@ -75,10 +73,7 @@ class JitterCAM:
         if not (isinstance(base, type) and issubclass(base, BaseCAM)):
             raise TypeError(f"base must be a CAM name or a BaseCAM subclass, got {base!r}")
         if cam_size is None:
-            if isinstance(cam_scale, bool) or not isinstance(cam_scale, numbers.Real):
-                raise TypeError(f"cam_scale must be a number >= 1, got {type(cam_scale).__name__}")
-            if not 1 <= cam_scale < math.inf:
-                raise ValueError(f"cam_scale must be a finite number >= 1, got {cam_scale!r}")
+            check_number(cam_scale, "cam_scale", low=1)
         elif isinstance(cam_size, int | np.integer) and not isinstance(cam_size, bool):
             cam_size = (int(cam_size),)  # the same size along every jittered axis
         if cam_size is not None and (

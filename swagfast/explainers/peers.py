@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_int, check_normalisation, check_seed
+from swagfast._validate import check_int, check_model, check_normalisation, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 
@@ -26,8 +26,7 @@ class XRAI:
     name = "XRAI"
 
     def __init__(self, model: nn.Module, *, batch_size: int = 16, steps: int | None = None) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_model(model)
         batch_size = check_int(batch_size, "batch_size")
         steps = None if steps is None else check_int(steps, "steps")
         self.model, self.batch_size, self.steps = model, batch_size, steps
@@ -110,13 +109,11 @@ class LIME:
         score: str = "softmax",
         seed: int = 0,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_model(model)
         num_samples, batch_size = check_int(num_samples, "num_samples"), check_int(batch_size, "batch_size")
         check_normalisation(mean, std)
         check_seed(seed)
-        if score not in ("softmax", "logit"):
-            raise ValueError(f"score must be 'softmax' or 'logit', got {score!r}")
+        check_score(score)
         self.model, self.num_samples, self.batch_size = model, num_samples, batch_size
         self.segmentation_fn, self.score, self.seed = segmentation_fn, score, seed
         self.mean = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import time
 
 import torch
@@ -11,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_batch_size, check_seed, resolve_batch_size
+from swagfast._backend import resolve_batch_size
+from swagfast._validate import check_batch_size, check_int, check_model, check_number, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 
@@ -50,18 +50,12 @@ class RISE:
         seed: int = 0,
         score: str = "softmax",
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        for name, v in (("n_masks", n_masks), ("s", s)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(f"p must be a number in (0, 1), got {type(p).__name__}")
-        if not 0 < p < 1:
-            raise ValueError(f"p must lie in (0, 1), got {p!r}")
+        check_model(model)
+        check_int(n_masks, "n_masks")
+        check_int(s, "s")
+        check_number(p, "p", low=0, high=1, low_open=True, high_open=True)
         check_seed(seed)
-        if score not in attr.SCORES:
-            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        check_score(score)
         check_batch_size(batch_size)
         self.model, self.n_masks, self.s, self.p = model, n_masks, s, p
         self.batch_size, self.seed, self.score = batch_size, seed, score

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import check_normalisation, check_seed, run_beside
+from swagfast._backend import run_beside
+from swagfast._validate import check_model, check_normalisation, check_score, check_seed
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.superpixels import (
     MODES,
@@ -124,16 +125,14 @@ class SWAG:
         overlap: bool | None = None,
         profile: bool = False,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_model(model)
         if variant not in MODES:
             raise ValueError(f"variant must be one of 'G', 'I', 'I+G'; got {variant!r}")
         if attribution not in attr.METHODS:
             raise ValueError(f"attribution must be one of {', '.join(attr.METHODS)}; got {attribution!r}")
         if pooling not in REDUCTIONS:
             raise ValueError(f"pooling must be one of {', '.join(REDUCTIONS)}; got {pooling!r}")
-        if score not in attr.SCORES:
-            raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+        check_score(score)
         check_normalisation(mean, std)
         check_seed(seed)
         check_connectivity_rule(connectivity)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from swagfast._backend import check_seed
+from swagfast._validate import check_seed
 from swagfast.attribution.cam_weights import (
     grad_amap_weights,
     gradcam_weights,

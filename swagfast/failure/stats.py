@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swagfast._validate import check_int, check_score
 from swagfast.attribution.layers import resolve_layer
 from swagfast.failure.scores import METHODS, check_method, layer_pass, scores_from_activations
 from swagfast.viz import created_mode
@@ -104,8 +105,7 @@ def _check_stats_method(method: str, score: str) -> None:
     check_method(method)
     if method == "random":
         raise ValueError("method='random' has no training distribution to fit; pick a scoring method")
-    if score not in ("logit", "softmax"):
-        raise ValueError(f"score must be one of logit, softmax; got {score!r}")
+    check_score(score)
 
 
 def _score_batch(model, module, x, y, method: str, score: str) -> tuple[np.ndarray, np.ndarray]:
@@ -568,8 +568,7 @@ class FilterStats:
             A tqdm progress bar.
         """
         _check_stats_method(method, score)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_int(num_classes, "num_classes")
         name = layer_name(model, layer)
         module = resolve_layer(model, name)
 
@@ -715,8 +714,7 @@ class FilterStats:
             ("buffer_rows", buffer_rows, 1),
             ("index_offset", index_offset, 0),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+            check_int(v, name, lo)
         qs = _check_quantiles(quantiles)
         root, temporary, created = _new_root(directory)
         try:

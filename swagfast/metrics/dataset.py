@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from swagfast._backend import check_int
+from swagfast._validate import check_int
 from swagfast.metrics.deletion import deletion, insertion
 from swagfast.metrics.localisation import FAMILIES, ground_truth_boxes, iou_frames
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast._backend import resolve_batch_size
+from swagfast._validate import check_int
 from swagfast.attribution.layers import keeps_model
 from swagfast.metrics._checks import check_heatmaps, descending_order
 
@@ -65,8 +66,7 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
             f"heatmap must have shape {expected} (x without its channel axis), got {tuple(heatmap.shape)}"
         )
     check_heatmaps(heatmap, "heatmap")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_int(steps, "steps")
     if substrate not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}; got {substrate!r}")
     batch_size = resolve_batch_size(batch_size, x.device)

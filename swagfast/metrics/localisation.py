@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from swagfast._validate import check_int, check_number
 from swagfast.metrics._checks import check_heatmaps
 
 FAMILIES = {
@@ -157,8 +158,7 @@ def weak_localisation(
         raise ValueError(f"boxes must give the boxes of each of the {len(h)} heatmaps, got {len(boxes)}")
     if component not in ("largest", "all"):
         raise ValueError(f"component must be 'largest' or 'all', got {component!r}")
-    if isinstance(iou, bool) or not isinstance(iou, int | float) or not 0 <= iou < 1:
-        raise ValueError(f"iou must be a number in [0, 1), the overlap a box must exceed, got {iou!r}")
+    check_number(iou, "iou", low=0, high=1, high_open=True)  # the overlap a box must exceed
     unknown = set(families) - set(FAMILIES)
     if unknown:
         raise ValueError(f"families must be among {', '.join(FAMILIES)}; got {sorted(unknown)}")
@@ -196,11 +196,7 @@ def pointing_game(heatmaps, masks, *, tolerance: int = 15, difficult=None) -> Po
     heatmaps (B, H, W); masks (B, H, W) bool; ``difficult`` (B,) bool marks the hard subset
     (e.g. small objects or images with distractors). Items whose mask is empty are skipped.
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | np.integer):
-        raise TypeError(f"tolerance must be an int number of pixels, got {type(tolerance).__name__}")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
-    tol = int(tolerance)
+    tol = check_int(tolerance, "tolerance", low=0)  # pixels
     h, m = _np(heatmaps), _np(masks).astype(bool)
     if h.ndim != 3 or m.shape != h.shape:
         raise ValueError(f"heatmaps and masks must both be (B, H, W), got {h.shape} and {m.shape}")

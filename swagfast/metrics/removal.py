@@ -3,7 +3,6 @@ Table 6.1)."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swagfast._validate import check_int, check_number
 from swagfast.attribution.layers import capture, keeps_model, resolve_layer
 from swagfast.metrics._checks import descending_order
 
@@ -37,10 +37,7 @@ def remove_top_pixels(
     ROAR) or 0 (``"zero"``)."""
     if substrate not in ("mean", "zero"):
         raise ValueError(f"substrate must be 'mean' or 'zero', got {substrate!r}")
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a number in [0, 1], got {type(fraction).__name__}")
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    check_number(fraction, "fraction", low=0, high=1)
     if not isinstance(x, torch.Tensor) or not isinstance(heatmaps, torch.Tensor):
         raise TypeError(
             f"x and heatmaps must be torch tensors, got {type(x).__name__} and {type(heatmaps).__name__}"
@@ -95,8 +92,7 @@ def roar(
             f"fractions must be at least two increasing values in [0, 1] (the AUC's x axis), "
             f"got {fractions.tolist()}"
         )
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    check_int(repeats, "repeats")
     train_x, train_y, test_x, test_y = dataset
     heat_train, heat_test = explain_fn(train_x, train_y), explain_fn(test_x, test_y)
     acc = np.zeros((repeats, len(fractions)))
@@ -138,8 +134,7 @@ def filter_removal_auc(
         model(batches[0][0][:1])
     K = box.output.shape[1]
     step = max(1, K // 32) if step is None else step
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise ValueError(f"step must be a positive int, got {step!r}")
+    check_int(step, "step")
     counts = list(range(0, K + 1, step))
     if counts[-1] != K:
         counts.append(K)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast._backend import check_rgb_values
+from swagfast._validate import check_rgb_values
 from swagfast.data import center_crop_resize
 
 MODELS = ("efficientnet-lite0", "action-demo")

@@ -18,6 +18,7 @@ LAYERS = [
     "_C_cuda",
     "kernels",
     "_backend",
+    "_overlap",
     "viz",
     "baselines",
     "superpixels",

@@ -290,7 +290,7 @@ def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_a
     # cores libgomp shortens its spin-waits for the whole process, and later torch ops on the
     # CPU ran 2x slower. The worker runs torch, swagfast and Numba on one thread.
     from swagfast import _C
-    from swagfast._backend import run_beside
+    from swagfast._overlap import run_beside
 
     run_beside(lambda: None, torch.device("cpu")).result()  # the worker exists
     before = len(os.listdir("/proc/self/task"))
@@ -316,7 +316,7 @@ def test_the_worker_works_in_a_forked_child():
     # a child forked after the parent used the worker has no worker thread: it must start its own
     import multiprocessing
 
-    from swagfast._backend import run_beside
+    from swagfast._overlap import run_beside
 
     assert run_beside(lambda: 1, torch.device("cpu")).result() == 1
     ctx = multiprocessing.get_context("fork")
@@ -327,7 +327,7 @@ def test_the_worker_works_in_a_forked_child():
 
 
 def _beside_in_child():
-    from swagfast._backend import run_beside
+    from swagfast._overlap import run_beside
 
     return run_beside(lambda: 2, torch.device("cpu")).result()
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._backend import run_beside
+from swagfast._overlap import run_beside
 from swagfast._validate import check_model, check_normalisation, check_score, check_seed
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.superpixels import (

@@ -2,8 +2,8 @@
 
 The fit (Grad-AMap scores for the label's class at the final layer, streamed to the on-disk
 store) is timed next to (a) one forward pass and (b) a training-style forward+backward (loss
-backward through the whole network) over the same batches; issue #8 asks for the fit to be within
-1.2x of (b). Also timed: the loop a user would write without swagfast (per-image Captum
+backward through the whole network) over the same batches; the goal is a fit within 1.2x of
+(b). Also timed: the loop a user would write without swagfast (per-image Captum
 LayerGradientXActivation + numpy per-class lists, then numpy percentiles).
 
 Run: ``python benchmarks/bench_failure.py [--device cuda] [--model torchvision:resnet50]

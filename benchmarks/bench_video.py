@@ -1,4 +1,4 @@
-"""SWAG-V on 16x112x112 clips (issue #7, thesis Table 4.4).
+"""SWAG-V on 16x112x112 clips (thesis Table 4.4).
 
 * SWAG-V (G, I, I+G) against guided backprop alone on the same model and clip: the overhead of
   the supervoxels and pooling (goal: SWAG-V at most 1.2x guided backprop).

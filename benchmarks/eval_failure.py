@@ -1,4 +1,4 @@
-"""Explaining failure (thesis chapter 6, issue #8), reproduced offline.
+"""Explaining failure (thesis chapter 6), reproduced offline.
 
 1. Filter-ranking check (Table 6.1): zero the channels of the final layer in order of each
    filter score, K/32 at a time, and record the accuracy normalised to the unablated accuracy;

@@ -1,4 +1,4 @@
-"""The accuracy tables of the thesis, reproduced offline with the embedded model (issue 6).
+"""The accuracy tables of the thesis, reproduced offline with the embedded model.
 
 Deletion and insertion AUC on the nine sample photos and on composites; weak localisation
 (value / mean / energy families) and the pointing game on the composites (ground-truth boxes and
@@ -37,7 +37,7 @@ from swagfast import (
 )
 from swagfast.explainers import LIME, XRAI
 
-THESIS = {  # SPEC.md section 7 (ResNet-50 on ImageNet; orderings, not absolute values)
+THESIS = {  # METHODS.md §7 (ResNet-50 on ImageNet; orderings, not absolute values)
     "deletion": {
         "Grad-CAM": 0.142,
         "SWAG_I": 0.119,

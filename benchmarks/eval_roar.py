@@ -1,4 +1,4 @@
-"""ROAR (RemOve And Retrain, SPEC.md section 6) on the BAM-style data: an object model is trained
+"""ROAR (RemOve And Retrain, METHODS.md §6) on the BAM-style data: an object model is trained
 on the synthetic images, every explainer's heatmaps are computed once with it, the top t% pixels
 (t in 0, 10, 30, 50, 70, 90) of every train and test image are replaced by the image's mean colour,
 and a fresh model is retrained on what is left (5 seeds per t). A better explanation removes

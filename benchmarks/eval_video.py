@@ -1,4 +1,4 @@
-"""SWAG-V accuracy on the synthetic actions (issue #7; thesis Tables 4.2 and 4.3).
+"""SWAG-V accuracy on the synthetic actions (thesis Tables 4.2 and 4.3).
 
 Held-out clips of :func:`swagfast.data.action_set` explained by the shipped ``action-demo``
 model for its predicted class: deletion and insertion AUC (28 steps of 16*112*112/28 voxels,

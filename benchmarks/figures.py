@@ -1,4 +1,4 @@
-"""Figures of the thesis, made by the code on the embedded model and the sample photos (issue #9).
+"""Figures of the thesis, made by the code on the embedded model and the sample photos.
 
 Writes PNGs to ``benchmarks/figures/``:
 

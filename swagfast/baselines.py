@@ -1,4 +1,4 @@
-"""Baseline heatmaps every metric is reported with (SPEC.md section 6)."""
+"""Baseline heatmaps every metric is reported with (METHODS.md §6)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def accumulate_patches(
     """Place P patch maps per item into a larger grid: ``J`` sums them, ``C`` counts them.
 
     ``J[b, o_p + i] += maps[b, p, i]`` and ``C[b, o_p + i] += 1`` for every patch p at offset
-    ``o_p`` (SPEC.md section 4); ``J / C`` is the Jitter-CAM before resizing.
+    ``o_p`` (METHODS.md §4); ``J / C`` is the Jitter-CAM before resizing.
 
     Parameters
     ----------

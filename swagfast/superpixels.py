@@ -288,7 +288,7 @@ def _checked_rgb(img: torch.Tensor, what: str = "image") -> torch.Tensor:
 
 
 def _rescale_gradient_into(g: torch.Tensor, out: torch.Tensor) -> None:
-    """Min-max rescale each item of g (B, ...) to [0, 100] into out (SPEC.md section 2); constant
+    """Min-max rescale each item of g (B, ...) to [0, 100] into out (METHODS.md §2); constant
     maps give 0. One pass finds each item's range, which is also the finiteness check (NaN and
     infinities show in it)."""
     flat = g.reshape(g.shape[0], -1)
@@ -536,7 +536,7 @@ def slic(
     backend: str = "auto",
     timings: dict[str, float] | None = None,
 ) -> ArrayLike:
-    """Gradient-augmented SLIC superpixels (thesis 3.4.1, SPEC.md section 2).
+    """Gradient-augmented SLIC superpixels (thesis 3.4.1, METHODS.md §2).
 
     Clusters pixels in the space ``[Lab colour, position, gradient]`` with
 

@@ -106,3 +106,25 @@ def test_benchmark_peak_memory_counts_what_a_call_allocates():
     assert 63.9 <= returned <= 66.0
     assert 31.9 <= temporary <= 34.0
     assert 20000 * 8 / 1024 * 0.97 <= small_blocks <= 20000 * 8.5 / 1024 + 4
+
+
+def test_no_reference_outside_the_repository_or_to_issue_numbers():
+    """The code and docs stand alone: no file outside the repository, no tracker numbers (the
+    history is in CHANGELOG.md, the measurements in benchmarks/RESULTS.md)."""
+    import re
+
+    outside = re.compile(
+        "|".join([r"\.\./" + "shared", "SPEC" + r"\.md", "DESIGN" + r"\.md", r"\bissue\s*#?\d"]), re.I
+    )
+    found = []
+    for folder in ("swagfast", "docs", "tests", "benchmarks", "csrc"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if (
+                path.suffix not in (".py", ".md", ".h", ".cpp", ".cu", ".sh", ".inc")
+                or "results" in path.parts
+            ):
+                continue
+            for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if outside.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -140,7 +140,7 @@ def top_on_tube(heat: np.ndarray, mask: np.ndarray, share: float = 0.05, margin:
 
 def test_swagv_top_voxels_lie_on_the_moving_object(demo):
     """Ground truth: only the moving bar carries the class, so the top 5% of SWAG-V's heatmap
-    (the default I+G variant) should lie on its tube in most frames (issue #7). SWAG-V_G, whose
+    (the default I+G variant) should lie on its tube in most frames. SWAG-V_G, whose
     gradient-only supervoxels also cover where the bar has been, is measured in eval_video.py."""
     held_out = action_set(8, seed=321)
     x = held_out.inputs(demo.mean, demo.std)

@@ -1,4 +1,4 @@
-"""Pixel attributions (SPEC.md section 1): gradients of a class score with respect to the input."""
+"""Pixel attributions (METHODS.md §1): gradients of a class score with respect to the input."""
 
 from swagfast._validate import SCORES
 from swagfast.attribution.gradients import (

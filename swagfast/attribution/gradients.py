@@ -194,7 +194,7 @@ def input_x_gradient(
 
 
 def pixel_map(grad: torch.Tensor) -> torch.Tensor:
-    """``M = max_c |g_c|`` over the channel axis 1: (B, C, ...) -> (B, ...) (SPEC.md section 1)."""
+    """``M = max_c |g_c|`` over the channel axis 1: (B, C, ...) -> (B, ...) (METHODS.md §1)."""
     return grad.abs().amax(dim=1)
 
 

@@ -1,4 +1,4 @@
-"""Guided backpropagation (Springenberg et al.; thesis 3.3, SPEC.md section 1).
+"""Guided backpropagation (Springenberg et al.; thesis 3.3, METHODS.md §1).
 
 On the backward pass every ReLU-like unit passes only positive gradient, and only where its
 forward input was positive (and, for ReLU6 / Hardtanh(0, t), below the top of its range). The

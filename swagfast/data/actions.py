@@ -1,4 +1,4 @@
-"""A synthetic action dataset whose classes are defined by motion alone (for SWAG-V, issue #7).
+"""A synthetic action dataset whose classes are defined by motion alone (for SWAG-V).
 
 Every clip shows one bar (random length, width, colour and starting orientation) on a textured
 background that drifts like a panning camera. The class is *how the bar moves* — sliding in one

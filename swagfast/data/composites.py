@@ -1,5 +1,5 @@
 """Images with ground truth: objects cut from the bundled photos (with shipped masks) pasted at
-random scales and positions onto other photos and textures (issue 6; thesis 5.4)."""
+random scales and positions onto other photos and textures (thesis 5.4)."""
 
 from __future__ import annotations
 

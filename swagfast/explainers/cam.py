@@ -1,4 +1,4 @@
-"""The CAM family on any layer (thesis chapter 5 and 6, SPEC.md section 4).
+"""The CAM family on any layer (thesis chapter 5 and 6, METHODS.md §4).
 
 ``CAM = ReLU(sum_k w_k A_k)`` over the K channels of a layer's activations ``A`` (B, K, h, w) or
 (B, K, t, h, w), with weights per method:

@@ -1,4 +1,4 @@
-"""Jitter-CAM (thesis chapter 5, SPEC.md section 4): many CAMs over patches of an upscaled input,
+"""Jitter-CAM (thesis chapter 5, METHODS.md §4): many CAMs over patches of an upscaled input,
 averaged into a CAM finer than the layer's resolution."""
 
 from __future__ import annotations

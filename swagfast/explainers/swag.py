@@ -1,4 +1,4 @@
-"""SWAG: superpixels weighted by average gradients (thesis chapter 3, SPEC.md section 3)."""
+"""SWAG: superpixels weighted by average gradients (thesis chapter 3, METHODS.md §3)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from swagfast.superpixels import (
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Default weights per variant (SPEC.md section 2): I: w_c = 10; G: w_g = 10; I+G: 20 and 9.
+# Default weights per variant (METHODS.md §2): I: w_c = 10; G: w_g = 10; I+G: 20 and 9.
 DEFAULT_WEIGHTS = {"I": (10.0, 10.0), "G": (10.0, 10.0), "I+G": (20.0, 9.0)}
 
 
@@ -57,7 +57,7 @@ class SWAG:
     variant : {"G", "I", "I+G"}, default "G"
         Which features the SLIC clusters: the gradient (G), the colour (I) or both.
     n_segments : int, default 300
-        Superpixels per image (SPEC.md: 300 at 224x224; SWAG-V: 120 supervoxels).
+        Superpixels per image (METHODS.md §3: 300 at 224x224; SWAG-V: 120 supervoxels).
     attribution : {"guided", "vanilla", "input_x_gradient", "noise", "sobel"}, default "guided"
         The per-pixel map; "noise" and "sobel" are the sanity baselines of Tables 3.4/3.5.
     pooling : {"mean", "sum", "min", "max", "l1", "l2", "var", "std"}, default "mean"
@@ -274,7 +274,7 @@ class SWAG:
 
 
 class SWAGV(SWAG):
-    """SWAG-V (thesis 4.3): :class:`SWAG` on clips with the video defaults of SPEC.md section 3 —
+    """SWAG-V (thesis 4.3): :class:`SWAG` on clips with the video defaults of METHODS.md §3 —
     variant I+G with ``w_c = 20``, ``w_g = 9`` and 120 supervoxels for a 16x112x112 clip — and
     5-D input only. I+G is the default because its colour term keeps supervoxels on the moving
     object in each frame; G's gradient-only supervoxels also cover where the object has been

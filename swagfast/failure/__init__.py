@@ -1,4 +1,4 @@
-"""Explaining failure with surprise and expectation (thesis chapter 6, SPEC.md section 5).
+"""Explaining failure with surprise and expectation (thesis chapter 6, METHODS.md §5).
 
 * :func:`filter_scores` / :func:`grad_amap`: per-image scores for every filter of a layer;
 * :class:`FilterStats`: per (class, filter) training distributions, streamed to disk, mergeable,

@@ -1,4 +1,4 @@
-"""Evaluation metrics (SPEC.md section 6)."""
+"""Evaluation metrics (METHODS.md §6)."""
 
 from swagfast.metrics.dataset import crop_box, evaluate_folder, summarise
 from swagfast.metrics.deletion import Curves, auc, deletion, insertion

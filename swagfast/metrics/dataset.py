@@ -1,6 +1,6 @@
 """Dataset-scale evaluation: stream an image folder through explainers and metrics, with a
-progress bar, bounded memory and resume (issue 6 "Scale"; reproduces Tables 3.7 / 5.3 when
-pointed at ImageNet's validation images, labels and boxes)."""
+progress bar, bounded memory and resume (reproduces the thesis's Tables 3.7 / 5.3 when pointed
+at ImageNet's validation images, labels and boxes)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def evaluate_folder(
         images get one ``{"file", "error"}`` line and are skipped (also on later runs).
     labels : file name -> class, optional: the class each explainer explains (and each line
         records); without it the model's prediction is explained. Deletion and insertion follow
-        the class predicted on the image either way (SPEC.md section 6)
+        the class predicted on the image either way (METHODS.md §6)
     boxes : file name -> boxes (x_min, y_min, x_max, y_max) in the photo's pixels, optional;
         with it each line also holds the weak-localisation outcome per threshold
     batch_size : images in memory at once

@@ -1,4 +1,4 @@
-"""Deletion and insertion (RISE-style; thesis 3.5, SPEC.md section 6)."""
+"""Deletion and insertion (RISE-style; thesis 3.5, METHODS.md §6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Faithfulness (Average Drop / Increase in Confidence, thesis 5.4.2) and the BAM model contrast
-score (thesis 5.4; SPEC.md section 6)."""
+score (thesis 5.4; METHODS.md §6)."""
 
 from __future__ import annotations
 

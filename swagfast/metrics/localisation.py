@@ -1,4 +1,4 @@
-"""Weak localisation and the pointing game (thesis 2.4, 5.4; SPEC.md section 6)."""
+"""Weak localisation and the pointing game (thesis 2.4, 5.4; METHODS.md §6)."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def weak_localisation(
     component: str = "largest",
     iou: float = 0.5,
 ) -> Localisation:
-    """Weak localisation error (thesis 5.4, SPEC.md section 6).
+    """Weak localisation error (thesis 5.4, METHODS.md §6).
 
     Each heatmap is scaled to [0, 1]; for every threshold of a family the pixels at or above it
     are boxed (largest 8-connected component, or ``component="all"`` pixels) and the item is

@@ -1,4 +1,4 @@
-// Patch accumulation for Jitter-CAM (thesis chapter 5, SPEC.md section 4), shared by CPU and CUDA.
+// Patch accumulation for Jitter-CAM (thesis chapter 5, METHODS.md §4), shared by CPU and CUDA.
 //
 // P patch maps of shape [t, h, w] sit in an output grid [T, H, W] at integer offsets
 // (oz, oy, ox); J sums the maps over the patches covering each cell, C counts them. Both

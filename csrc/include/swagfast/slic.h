@@ -1,4 +1,4 @@
-// Gradient-augmented SLIC (thesis 3.4.1, SPEC.md section 2), shared by the CPU and CUDA kernels.
+// Gradient-augmented SLIC (thesis 3.4.1, METHODS.md §2), shared by the CPU and CUDA kernels.
 //
 // Every item is a volume [Z, Y, X] (2-D images have Z = 1) of F features per voxel: Lab colour
 // (mode I, F = 3), the rescaled gradient map (mode G, F = 1) or both (I+G, F = 4). Each feature

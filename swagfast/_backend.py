@@ -185,8 +185,7 @@ def cuda_stream(device: torch.device) -> int:
 
 def default_batch_size(device: torch.device) -> int:
     """Images per forward pass when a method runs many (masks, patches, deletion steps): 64 on a
-    GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image (measured on
-    EfficientNet-Lite0: 64 images took 1.8-2.1 s in batches of 4-8, 8.6 s in one batch)."""
+    GPU; 8 on the CPU, where larger batches of 224x224 images run slower per image."""
     return 64 if device.type == "cuda" else 8
 
 

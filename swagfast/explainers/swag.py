@@ -80,13 +80,11 @@ class SWAG:
         the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
         the host's share of the superpixels runs while the device computes the attribution.
         None (:meth:`uses_overlap`): on for one CUDA clip under the ``"raster"`` connectivity
-        rule, whose host pass it hides (on an H100, a clip on R(2+1)D-18: 1.09x guided backprop
-        with it, 1.37-1.42x without). Off for batches (the worker's one thread then runs every
-        item's host pass, which the caller runs on all cores: 64 photos 1.89-2.15x against
-        1.23-1.37x), for one photo (its host pass is short: 0.95-1.12x with it, 1.03-1.06x
-        without, in four runs), under the ``"parallel"`` rule (nothing on the host to hide) and
-        on the CPU (torch's attribution already uses every core; measured no faster).
-        benchmarks/RESULTS.md has the figures. Same labels either way; with it,
+        rule, the one case where there is a long host pass to hide; off for batches (the
+        worker's one thread would run every item's host pass that the caller spreads over all
+        cores), for one photo (its host pass is too short to hide), under the ``"parallel"``
+        rule (nothing runs on the host) and on the CPU (the attribution already uses every
+        core). The figures are in benchmarks/RESULTS.md. Same labels either way; with it,
         ``timings["superpixels"]`` is the wait after the attribution.
     profile : bool, default False
         Time every stage alone: synchronise CUDA at stage boundaries, run the stages one after
@@ -280,9 +278,9 @@ class SWAGV(SWAG):
     object in each frame; G's gradient-only supervoxels also cover where the object has been
     (see benchmarks/RESULTS.md, SWAG-V). The supervoxels' connectivity rule defaults to
     ``"parallel"`` (:func:`swagfast.supervoxels`): on CUDA it runs on the device, where the
-    ``"raster"`` rule copies the labels to the host and back (on an H100, B = 8 clips on
-    R(2+1)D-18: 1.08-1.13x guided backprop against 1.29-1.46x); on the CPU both cost the same,
-    and every backend gives the same labels. ``connectivity="raster"`` gives scikit-image's rule.
+    ``"raster"`` rule copies the labels to the host and back (benchmarks/RESULTS.md, SWAG-V); on
+    the CPU both cost the same, and every backend gives the same labels.
+    ``connectivity="raster"`` gives scikit-image's rule.
 
     The same code path as SWAG (guided backprop through Conv3d / (2+1)D networks, per-voxel
     ``max_c |g|``, :func:`swagfast.supervoxels`, pooling); the heatmap is (B, T, H, W).

@@ -10,6 +10,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -300,59 +301,122 @@ def _rescale_gradient_into(g: torch.Tensor, out: torch.Tensor) -> None:
     out.copy_(((flat - lo) * scale).reshape(out.shape))
 
 
-def _slic_nd(
-    image,
-    gradient,
-    n_segments,
-    mode,
-    w_c,
-    w_g,
-    max_num_iter,
-    enforce_connectivity,
-    connectivity,
-    min_size_factor,
-    max_size_factor,
-    spacing,
-    channel_axis,
-    backend,
-    timings,
-    dims,
-):
-    started = time.perf_counter()
-    what = "image" if dims == 2 else "clip"
-    if timings is not None and not isinstance(timings, dict):
-        raise TypeError(f"timings must be a dict or None, got {type(timings).__name__}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
-    check_connectivity_rule(connectivity)
-    check_bool(enforce_connectivity, "enforce_connectivity")
-    order_free = connectivity == "parallel" and bool(enforce_connectivity)
-    n_segments = check_int(n_segments, "n_segments", 1)
-    w_c = check_positive(w_c, "w_c")
-    w_g = check_positive(w_g, "w_g")
-    max_num_iter = check_int(max_num_iter, "max_num_iter", 0)
-    min_size_factor = check_number(min_size_factor, "min_size_factor", low=0)
-    max_size_factor = check_positive(max_size_factor, "max_size_factor")
-    if spacing is not None and not isinstance(spacing, Sequence | np.ndarray | torch.Tensor):
-        raise TypeError(
-            f"spacing must be a sequence of {dims} numbers (one per spatial axis), got {spacing!r}"
-        )
-    spacing = (1.0,) * dims if spacing is None else tuple(spacing)
-    if len(spacing) != dims:
-        raise ValueError(f"spacing must have {dims} entries (one per spatial axis), got {len(spacing)}")
-    spacing = tuple(check_positive(s, "spacing") for s in spacing)
-    # Only the ratios matter (d_s and S scale alike): divided by the largest entry, a uniform
-    # spacing is exactly all ones, so it gives the labels of spacing 1 on every backend, with no
-    # window test rounding differently at another scale.
-    given, top = spacing, max(spacing)
-    spacing = tuple(s / top for s in spacing)
-    colour, grad_used = mode in ("I", "I+G"), mode in ("G", "I+G")
+@dataclass(frozen=True)
+class SlicParams:
+    """The options of one :func:`slic` / :func:`supervoxels` call, checked once
+    (:meth:`check`); the stages below trust them."""
 
-    rgb = None
+    dims: int  # spatial axes: 2 (images) or 3 (clips)
+    n_segments: int
+    mode: str
+    w_c: float
+    w_g: float
+    max_num_iter: int
+    enforce_connectivity: bool
+    connectivity: str
+    min_size_factor: float
+    max_size_factor: float
+    spacing: tuple[float, ...]  # divided by its largest entry: only the ratios matter
+    given_spacing: tuple[float, ...]
+
+    @classmethod
+    def check(
+        cls,
+        dims: int,
+        *,
+        n_segments,
+        mode,
+        w_c,
+        w_g,
+        max_num_iter,
+        enforce_connectivity,
+        connectivity,
+        min_size_factor,
+        max_size_factor,
+        spacing,
+    ) -> SlicParams:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of 'I', 'G', 'I+G'; got {mode!r}")
+        check_connectivity_rule(connectivity)
+        check_bool(enforce_connectivity, "enforce_connectivity")
+        if spacing is not None and not isinstance(spacing, Sequence | np.ndarray | torch.Tensor):
+            raise TypeError(
+                f"spacing must be a sequence of {dims} numbers (one per spatial axis), got {spacing!r}"
+            )
+        spacing = (1.0,) * dims if spacing is None else tuple(spacing)
+        if len(spacing) != dims:
+            raise ValueError(f"spacing must have {dims} entries (one per spatial axis), got {len(spacing)}")
+        given = tuple(check_positive(s, "spacing") for s in spacing)
+        return cls(
+            dims=dims,
+            n_segments=check_int(n_segments, "n_segments", 1),
+            mode=mode,
+            w_c=check_positive(w_c, "w_c"),
+            w_g=check_positive(w_g, "w_g"),
+            max_num_iter=check_int(max_num_iter, "max_num_iter", 0),
+            enforce_connectivity=bool(enforce_connectivity),
+            connectivity=connectivity,
+            min_size_factor=check_number(min_size_factor, "min_size_factor", low=0),
+            max_size_factor=check_positive(max_size_factor, "max_size_factor"),
+            spacing=tuple(s / max(given) for s in given),
+            given_spacing=given,
+        )
+
+    @property
+    def colour(self) -> bool:
+        return self.mode in ("I", "I+G")
+
+    @property
+    def uses_gradient(self) -> bool:
+        return self.mode in ("G", "I+G")
+
+    @property
+    def order_free(self) -> bool:
+        """Connectivity by the parallel (union-find) rule."""
+        return self.connectivity == "parallel" and self.enforce_connectivity
+
+    @property
+    def weights(self) -> np.ndarray:
+        """1 / w^2 per feature channel: three colour channels, then the gradient."""
+        w = [1.0 / self.w_c**2] * (3 * self.colour) + [1.0 / self.w_g**2] * self.uses_gradient
+        return np.array(w, dtype=np.float32)
+
+
+class _Laps:
+    """Seconds per stage into ``timings`` (when given); on CUDA synchronised at each boundary."""
+
+    def __init__(self, timings: dict | None, device: torch.device) -> None:
+        if timings is not None and not isinstance(timings, dict):
+            raise TypeError(f"timings must be a dict or None, got {type(timings).__name__}")
+        self.timings, self.device, self.started = timings, device, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.timings is None:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.timings[stage] = now - self.started
+        self.started = now
+
+
+class _Inputs(NamedTuple):
+    rgb: torch.Tensor | None  # (B, *vox, 3) uint8 or float32 in [0, 1]
+    gradient: torch.Tensor | None  # (B, *vox) float32
+    batched: bool
+    is_numpy: bool
+    device: torch.device
+
+
+def _check_inputs(p: SlicParams, image, gradient, channel_axis) -> _Inputs:
+    """The colour input and the gradient, checked against the mode and each other, batched."""
+    what = "image" if p.dims == 2 else "clip"
+    dims = p.dims
+    rgb = g = None
     is_numpy = None
-    if colour:
+    if p.colour:
         if image is None:
-            raise ValueError(f"mode {mode!r} needs the colour {what}; got {what}=None")
+            raise ValueError(f"mode {p.mode!r} needs the colour {what}; got {what}=None")
         is_numpy = isinstance(image, np.ndarray)
         img = as_tensor(image, what)
         if channel_axis is None:
@@ -380,9 +444,9 @@ def _slic_nd(
         spatial = tuple(rgb.shape[:-1])
     elif image is not None:
         raise ValueError(f"mode 'G' clusters the gradient alone; pass {what}=None (the colour is unused)")
-    if grad_used:
+    if p.uses_gradient:
         if gradient is None:
-            raise ValueError(f"mode {mode!r} needs gradient=, the per-pixel attribution map")
+            raise ValueError(f"mode {p.mode!r} needs gradient=, the per-pixel attribution map")
         g = as_tensor(gradient, "gradient")
         if g.dtype == torch.bool or g.dtype.is_complex:
             raise TypeError(f"gradient must be a real-valued array, got dtype {g.dtype}")
@@ -404,118 +468,147 @@ def _slic_nd(
             spatial = tuple(g.shape)
     elif gradient is not None:
         raise ValueError("mode 'I' clusters colour alone; gradient= is only used by modes 'G' and 'I+G'")
-
     batched = len(spatial) == dims + 1
     if not batched:
-        spatial = (1, *spatial)
         rgb = rgb.unsqueeze(0) if rgb is not None else None
-        g = g.unsqueeze(0) if grad_used else None
-    B, vox = spatial[0], spatial[1:]
+        g = g.unsqueeze(0) if g is not None else None
+    device = rgb.device if rgb is not None else g.device
+    return _Inputs(rgb, g, batched, is_numpy, device)
+
+
+def _check_size(p: SlicParams, vox: tuple[int, ...]) -> None:
+    what = "image" if p.dims == 2 else "clip"
     if min(vox) == 0:
         raise ValueError(f"{what} must not be empty, got spatial shape {vox}")
-    n_vox = int(np.prod(vox))
-    if n_segments > n_vox:
-        raise ValueError(f"n_segments must be at most the number of pixels ({n_vox}), got {n_segments}")
-    extent = math.prod(n * s for n, s in zip(vox, spacing, strict=True))
+    n_vox = math.prod(vox)
+    if p.n_segments > n_vox:
+        raise ValueError(f"n_segments must be at most the number of pixels ({n_vox}), got {p.n_segments}")
+    extent = math.prod(n * s for n, s in zip(vox, p.spacing, strict=True))
     if not 0.0 < extent < np.inf:  # the grid step S comes from it
-        raise ValueError(f"spacing must keep the {what}'s physical size finite and non-zero, got {given}")
-    device = rgb.device if rgb is not None else g.device
-    be = resolve_backend(backend, device, arg=what if colour else "gradient")
-    zyx = vox if dims == 3 else (1, *vox)
-    spacing3 = spacing if dims == 3 else (1.0, *spacing)
-    F = 3 * colour + grad_used
-    feat = torch.empty((B, *zyx, F), dtype=torch.float32, device=device)
-    weights = np.array([1.0 / w_c**2] * (3 * colour) + [1.0 / w_g**2] * grad_used, dtype=np.float32)
-    labels = torch.empty((B, *zyx), dtype=torch.int32, device=device)
-    counts = torch.empty(B, dtype=torch.int32)
+        raise ValueError(
+            f"spacing must keep the {what}'s physical size finite and non-zero, got {p.given_spacing}"
+        )
 
-    def relabel_on_host(impl, labels_np: np.ndarray) -> None:
-        if order_free:
-            impl.relabel_parallel(labels_np, n_centres, float(min_size_factor), counts.numpy())
-        else:
-            impl.relabel(
-                labels_np,
-                n_centres,
-                float(min_size_factor),
-                max_size_factor,
-                bool(enforce_connectivity),
-                counts.numpy(),
+
+def _relabel_on_host(impl, p: SlicParams, labels: np.ndarray, n_centres: int, counts: np.ndarray) -> None:
+    """Connectivity (or just the renumbering) on host labels, by the call's rule."""
+    if p.order_free:
+        impl.relabel_parallel(labels, n_centres, p.min_size_factor, counts)
+    else:
+        impl.relabel(labels, n_centres, p.min_size_factor, p.max_size_factor, p.enforce_connectivity, counts)
+
+
+def _segment_cuda(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps) -> None:
+    """Features, SLIC rounds and connectivity on the device (the raster rule's pass on the host)."""
+    from swagfast import _C, _C_cuda
+
+    B, zyx, F = labels.shape[0], tuple(labels.shape[1:]), feat.shape[-1]
+    spacing3 = p.spacing if p.dims == 3 else (1.0, *p.spacing)
+    device = x.device
+    if x.gradient is not None:
+        _rescale_gradient_into(x.gradient, feat[..., -1])
+    with torch.cuda.device(device):
+        stream = cuda_stream(device)
+        if x.rgb is not None:
+            # contiguous: the kernel reads (B * N, 3); .float() would keep the movedim strides
+            rgb = (x.rgb.float().div_(255.0) if x.rgb.dtype == torch.uint8 else x.rgb).contiguous()
+            _C_cuda.rgb_to_lab(rgb.data_ptr(), B * math.prod(zyx), feat.data_ptr(), F, stream)
+        lap("features")
+        n_centres = _C_cuda.slic_centres(*zyx, F, p.n_segments, *spacing3)
+        ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)
+        _C_cuda.slic_iterate(
+            feat.data_ptr(),
+            p.weights.tolist(),
+            (B, *zyx),
+            p.n_segments,
+            spacing3,
+            p.max_num_iter,
+            labels.data_ptr(),
+            ws.data_ptr(),
+            stream,
+        )
+        lap("clustering")
+        if p.order_free:  # on the device, no copies and no wait
+            shape = (B, *zyx)
+            cc = torch.empty(_C_cuda.relabel_workspace(*shape), dtype=torch.int32, device=device)
+            _C_cuda.relabel_parallel(
+                labels.data_ptr(), shape, n_centres, p.min_size_factor, cc.data_ptr(), stream
             )
+    if not p.order_free:
+        # the raster rule runs on the host (OpenMP over the batch): one copy of the labels each
+        # way, through page-locked memory (torch caches it), so they run at full speed
+        host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
+        host.copy_(labels)
+        _relabel_on_host(_C, p, host.numpy(), n_centres, np.empty(B, np.int32))
+        labels.copy_(host, non_blocking=True)
+    lap("connectivity")
 
-    def lap(stage: str) -> None:
-        nonlocal started
-        if timings is not None:
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            now = time.perf_counter()
-            timings[stage] = now - started
-            started = now
 
+def _segment_host(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps, impl) -> None:
+    """Features, SLIC rounds and connectivity with the C++ module or the Numba kernels."""
+    B, F = labels.shape[0], feat.shape[-1]
+    spacing3 = p.spacing if p.dims == 3 else (1.0, *p.spacing)
+    if x.gradient is not None:
+        grad_host = host_view(x.gradient.contiguous()).reshape(B, -1)
+        if not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
+            raise ValueError("gradient must hold finite values, got NaN or infinity")
+    if x.rgb is not None:
+        impl.rgb_to_lab(host_view(x.rgb.contiguous()).reshape(-1, 3), host_view(feat).reshape(-1, F))
+    lap("features")
+    n_centres = impl.slic_iterate(
+        host_view(feat), p.weights, p.n_segments, spacing3, p.max_num_iter, host_view(labels)
+    )
+    lap("clustering")
+    _relabel_on_host(impl, p, host_view(labels), n_centres, np.empty(B, np.int32))
+    lap("connectivity")
+
+
+def _slic_nd(p: SlicParams, image, gradient, channel_axis, backend, timings):
+    """SLIC labels for checked options: inputs checked and batched, then the backend's stages."""
+    lap = _Laps(timings, torch.device("cpu"))
+    x = _check_inputs(p, image, gradient, channel_axis)
+    spatial = tuple((x.rgb if x.rgb is not None else x.gradient).shape[: p.dims + 1])
+    B, vox = spatial[0], spatial[1:]
+    _check_size(p, vox)
+    what = "image" if p.dims == 2 else "clip"
+    be = resolve_backend(backend, x.device, arg=what if p.colour else "gradient")
+    lap.device = x.device
+    zyx = vox if p.dims == 3 else (1, *vox)
+    F = 3 * p.colour + p.uses_gradient
+    feat = torch.empty((B, *zyx, F), dtype=torch.float32, device=x.device)
+    labels = torch.empty((B, *zyx), dtype=torch.int32, device=x.device)
     if B > 0:
         if be == "cuda":
-            from swagfast import _C, _C_cuda
-
-            if grad_used:
-                _rescale_gradient_into(g, feat[..., -1])
-
-            with torch.cuda.device(device):
-                stream = cuda_stream(device)
-                if colour:
-                    # contiguous: the kernel reads (B * N, 3); .float() would keep the movedim strides
-                    rgb = (rgb.float().div_(255.0) if rgb.dtype == torch.uint8 else rgb).contiguous()
-                    _C_cuda.rgb_to_lab(rgb.data_ptr(), B * n_vox, feat.data_ptr(), F, stream)
-                lap("features")
-                n_centres = _C_cuda.slic_centres(*zyx, F, n_segments, *spacing3)
-                ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)
-                _C_cuda.slic_iterate(
-                    feat.data_ptr(),
-                    weights.tolist(),
-                    (B, *zyx),
-                    n_segments,
-                    spacing3,
-                    max_num_iter,
-                    labels.data_ptr(),
-                    ws.data_ptr(),
-                    stream,
-                )
-                lap("clustering")
-                if order_free:  # on the device, no copies and no wait
-                    shape, factor = (B, *zyx), float(min_size_factor)
-                    cc = torch.empty(_C_cuda.relabel_workspace(*shape), dtype=torch.int32, device=device)
-                    ptrs = labels.data_ptr(), cc.data_ptr()
-                    _C_cuda.relabel_parallel(ptrs[0], shape, n_centres, factor, ptrs[1], stream)
-            if not order_free:
-                # the raster rule runs on the host (OpenMP over the batch): one copy of the labels
-                # each way, through page-locked memory (torch caches it), so they run at full speed
-                host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
-                host.copy_(labels)
-                relabel_on_host(_C, host.numpy())
-                labels.copy_(host, non_blocking=True)
-            lap("connectivity")
+            _segment_cuda(p, x, feat, labels, lap)
         else:
             if be == "cpu":
                 from swagfast import _C as impl
             else:
                 impl = kernels.slic
-            if grad_used:
-                grad_host = host_view(g.contiguous()).reshape(B, -1)
-                if not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
-                    raise ValueError("gradient must hold finite values, got NaN or infinity")
-            if colour:
-                rgb_host = host_view(rgb.contiguous()).reshape(-1, 3)
-                feat_host = host_view(feat).reshape(-1, F)
-                impl.rgb_to_lab(rgb_host, feat_host)
-            lap("features")
-            n_centres = impl.slic_iterate(
-                host_view(feat), weights, n_segments, spacing3, max_num_iter, host_view(labels)
-            )
-            lap("clustering")
-            relabel_on_host(impl, host_view(labels))
-            lap("connectivity")
+            _segment_host(p, x, feat, labels, lap, impl)
     out = labels.reshape(B, *vox)
-    if not batched:
+    if not x.batched:
         out = out[0]
-    return out.numpy() if is_numpy else out
+    return out.numpy() if x.is_numpy else out
+
+
+def _options(call: dict) -> dict:
+    """The SLIC options among a :func:`slic` / :func:`supervoxels` call's arguments."""
+    return {name: call[name] for name in _OPTION_NAMES}
+
+
+_OPTION_NAMES = (
+    "n_segments",
+    "mode",
+    "w_c",
+    "w_g",
+    "max_num_iter",
+    "enforce_connectivity",
+    "connectivity",
+    "min_size_factor",
+    "max_size_factor",
+    "spacing",
+)
 
 
 def slic(
@@ -617,24 +710,8 @@ def slic(
     >>> labels.shape, labels.dtype
     ((64, 64), dtype('int32'))
     """
-    return _slic_nd(
-        image,
-        gradient,
-        n_segments,
-        mode,
-        w_c,
-        w_g,
-        max_num_iter,
-        enforce_connectivity,
-        connectivity,
-        min_size_factor,
-        max_size_factor,
-        spacing,
-        channel_axis,
-        backend,
-        timings,
-        dims=2,
-    )
+    params = SlicParams.check(2, **_options(locals()))
+    return _slic_nd(params, image, gradient, channel_axis, backend, timings)
 
 
 def supervoxels(
@@ -672,21 +749,5 @@ def supervoxels(
     -------
     labels : int32, (T, H, W) or (B, T, H, W)
     """
-    return _slic_nd(
-        clip,
-        gradient,
-        n_segments,
-        mode,
-        w_c,
-        w_g,
-        max_num_iter,
-        enforce_connectivity,
-        connectivity,
-        min_size_factor,
-        max_size_factor,
-        spacing,
-        channel_axis,
-        backend,
-        timings,
-        dims=3,
-    )
+    params = SlicParams.check(3, **_options(locals()))
+    return _slic_nd(params, clip, gradient, channel_axis, backend, timings)

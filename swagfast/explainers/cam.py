@@ -85,8 +85,13 @@ class BaseCAM:
         """(A, G, logits, target): activations, class-score gradients (None if not needed)."""
         return layer_activations(self.model, self.layer, x, target, self.score, need_grad=self.needs_grad)
 
-    def weights(self, A, G, x, t, logits) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    formula = None  # the gradient CAMs' weights from (A, G): a function of swagfast.attribution.cam_weights
+
+    def weights(self, A, G, x, t, logits) -> torch.Tensor:
+        """(B, K) channel weights; the gradient CAMs apply their ``formula``, the others override."""
+        if self.formula is None:  # pragma: no cover - every CAM defines one or the other
+            raise NotImplementedError
+        return self.formula(A, G)
 
     @keeps_model
     def raw(self, x: torch.Tensor, target=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,37 +114,25 @@ class BaseCAM:
 class GradCAM(BaseCAM):
     """Grad-CAM (Selvaraju et al.): weights = spatial mean of the class-score gradient."""
 
-    name = "Grad-CAM"
-
-    def weights(self, A, G, x, t, logits):
-        return gradcam_weights(A, G)
+    name, formula = "Grad-CAM", staticmethod(gradcam_weights)
 
 
 class GradCAMPlusPlus(BaseCAM):
     """Grad-CAM++ (Chattopadhay et al.), thesis eq. 6.2 with the exp-score closed form."""
 
-    name = "Grad-CAM++"
-
-    def weights(self, A, G, x, t, logits):
-        return gradcampp_weights(A, G)
+    name, formula = "Grad-CAM++", staticmethod(gradcampp_weights)
 
 
 class XGradCAM(BaseCAM):
     """XGrad-CAM (Fu et al.), thesis eq. 6.3: gradients weighted by normalised activations."""
 
-    name = "XGrad-CAM"
-
-    def weights(self, A, G, x, t, logits):
-        return xgradcam_weights(A, G)
+    name, formula = "XGrad-CAM", staticmethod(xgradcam_weights)
 
 
 class GradAMapCAM(BaseCAM):
     """Grad-AMap-CAM, thesis eq. 6.6: weights = mean_ij(dy_c/dA_kij * A_kij) (signed)."""
 
-    name = "Grad-AMap-CAM"
-
-    def weights(self, A, G, x, t, logits):
-        return grad_amap_weights(A, G)
+    name, formula = "Grad-AMap-CAM", staticmethod(grad_amap_weights)
 
 
 class SaliencyTubes(GradCAM):

@@ -116,6 +116,18 @@ def resolve_backend(backend: str, device: torch.device, arg: str = "values") -> 
     return backend
 
 
+def host_kernels(backend: str):
+    """The module whose functions compute a host backend's kernels: ``swagfast._C`` for "cpu",
+    ``swagfast.kernels`` (Numba, the same names and signatures) for "numba"."""
+    if backend == "cpu":
+        from swagfast import _C
+
+        return _C
+    from swagfast import kernels
+
+    return kernels
+
+
 def as_tensor(a: Any, name: str) -> torch.Tensor:
     """A torch view of a numpy array or tensor (no copy, except of an array with negative strides);
     TypeError for anything else."""

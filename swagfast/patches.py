@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from swagfast import kernels
 from swagfast._backend import (
     as_tensor,
     check_fits,
     cuda_stream,
     empty,
+    host_kernels,
     host_view,
     resolve_backend,
     run_kernel,
@@ -121,12 +121,8 @@ def accumulate_patches(
                 cuda_stream(m.device),
             )
     else:
-        if be == "cpu":
-            from swagfast import _C as impl
-        else:
-            impl = kernels.patches
         run_kernel(
-            impl.accumulate_patches,
+            host_kernels(be).accumulate_patches,
             host_view(m),
             host_view(off_host),
             host_view(J),

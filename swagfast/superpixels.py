@@ -16,19 +16,18 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from swagfast import kernels
 from swagfast._backend import (
     as_tensor,
     check_fits,
     cuda_stream,
     empty,
+    host_kernels,
     host_view,
     resolve_backend,
     run_kernel,
 )
+from swagfast._native import REDUCTIONS  # the names, from the C++ enumeration
 from swagfast._validate import check_bool, check_int, check_number, check_positive
-
-REDUCTIONS = ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -228,14 +227,8 @@ def segment_pool(
                     cuda_stream(v2.device),
                 )
         else:
-            if be == "cpu":
-                from swagfast import _C
-
-                pool = _C.segment_pool
-            else:
-                pool = kernels.segment_pool
             bad = run_kernel(
-                pool,
+                host_kernels(be).segment_pool,
                 host_view(v2),
                 host_view(l2),
                 n,
@@ -581,11 +574,7 @@ def _slic_nd(p: SlicParams, image, gradient, channel_axis, backend, timings):
         if be == "cuda":
             _segment_cuda(p, x, feat, labels, lap)
         else:
-            if be == "cpu":
-                from swagfast import _C as impl
-            else:
-                impl = kernels.slic
-            _segment_host(p, x, feat, labels, lap, impl)
+            _segment_host(p, x, feat, labels, lap, host_kernels(be))
     out = labels.reshape(B, *vox)
     if not x.batched:
         out = out[0]

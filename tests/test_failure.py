@@ -345,12 +345,15 @@ def test_fit_memory_does_not_grow_with_the_dataset():
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray Data's own deprecations
-def test_ray_fit_equals_loop_fit(model, train, stats):
+def test_ray_fit_equals_loop_fit(model, train, stats, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="ray[data] is in the test extra; install swagfast[test]")
     import ray
     import ray.data
 
     x, y = train
+    # Ray's workers start in the driver's folder and import from it: away from the source tree,
+    # they import the installed swagfast (with its compiled modules), as the test process does
+    monkeypatch.chdir(tmp_path)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         ds = ray.data.from_items(

@@ -16,6 +16,7 @@ LAYERS = [
     "_validate",
     "_C",
     "_C_cuda",
+    "_native",
     "kernels",
     "_backend",
     "_overlap",

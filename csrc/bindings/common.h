@@ -10,15 +10,21 @@
 namespace swagfast::bindings {
 
 inline Reduce parse_reduce(const std::string& name) {
-  if (name == "mean") return Reduce::Mean;
-  if (name == "sum") return Reduce::Sum;
-  if (name == "min") return Reduce::Min;
-  if (name == "max") return Reduce::Max;
-  if (name == "l1") return Reduce::L1;
-  if (name == "l2") return Reduce::L2;
-  if (name == "var") return Reduce::Var;
-  if (name == "std") return Reduce::Std;
-  throw pybind11::value_error("reduce must be one of mean, sum, min, max, l1, l2, var, std; got '" + name + "'");
+  for (int i = 0; i < kNumReduce; ++i)
+    if (name == kReduceNames[i]) return static_cast<Reduce>(i);
+  std::string all;
+  for (int i = 0; i < kNumReduce; ++i) all += std::string(i ? ", " : "") + kReduceNames[i];
+  throw pybind11::value_error("reduce must be one of " + all + "; got '" + name + "'");
+}
+
+// swagfast._C.REDUCTIONS (names in enum order) and ACC_SLOTS (slot name -> index).
+inline void export_enumerations(pybind11::module_& m) {
+  pybind11::tuple names(kNumReduce);
+  for (int i = 0; i < kNumReduce; ++i) names[i] = pybind11::str(kReduceNames[i]);
+  m.attr("REDUCTIONS") = names;
+  pybind11::dict slots;
+  for (int i = 0; i < kAccWidth; ++i) slots[pybind11::str(kAccSlotNames[i])] = i;
+  m.attr("ACC_SLOTS") = slots;
 }
 
 }  // namespace swagfast::bindings

@@ -176,6 +176,7 @@ void accumulate_patches(py::array maps, py::array offsets, py::array J, py::arra
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "swagfast native CPU kernels (C++17, OpenMP)";
+  bindings::export_enumerations(m);
   m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("n_seg"), py::arg("reduce"),
         py::arg("seg_out"), py::arg("map_out"),
         "Pool [B, N] values into [B, n_seg] segments; returns -1, or the flat index of an invalid label.");

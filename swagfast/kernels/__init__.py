@@ -1,6 +1,22 @@
-"""Numba versions of the native kernels: the fallback backend and an independent cross-check."""
+"""Numba versions of the native kernels, an independent cross-check of the C++ ones.
+
+A flat module with the names and signatures of ``swagfast._C``: the wrappers take either one as
+``impl`` (:func:`swagfast._backend.host_kernels`) and call ``impl.segment_pool(...)`` and so on.
+"""
 
 from swagfast.kernels import patches, slic
-from swagfast.kernels.segment_pool import REDUCE_CODES, segment_pool
+from swagfast.kernels.patches import accumulate_patches
+from swagfast.kernels.segment_pool import segment_pool
+from swagfast.kernels.slic import relabel, relabel_parallel, rescale_gradient, rgb_to_lab, slic_iterate
 
-__all__ = ["REDUCE_CODES", "patches", "segment_pool", "slic"]
+__all__ = [
+    "accumulate_patches",
+    "patches",
+    "relabel",
+    "relabel_parallel",
+    "rescale_gradient",
+    "rgb_to_lab",
+    "segment_pool",
+    "slic",
+    "slic_iterate",
+]

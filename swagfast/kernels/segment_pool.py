@@ -5,58 +5,65 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# Same order as swagfast::Reduce in csrc/include/swagfast/segment_pool.h.
-REDUCE_CODES = {"mean": 0, "sum": 1, "min": 2, "max": 3, "l1": 4, "l2": 5, "var": 6, "std": 7}
+from swagfast._native import ACC_SLOTS, REDUCE_CODES
+
+# the accumulator slots and reduction codes of csrc/include/swagfast/segment_pool.h (compile-time
+# constants of the kernels below)
+COUNT, SUM, ABS, SQ, MIN, MAX, M2 = (ACC_SLOTS[k] for k in ("count", "sum", "abs", "sq", "min", "max", "m2"))
+WIDTH = len(ACC_SLOTS)
+MEAN, TOTAL, LOWEST, HIGHEST, L1, L2, VAR, STD = (
+    REDUCE_CODES[k] for k in ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
+)
 
 
 @numba.njit(cache=True, nogil=True)
 def _pool_one(v, lab, n_seg, code, out, pixel_out, do_map):
-    acc = np.zeros((n_seg, 7))  # count, sum, |x|, x^2, min, max, m2
-    acc[:, 4] = np.inf
-    acc[:, 5] = -np.inf
+    acc = np.zeros((n_seg, WIDTH))
+    acc[:, MIN] = np.inf
+    acc[:, MAX] = -np.inf
     for i in range(v.shape[0]):
         s = lab[i]
         if s < 0 or s >= n_seg:
             return i
         x = np.float64(v[i])
-        acc[s, 0] += 1.0
-        if code == 2:
-            if x < acc[s, 4] or x != x:
-                acc[s, 4] = x
-        elif code == 3:
-            if x > acc[s, 5] or x != x:
-                acc[s, 5] = x
-        elif code == 4:
-            acc[s, 2] += abs(x)
-        elif code == 5:
-            acc[s, 3] += x * x
+        acc[s, COUNT] += 1.0
+        if code == LOWEST:
+            if x < acc[s, MIN] or x != x:
+                acc[s, MIN] = x
+        elif code == HIGHEST:
+            if x > acc[s, MAX] or x != x:
+                acc[s, MAX] = x
+        elif code == L1:
+            acc[s, ABS] += abs(x)
+        elif code == L2:
+            acc[s, SQ] += x * x
         else:
-            acc[s, 1] += x
-    if code == 6 or code == 7:
+            acc[s, SUM] += x
+    if code == VAR or code == STD:
         for i in range(v.shape[0]):
             s = lab[i]
-            d = np.float64(v[i]) - acc[s, 1] / acc[s, 0]
-            acc[s, 6] += d * d
+            d = np.float64(v[i]) - acc[s, SUM] / acc[s, COUNT]
+            acc[s, M2] += d * d
     for s in range(n_seg):
-        n = acc[s, 0]
+        n = acc[s, COUNT]
         r = 0.0
         if n > 0:
-            if code == 0:
-                r = acc[s, 1] / n
-            elif code == 1:
-                r = acc[s, 1]
-            elif code == 2:
-                r = acc[s, 4]
-            elif code == 3:
-                r = acc[s, 5]
-            elif code == 4:
-                r = acc[s, 2]
-            elif code == 5:
-                r = np.sqrt(acc[s, 3])
-            elif code == 6:
-                r = acc[s, 6] / n
+            if code == MEAN:
+                r = acc[s, SUM] / n
+            elif code == TOTAL:
+                r = acc[s, SUM]
+            elif code == LOWEST:
+                r = acc[s, MIN]
+            elif code == HIGHEST:
+                r = acc[s, MAX]
+            elif code == L1:
+                r = acc[s, ABS]
+            elif code == L2:
+                r = np.sqrt(acc[s, SQ])
+            elif code == VAR:
+                r = acc[s, M2] / n
             else:
-                r = np.sqrt(acc[s, 6] / n)
+                r = np.sqrt(acc[s, M2] / n)
         out[s] = r
     if do_map:
         for i in range(v.shape[0]):

@@ -17,6 +17,13 @@ enum class Reduce : int { Mean = 0, Sum = 1, Min = 2, Max = 3, L1 = 4, L2 = 5, V
 constexpr int kAccWidth = 7;
 enum AccSlot : int { kCount = 0, kSum = 1, kAbs = 2, kSq = 3, kMin = 4, kMax = 5, kM2 = 6 };
 
+// The names of the reductions and of the accumulator slots, in enum order: the one list that the
+// bindings parse, and that swagfast._C exports (REDUCTIONS, ACC_SLOTS) to the Python wrapper and
+// the Numba kernels. A new reduction is an enum value, its name here, and its finaliser below.
+constexpr int kNumReduce = 8;
+constexpr const char* kReduceNames[kNumReduce] = {"mean", "sum", "min", "max", "l1", "l2", "var", "std"};
+constexpr const char* kAccSlotNames[kAccWidth] = {"count", "sum", "abs", "sq", "min", "max", "m2"};
+
 // Variance and std are population statistics (ddof = 0), computed two-pass
 // (mean first, then squared deviations) for accuracy.
 SWAGFAST_HD bool needs_second_pass(Reduce r) { return r == Reduce::Var || r == Reduce::Std; }

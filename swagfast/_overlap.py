@@ -15,18 +15,18 @@ import torch
 
 from swagfast._backend import backends
 
-_beside_pool: ThreadPoolExecutor | None = None
-_beside_lock = threading.Lock()
+_overlap_pool: ThreadPoolExecutor | None = None
+_overlap_lock = threading.Lock()
 
 
-def _forget_beside_pool() -> None:
+def _forget_overlap_pool() -> None:
     # a forked child has no worker thread: the parent's executor would queue work nobody runs
-    global _beside_pool, _beside_lock
-    _beside_pool, _beside_lock = None, threading.Lock()
+    global _overlap_pool, _overlap_lock
+    _overlap_pool, _overlap_lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_beside_pool)
+    os.register_at_fork(after_in_child=_forget_overlap_pool)
 
 
 def _single_threaded_worker() -> None:
@@ -46,8 +46,8 @@ def _single_threaded_worker() -> None:
         _C.set_thread_num_threads(1)  # swagfast's kernels, and torch's ops, in this thread
 
 
-class Beside:
-    """A stage started by :func:`run_beside`; :meth:`result` waits for it.
+class Overlapped:
+    """A stage started by :func:`start_overlapped`; :meth:`result` waits for it.
 
     On CUDA the stage ran on a side stream; ``result()`` makes the caller's stream wait for it
     and marks the returned tensor as used there (so its memory is not reused too early).
@@ -72,18 +72,18 @@ class Beside:
             pass
 
 
-def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwargs: Any) -> Beside:
+def start_overlapped(fn: Callable[..., Any], device: torch.device, *args: Any, **kwargs: Any) -> Overlapped:
     """Start ``fn(*args, **kwargs)`` beside the caller's next work (SWAG's colour superpixels
     while the attribution runs): in a worker thread, on one CPU thread (see
     :func:`_single_threaded_worker`), and on CUDA on a side stream ordered after the caller's
     stream (tensor arguments are marked as used there). One worker serves the process, so stages
     started from several threads queue rather than multiply the threads.
     """
-    global _beside_pool
-    with _beside_lock:
-        if _beside_pool is None:
-            _beside_pool = ThreadPoolExecutor(
-                1, thread_name_prefix="swagfast-beside", initializer=_single_threaded_worker
+    global _overlap_pool
+    with _overlap_lock:
+        if _overlap_pool is None:
+            _overlap_pool = ThreadPoolExecutor(
+                1, thread_name_prefix="swagfast-overlap", initializer=_single_threaded_worker
             )
     side = caller = None
     if device.type == "cuda":
@@ -100,4 +100,4 @@ def run_beside(fn: Callable[..., Any], device: torch.device, *args: Any, **kwarg
         with torch.cuda.device(device), torch.cuda.stream(side):
             return fn(*args, **kwargs)
 
-    return Beside(_beside_pool.submit(work), side, caller)
+    return Overlapped(_overlap_pool.submit(work), side, caller)

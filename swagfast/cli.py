@@ -73,7 +73,7 @@ def _demo(args: argparse.Namespace) -> int:
     x = bundle.preprocess.normalize(crops).to(args.device)
     with torch.no_grad():
         probs = bundle.model(x).softmax(dim=1)
-    swag = SWAG(bundle.model, args.variant, args.segments, mean=bundle.mean, std=bundle.std)
+    swag = SWAG(bundle.model, args.mode, args.segments, mean=bundle.mean, std=bundle.std)
     exp = swag(x, image=crops).numpy()
     overlays = exp.overlay(crops)
     borders = exp.borders(crops)
@@ -154,9 +154,9 @@ def make_explainer(method: str, bundle, layer: str, segments: int | None = None,
     m = bundle.model
     video = isinstance(bundle.preprocess, ClipPreprocess)
     if method.startswith("swag-"):
-        variant = {"swag-g": "G", "swag-i": "I", "swag-ig": "I+G"}[method]
+        mode = {"swag-g": "G", "swag-i": "I", "swag-ig": "I+G"}[method]
         cls = SWAGV if video else SWAG
-        swag = cls(m, variant, segments or (120 if video else 300), mean=bundle.mean, std=bundle.std)
+        swag = cls(m, mode, segments or (120 if video else 300), mean=bundle.mean, std=bundle.std)
         return lambda x, crops, t: swag(x, t, image=crops)
     if method in CLI_CAMS:
         cam = CLI_CAMS[method](m, layer)
@@ -442,7 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     demo.add_argument("--limit", type=int, default=0, help="only the first N photos (default: all)")
     demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    demo.add_argument("--variant", default="G", choices=["G", "I", "I+G"], help="SWAG variant (default: G)")
+    demo.add_argument(
+        "--mode",
+        "--variant",
+        dest="mode",
+        default="G",
+        choices=["G", "I", "I+G"],
+        help="SWAG mode (default: G)",
+    )
     demo.add_argument("--segments", type=int, default=300, help="superpixels per photo (default: 300)")
     demo.set_defaults(func=_demo)
     ex = sub.add_parser(

@@ -123,12 +123,12 @@ def test_sanity_baselines_and_random_target():
 
 def test_bad_arguments():
     model = RedDetector()
-    with pytest.raises(ValueError, match="variant must be one of 'G', 'I', 'I\\+G'; got 'X'"):
+    with pytest.raises(ValueError, match="mode must be one of 'G', 'I', 'I\\+G'; got 'X'"):
         SWAG(model, "X")
     with pytest.raises(ValueError, match="attribution must be one of"):
         SWAG(model, attribution="lrp")
-    with pytest.raises(ValueError, match="pooling must be one of"):
-        SWAG(model, pooling="median")
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        SWAG(model, reduce="median")
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         SWAG(lambda x: x)
     with pytest.raises(ValueError, match="std must be positive"):
@@ -290,9 +290,9 @@ def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_a
     # cores libgomp shortens its spin-waits for the whole process, and later torch ops on the
     # CPU ran 2x slower. The worker runs torch, swagfast and Numba on one thread.
     from swagfast import _C
-    from swagfast._overlap import run_beside
+    from swagfast._overlap import start_overlapped
 
-    run_beside(lambda: None, torch.device("cpu")).result()  # the worker exists
+    start_overlapped(lambda: None, torch.device("cpu")).result()  # the worker exists
     before = len(os.listdir("/proc/self/task"))
     swagfast.set_num_threads(2)
     try:
@@ -303,7 +303,7 @@ def test_the_worker_thread_opens_no_openmp_pool_and_leaves_the_caller_settings_a
             torch.aminmax(big.expand(8, 3, 256, 256).contiguous())
             return _C.num_threads()
 
-        seen = run_beside(stage, torch.device("cpu")).result()
+        seen = start_overlapped(stage, torch.device("cpu")).result()
         assert seen == 1
         assert swagfast.get_num_threads() == 2  # the caller's count is untouched
     finally:
@@ -316,32 +316,32 @@ def test_the_worker_works_in_a_forked_child():
     # a child forked after the parent used the worker has no worker thread: it must start its own
     import multiprocessing
 
-    from swagfast._overlap import run_beside
+    from swagfast._overlap import start_overlapped
 
-    assert run_beside(lambda: 1, torch.device("cpu")).result() == 1
+    assert start_overlapped(lambda: 1, torch.device("cpu")).result() == 1
     ctx = multiprocessing.get_context("fork")
     with warnings.catch_warnings():  # Python >= 3.12 warns about fork() in a threaded process
         warnings.simplefilter("ignore", DeprecationWarning)
         with ctx.Pool(1) as pool:
-            assert pool.apply_async(_beside_in_child).get(timeout=60) == 2
+            assert pool.apply_async(_overlapped_in_child).get(timeout=60) == 2
 
 
-def _beside_in_child():
-    from swagfast._overlap import run_beside
+def _overlapped_in_child():
+    from swagfast._overlap import start_overlapped
 
-    return run_beside(lambda: 2, torch.device("cpu")).result()
+    return start_overlapped(lambda: 2, torch.device("cpu")).result()
 
 
 def test_overlapped_stage_errors_reach_the_caller_and_attribution_errors_wait_for_it(monkeypatch):
     from swagfast.explainers import swag as swag_module
 
-    started, original = [], swag_module.run_beside
+    started, original = [], swag_module.start_overlapped
 
     def recording(*args, **kwargs):
         started.append(original(*args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(swag_module, "run_beside", recording)
+    monkeypatch.setattr(swag_module, "start_overlapped", recording)
     x, _ = red_square_batch(1, size=64)
     swag = SWAG(RedDetector().eval(), "I", n_segments=20, mean=MEAN, std=STD, overlap=True)
     with pytest.raises(ValueError, match=r"image must hold float values in \[0, 1\]"):  # raised in the worker
@@ -468,3 +468,17 @@ def test_non_finite_input_and_the_explanation_object():
     assert exp == exp and exp != SWAG(model, "G", mean=MEAN, std=STD)(x)  # identity, no tensor ==
     half = swagfast.Explanation(heatmap=exp.heatmap.bfloat16(), target=exp.target, method="m")
     assert half.numpy().heatmap.dtype == np.float32  # bfloat16 has no numpy dtype
+
+
+def test_the_old_keyword_names_still_work_with_a_deprecation_warning():
+    model = RedDetector().eval()
+    x, _ = red_square_batch(1)
+    want = SWAG(model, "I", reduce="max", mean=MEAN, std=STD)(x).heatmap
+    with pytest.warns(DeprecationWarning) as caught:
+        old = SWAG(model, variant="I", pooling="max", mean=MEAN, std=STD)
+    assert sorted(str(w.message).split("=")[0] for w in caught) == ["SWAG's pooling", "SWAG's variant"]
+    assert "use mode=" in str(caught[0].message) and "use reduce=" in str(caught[1].message)
+    assert old.mode == "I" and old.reduce == "max"
+    torch.testing.assert_close(old(x).heatmap, want)
+    with pytest.warns(DeprecationWarning, match="SWAG.pooling is deprecated"):
+        assert old.pooling == "max"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from swagfast import attribution as attr
-from swagfast._overlap import run_beside
+from swagfast._overlap import start_overlapped
 from swagfast._validate import check_model, check_normalisation, check_score, check_seed
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.superpixels import (
@@ -24,7 +25,7 @@ from swagfast.superpixels import (
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Default weights per variant (METHODS.md §2): I: w_c = 10; G: w_g = 10; I+G: 20 and 9.
+# Default weights per mode (METHODS.md §2): I: w_c = 10; G: w_g = 10; I+G: 20 and 9.
 DEFAULT_WEIGHTS = {"I": (10.0, 10.0), "G": (10.0, 10.0), "I+G": (20.0, 9.0)}
 
 
@@ -42,6 +43,18 @@ class _Clock:
         self.t = now
 
 
+def _renamed(old: str, old_value, new: str, value):
+    """The value of a keyword given under its old name, with a DeprecationWarning."""
+    if old_value is None:
+        return value
+    warnings.warn(
+        f"SWAG's {old}= is deprecated and will be removed in the next release; use {new}=",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
+
+
 class SWAG:
     """SWAG / SWAG-V: pixel attributions mean-pooled into (gradient-augmented) SLIC segments.
 
@@ -54,15 +67,18 @@ class SWAG:
     ----------
     model : nn.Module
         Classifier taking the normalised input, returning (B, classes) logits.
-    variant : {"G", "I", "I+G"}, default "G"
-        Which features the SLIC clusters: the gradient (G), the colour (I) or both.
+    mode : {"G", "I", "I+G"}, default "G"
+        Which features the SLIC clusters: the gradient (G), the colour (I) or both (as
+        :func:`swagfast.slic`'s ``mode``; the keyword ``variant=`` is a deprecated alias).
     n_segments : int, default 300
         Superpixels per image (METHODS.md §3: 300 at 224x224; SWAG-V: 120 supervoxels).
     attribution : {"guided", "vanilla", "input_x_gradient", "noise", "sobel"}, default "guided"
         The per-pixel map; "noise" and "sobel" are the sanity baselines of Tables 3.4/3.5.
-    pooling : {"mean", "sum", "min", "max", "l1", "l2", "var", "std"}, default "mean"
+    reduce : {"mean", "sum", "min", "max", "l1", "l2", "var", "std"}, default "mean"
+        How each segment's pixels are pooled (:func:`swagfast.segment_pool`'s ``reduce``; the
+        keyword ``pooling=`` is a deprecated alias).
     w_c, w_g : float, optional
-        SLIC weights; default per variant: I (10, -), G (-, 10), I+G (20, 9).
+        SLIC weights; default per mode: I (10, -), G (-, 10), I+G (20, 9).
     mean, std : 3 floats, default ImageNet
         The model's normalisation, used to recover the colour image for variants I and I+G
         when ``image`` is not given to the call.
@@ -105,11 +121,11 @@ class SWAG:
     def __init__(
         self,
         model: nn.Module,
-        variant: str = "G",
+        mode: str = "G",
         n_segments: int = 300,
         *,
         attribution: str = "guided",
-        pooling: str = "mean",
+        reduce: str = "mean",
         w_c: float | None = None,
         w_g: float | None = None,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
@@ -122,14 +138,18 @@ class SWAG:
         connectivity: str = "raster",
         overlap: bool | None = None,
         profile: bool = False,
+        variant: str | None = None,
+        pooling: str | None = None,
     ) -> None:
         check_model(model)
-        if variant not in MODES:
-            raise ValueError(f"variant must be one of 'G', 'I', 'I+G'; got {variant!r}")
+        mode = _renamed("variant", variant, "mode", mode)
+        reduce = _renamed("pooling", pooling, "reduce", reduce)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of 'G', 'I', 'I+G'; got {mode!r}")
         if attribution not in attr.METHODS:
             raise ValueError(f"attribution must be one of {', '.join(attr.METHODS)}; got {attribution!r}")
-        if pooling not in REDUCTIONS:
-            raise ValueError(f"pooling must be one of {', '.join(REDUCTIONS)}; got {pooling!r}")
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}; got {reduce!r}")
         check_score(score)
         check_normalisation(mean, std)
         check_seed(seed)
@@ -139,11 +159,11 @@ class SWAG:
         if not isinstance(profile, bool):
             raise TypeError(f"profile must be a bool, got {type(profile).__name__}")
         self.model = model
-        self.variant = variant
+        self.mode = mode
         self.n_segments = n_segments
         self.attribution = attribution
-        self.pooling = pooling
-        dc, dg = DEFAULT_WEIGHTS[variant]
+        self.reduce = reduce
+        dc, dg = DEFAULT_WEIGHTS[mode]
         self.w_c = dc if w_c is None else w_c
         self.w_g = dg if w_g is None else w_g
         self.mean = tuple(float(m) for m in mean)
@@ -157,10 +177,22 @@ class SWAG:
         self.overlap = overlap
         self.profile = profile
 
+    @property
+    def variant(self) -> str:
+        """Deprecated name of :attr:`mode`."""
+        warnings.warn("SWAG.variant is deprecated; use SWAG.mode", DeprecationWarning, stacklevel=2)
+        return self.mode
+
+    @property
+    def pooling(self) -> str:
+        """Deprecated name of :attr:`reduce`."""
+        warnings.warn("SWAG.pooling is deprecated; use SWAG.reduce", DeprecationWarning, stacklevel=2)
+        return self.reduce
+
     def method_name(self, video: bool = False) -> str:
         """ "SWAG_G", "SWAG-V_I+G", ... with the attribution in brackets when not guided."""
         name = "SWAG-V" if video else "SWAG"
-        return f"{name}_{self.variant}" + ("" if self.attribution == "guided" else f"[{self.attribution}]")
+        return f"{name}_{self.mode}" + ("" if self.attribution == "guided" else f"[{self.attribution}]")
 
     def colour_image(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation: (B, 3, ...) in [0, 1] on ``x``'s device."""
@@ -190,7 +222,7 @@ class SWAG:
         variant I only, never with ``profile``; ``overlap=None`` decides by device, input
         (one clip) and connectivity rule (see the class's parameters)."""
         attr.check_input(x)
-        if self.variant != "I" or self.profile:
+        if self.mode != "I" or self.profile:
             return False
         if self.overlap is not None:
             return self.overlap
@@ -200,7 +232,7 @@ class SWAG:
         """(segments, M, target): the superpixels SWAG pools into, the pixel map and the classes."""
         attr.check_input(x)
         clock = _clock or _Clock(x.device, self.profile)
-        need_colour = self.variant in ("I", "I+G") or self.attribution == "sobel"
+        need_colour = self.mode in ("I", "I+G") or self.attribution == "sobel"
         img = self._image_tensor(x, image) if need_colour else None
         fn = slic if x.ndim == 4 else supervoxels
         if x.ndim == 4 and self.spacing is not None:
@@ -210,17 +242,17 @@ class SWAG:
             )
         kw = {} if self.spacing is None else {"spacing": self.spacing}
         kw.update(
-            mode=self.variant,
+            mode=self.mode,
             w_c=self.w_c,
             w_g=self.w_g,
             max_num_iter=self.max_num_iter,
             backend=self.backend,
             connectivity=self.connectivity,
         )
-        colour = img if self.variant in ("I", "I+G") else None
+        colour = img if self.mode in ("I", "I+G") else None
         early = None
         if self.uses_overlap(x):
-            early = run_beside(fn, x.device, colour, self.n_segments, **kw)
+            early = start_overlapped(fn, x.device, colour, self.n_segments, **kw)
         try:
             M, t = attr.attribute(
                 self.model, x, self.attribution, target, score=self.score, image=img, seed=self.seed
@@ -234,7 +266,7 @@ class SWAG:
             segments = early.result()
         else:
             stages = {} if self.profile else None
-            grad = M if self.variant in ("G", "I+G") else None
+            grad = M if self.mode in ("G", "I+G") else None
             segments = fn(colour, self.n_segments, gradient=grad, timings=stages, **kw)
         clock.lap("superpixels")
         if self.profile:
@@ -251,7 +283,7 @@ class SWAG:
         attr.check_input(x)
         clock = _Clock(x.device, self.profile)
         segments, M, t = self.segment(x, target, image=image, _clock=clock)
-        pooled = segment_pool(M, segments, self.pooling, backend=self.backend)
+        pooled = segment_pool(M, segments, self.reduce, backend=self.backend)
         clock.lap("pooling")
         clock.timings["total"] = sum(clock.timings[k] for k in ("attribution", "superpixels", "pooling"))
         warn_if_constant(
@@ -298,7 +330,7 @@ class SWAGV(SWAG):
     def __init__(
         self,
         model: nn.Module,
-        variant: str = "I+G",
+        mode: str = "I+G",
         n_segments: int = 120,
         *,
         w_c: float = 20.0,
@@ -308,7 +340,7 @@ class SWAGV(SWAG):
         **kwargs,
     ) -> None:
         super().__init__(
-            model, variant, n_segments, w_c=w_c, w_g=w_g, spacing=spacing, connectivity=connectivity, **kwargs
+            model, mode, n_segments, w_c=w_c, w_g=w_g, spacing=spacing, connectivity=connectivity, **kwargs
         )
 
     def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
@@ -320,7 +352,7 @@ class SWAGV(SWAG):
 
 def lime_segmenter(
     model: nn.Module,
-    variant: str = "G",
+    mode: str = "G",
     n_segments: int = 50,
     *,
     preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
@@ -339,7 +371,7 @@ def lime_segmenter(
     image is scaled to [0, 1] and normalised with ``mean``/``std`` (no resizing, so the segments
     match the image). ``target``: the class whose gradient drives the G variants (None: top-1).
     """
-    swag = SWAG(model, variant, n_segments, mean=mean, std=std, **swag_kwargs)
+    swag = SWAG(model, mode, n_segments, mean=mean, std=std, **swag_kwargs)
 
     def default_preprocess(image: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
@@ -363,7 +395,7 @@ def lime_segmenter(
 def captum_feature_mask(
     model: nn.Module,
     x: torch.Tensor,
-    variant: str = "G",
+    mode: str = "G",
     n_segments: int = 50,
     *,
     target=None,
@@ -374,5 +406,5 @@ def captum_feature_mask(
 
     Each item's segments are numbered 0..n-1 (Captum's requirement), on ``x``'s device.
     """
-    segments, _, _ = SWAG(model, variant, n_segments, **swag_kwargs).segment(x, target, image=image)
+    segments, _, _ = SWAG(model, mode, n_segments, **swag_kwargs).segment(x, target, image=image)
     return segments.long().unsqueeze(1)

@@ -108,7 +108,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # the CAM family under its CLI names: swagfast.explainers.cam.CAMS, with Saliency Tubes hyphenated
 CLI_CAMS = {name.replace("saliencytubes", "saliency-tubes"): cls for name, cls in CAMS.items()}
 LAYER_METHODS = ("jitter-cam", *CLI_CAMS)
@@ -119,7 +118,7 @@ EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 
 def _inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
     """Files to explain (folders expanded to their images and videos, sorted) and problems found."""
-    from swagfast.data import VIDEO_SUFFIXES
+    from swagfast.data import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     files, problems = [], []
     for p in map(Path, paths):

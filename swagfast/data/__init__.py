@@ -60,10 +60,11 @@ def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
 from swagfast.data.actions import ACTIONS, ActionSet, action_set  # noqa: E402
 from swagfast.data.bam import BAMSet, SmallCNN, bam_set, train_small_cnn  # noqa: E402
 from swagfast.data.composites import Composites, composites, keep_predicted, object_cutouts  # noqa: E402
-from swagfast.data.video import VIDEO_SUFFIXES, read_clip, write_clip  # noqa: E402
+from swagfast.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_clip, write_clip  # noqa: E402
 
 __all__ = [
     "ACTIONS",
+    "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "ActionSet",
     "BAMSet",

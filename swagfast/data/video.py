@@ -9,6 +9,8 @@ import numpy as np
 
 from swagfast._validate import check_int, check_positive
 
+# the files read as images (OpenCV's decoders) and as clips
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 

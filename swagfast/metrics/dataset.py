@@ -16,10 +16,9 @@ from torch import nn
 from tqdm import tqdm
 
 from swagfast._validate import check_int
+from swagfast.data.video import IMAGE_SUFFIXES
 from swagfast.metrics.deletion import deletion, insertion
 from swagfast.metrics.localisation import FAMILIES, ground_truth_boxes, iou_frames
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def crop_box(box, shape: tuple[int, int], size: int):

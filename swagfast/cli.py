@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -198,11 +199,20 @@ def _index_html(rows: list[dict], title: str) -> bytes:
     return page.encode()
 
 
-def _write_outputs(
-    out: Path, stem: str, f: Path, i: int, exp, crops, pictures, probs, bundle, layer, args
-) -> dict:
-    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row.
-    ``pictures``: the batch's (overlays, borders or None)."""
+class _Batch(NamedTuple):
+    """One explained batch: what its items' outputs are made of."""
+
+    exp: object  # the Explanation, as numpy
+    crops: np.ndarray  # (B, [T,] H, W, 3) uint8, what the model saw
+    pictures: tuple  # (overlays, borders or None)
+    probs: torch.Tensor  # (B, classes) softmax
+    bundle: object
+    layer: str
+
+
+def _write_outputs(out: Path, stem: str, f: Path, i: int, batch: _Batch, args) -> dict:
+    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row."""
+    exp, crops, pictures, probs, bundle, layer = batch
     top = probs[i].topk(min(5, probs.shape[1]))
     top5 = [
         {"class": int(c), "name": bundle.class_names[int(c)], "prob": round(float(p), 5)}
@@ -252,28 +262,19 @@ def _write_outputs(
     return row
 
 
-def _explain(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def _fail(msg: str) -> int:
+    print(f"swagfast explain: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
 
+
+def _explainers(args: argparse.Namespace, files: list[Path], skipped: list) -> list | str:
+    """(kind, files, bundle, layer, explain) per kind of input (images, videos) there is, or the
+    usage error that stops the run; files of a kind the method cannot explain go to ``skipped``."""
     from swagfast import models
-    from swagfast.data import VIDEO_SUFFIXES, read_clip
+    from swagfast.data import VIDEO_SUFFIXES
 
-    def fail(msg: str) -> int:
-        print(f"swagfast explain: error: {msg}", file=sys.stderr)
-        return EXIT_USAGE
-
-    problem = _usage_error(args)
-    if problem is not None:
-        return fail(problem)
-    if args.batch_size < 1:
-        return fail(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.segments is not None and args.segments < 1:
-        return fail(f"--segments must be >= 1, got {args.segments}")
-    files, problems = _inputs(args.paths)
     videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
     images = [f for f in files if f.suffix.lower() not in VIDEO_SUFFIXES]
-    for p in problems:
-        print(f"swagfast explain: skipped {p}", file=sys.stderr)
     kinds = []
     for kind, group, name in (("image", images, args.model), ("video", videos, args.video_model)):
         if not group:
@@ -284,104 +285,138 @@ def _explain(args: argparse.Namespace) -> int:
                     f"swagfast explain: skipped {f}: --method {args.method} is not for {kind}s",
                     file=sys.stderr,
                 )
-            problems += group
+            skipped += group
             continue
         try:
             bundle = models.load(name, device=args.device, weights=args.weights if kind == "image" else None)
         except (ValueError, FileNotFoundError, RuntimeError) as err:
-            return fail(f"--{'model' if kind == 'image' else 'video-model'} {name}: {err}")
+            return f"--{'model' if kind == 'image' else 'video-model'} {name}: {err}"
         is_clip = isinstance(bundle.preprocess, models.ClipPreprocess)
         if is_clip != (kind == "video"):
-            return fail(f"{name} is {'a clip' if is_clip else 'an image'} model; it cannot explain {kind}s")
+            return f"{name} is {'a clip' if is_clip else 'an image'} model; it cannot explain {kind}s"
         if args.target is not None and not 0 <= args.target < len(bundle.class_names):
-            return fail(f"--target must be a class in [0, {len(bundle.class_names)}), got {args.target}")
+            return f"--target must be a class in [0, {len(bundle.class_names)}), got {args.target}"
         layer = args.layer or bundle.layer
         try:
             explain = make_explainer(args.method, bundle, layer, args.segments)
         except ValueError as err:
-            return fail(str(err))
+            return str(err)
         kinds.append((kind, group, bundle, layer, explain))
-    if not kinds:
-        return fail("nothing to explain")
+    return kinds or "nothing to explain"
+
+
+class _Run:
+    """The outputs of one ``swagfast explain``: file names, rows, what was skipped."""
+
+    def __init__(self, args: argparse.Namespace, out: Path, files: list[Path], skipped: int) -> None:
+        self.args, self.out, self.skipped, self.index_failed = args, out, skipped, False
+        self.rows: list[dict] = []
+        self.used: set[str] = set()
+        self.inputs = {f.resolve() for f in files}  # an output never replaces an input
+
+    def stem(self, f: Path) -> str:
+        """A free name for ``f``'s outputs (``NAME``, ``NAME-2``, ...)."""
+        stem, k = f.stem, 2
+        while stem in self.used or any(
+            (self.out / f"{stem}{ext}").resolve() in self.inputs for ext in (".png", ".json", ".mp4", ".npy")
+        ):
+            stem, k = f"{f.stem}-{k}", k + 1
+        self.used.add(stem)
+        return stem
+
+    def read(self, kind: str, chunk: list[Path], bundle) -> tuple[list[Path], list[np.ndarray]]:
+        """The readable files of ``chunk`` and their crops; the others are reported."""
+        from swagfast.data import read_clip
+
+        names, crops = [], []
+        for f in chunk:
+            try:
+                item = read_clip(f) if kind == "video" else _read_rgb(f)
+                why = f"not a readable {kind}"
+            except (OSError, ValueError) as err:
+                item, why = None, str(err)
+            if item is None:
+                print(f"swagfast explain: skipped {f}: {why}", file=sys.stderr)
+                self.skipped += 1
+                continue
+            names.append(f)
+            crops.append(bundle.preprocess.crop(item))
+        return names, crops
+
+    def explain(self, names: list[Path], crops: list[np.ndarray], bundle, layer: str, explain) -> None:
+        """Explain one batch and write each item's files (a failed write skips that item)."""
+        args = self.args
+        crops_np = np.stack(crops)
+        x = bundle.preprocess.normalize(crops_np).to(args.device)
+        with torch.no_grad():
+            probs = bundle.model(x).softmax(dim=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exp = explain(x, crops_np, args.target).numpy()
+            if not any("is constant" in str(w.message) for w in caught):  # explainers warn themselves
+                heat = torch.from_numpy(np.asarray(exp.heatmap))
+                warn_if_constant(heat, exp.method, "the attribution is zero or uniform on these inputs")
+        for w in caught:
+            print(f"swagfast explain: warning: {w.message}", file=sys.stderr)
+        pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
+        batch = _Batch(exp, crops_np, pictures, probs, bundle, layer)
+        for i, f in enumerate(names):
+            stem = self.stem(f)
+            try:
+                self.rows.append(_write_outputs(self.out, stem, f, i, batch, args))
+            except OSError as err:  # this input's files go; the others are still explained
+                for ext in (".png", ".json", ".mp4", ".npy"):
+                    (self.out / f"{stem}{ext}").unlink(missing_ok=True)
+                print(f"swagfast explain: skipped {f}: cannot write its outputs: {err}", file=sys.stderr)
+                self.skipped += 1
+        if self.rows:
+            try:
+                viz.write_bytes_atomic(
+                    self.out / "index.html", _index_html(self.rows, f"swagfast explain: {args.method}")
+                )
+            except OSError as err:
+                print(f"swagfast explain: cannot write {self.out / 'index.html'}: {err}", file=sys.stderr)
+                self.index_failed = True
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    problem = _usage_error(args)
+    if problem is None and args.batch_size < 1:
+        problem = f"--batch-size must be >= 1, got {args.batch_size}"
+    if problem is None and args.segments is not None and args.segments < 1:
+        problem = f"--segments must be >= 1, got {args.segments}"
+    if problem is not None:
+        return _fail(problem)
+    files, problems = _inputs(args.paths)
+    for p in problems:
+        print(f"swagfast explain: skipped {p}", file=sys.stderr)
+    kinds = _explainers(args, files, problems)
+    if isinstance(kinds, str):
+        return _fail(kinds)
     out = Path(args.out)
     problem, created = _writable_out(out)
     if problem is not None:
-        return fail(problem)
-    rows: list[dict] = []
-    used: set[str] = set()
-    inputs = {f.resolve() for f in files}  # an output must never replace an input (--out among them)
-
-    def free(stem: str) -> bool:
-        names = (f"{stem}{ext}" for ext in (".png", ".json", ".mp4", ".npy"))
-        return stem not in used and not any((out / n).resolve() in inputs for n in names)
-
-    skipped, index_failed = len(problems), False
-    title = f"swagfast explain: {args.method}"
+        return _fail(problem)
+    run = _Run(args, out, files, len(problems))
     for kind, group, bundle, layer, explain in kinds:
         batches = [group[i : i + args.batch_size] for i in range(0, len(group), args.batch_size)]
         for chunk in tqdm(
             batches, disable=args.quiet or len(batches) < 2, desc=f"explain {kind}s", unit="batch"
         ):
-            names, crops = [], []
-            for f in chunk:
-                try:
-                    item = read_clip(f) if kind == "video" else _read_rgb(f)
-                    why = f"not a readable {kind}"
-                except (OSError, ValueError) as err:
-                    item, why = None, str(err)
-                if item is None:
-                    print(f"swagfast explain: skipped {f}: {why}", file=sys.stderr)
-                    skipped += 1
-                    continue
-                names.append(f)
-                crops.append(bundle.preprocess.crop(item))
-            if not names:
-                continue
-            crops_np = np.stack(crops)
-            x = bundle.preprocess.normalize(crops_np).to(args.device)
-            with torch.no_grad():
-                probs = bundle.model(x).softmax(dim=1)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                exp = explain(x, crops_np, args.target).numpy()
-                if not any("is constant" in str(w.message) for w in caught):  # explainers warn themselves
-                    warn_if_constant(
-                        torch.from_numpy(np.asarray(exp.heatmap)),
-                        exp.method,
-                        "the attribution is zero or uniform on these inputs",
-                    )
-            for w in caught:
-                print(f"swagfast explain: warning: {w.message}", file=sys.stderr)
-            pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
-            for i, f in enumerate(names):
-                stem, k = f.stem, 2
-                while not free(stem):
-                    stem, k = f"{f.stem}-{k}", k + 1
-                used.add(stem)
-                try:
-                    rows.append(
-                        _write_outputs(out, stem, f, i, exp, crops_np, pictures, probs, bundle, layer, args)
-                    )
-                except OSError as err:  # this input's files go; the others are still explained
-                    for ext in (".png", ".json", ".mp4", ".npy"):
-                        (out / f"{stem}{ext}").unlink(missing_ok=True)
-                    print(f"swagfast explain: skipped {f}: cannot write its outputs: {err}", file=sys.stderr)
-                    skipped += 1
-            if rows:
-                try:
-                    viz.write_bytes_atomic(out / "index.html", _index_html(rows, title))
-                except OSError as err:
-                    print(f"swagfast explain: cannot write {out / 'index.html'}: {err}", file=sys.stderr)
-                    index_failed = True
-    if not rows:
+            names, crops = run.read(kind, chunk, bundle)
+            if names:
+                run.explain(names, crops, bundle, layer, explain)
+    if not run.rows:
         if created and not any(out.iterdir()):
             out.rmdir()
-        return fail(f"none of the {skipped} inputs could be explained")
+        return _fail(f"none of the {run.skipped} inputs could be explained")
     print(
-        f"explained {len(rows)} of {len(rows) + skipped} inputs with {args.method}; "
+        f"explained {len(run.rows)} of {len(run.rows) + run.skipped} inputs with {args.method}; "
         f"index: {out / 'index.html'}"
     )
-    return EXIT_SKIPPED if skipped or index_failed else EXIT_OK
+    return EXIT_SKIPPED if run.skipped or run.index_failed else EXIT_OK
 
 
 def _scripts(args: argparse.Namespace, prefix: str) -> int:

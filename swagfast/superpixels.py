@@ -178,70 +178,13 @@ def segment_pool(
     if not batched:
         v, lab = v.unsqueeze(0), lab.unsqueeze(0)
     B = v.shape[0]
-    N = int(np.prod(v.shape[1:]))
+    N = math.prod(v.shape[1:])
     if N == 0:
         raise ValueError(f"values must have at least one pixel per item, got shape {tuple(values.shape)}")
     be = resolve_backend(backend, v.device)
-    if n_segments is not None:
-        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer):
-            raise TypeError(f"n_segments must be an int or None, got {type(n_segments).__name__}")
-        if not 1 <= n_segments <= 2**31:
-            raise ValueError(f"n_segments must be in [1, 2**31] (labels are int32), got {n_segments}")
-        n = int(n_segments)
-    v2 = v.reshape(B, N).contiguous()
-    l2 = lab.reshape(B, N).contiguous()
-    if (n_segments is None or be == "cuda") and B > 0:
-        lo, hi = (int(t) for t in torch.aminmax(l2))
-        if lo < 0:
-            raise ValueError(f"labels must be >= 0, got a label of {lo}")
-        if n_segments is None:
-            n = hi + 1
-        elif hi >= n:
-            raise ValueError(f"labels must be < n_segments={n}, got a label of {hi}")
-    elif n_segments is None:
-        n = 0
-    what = f"segment_pool with n_segments={n}" + (" (the largest label + 1)" if n_segments is None else "")
-    # the (B, n) output, and the 7 doubles per segment of each item in flight: on the host one
-    # item per thread, on cuda the whole batch
-    in_flight = B if be == "cuda" else min(B, os.cpu_count() or 1)
-    check_fits(B * n * v2.element_size() + in_flight * n * 7 * 8, v2.device, what)
-    seg = empty((B, n), v2.dtype, v2.device, what)
-    pix = torch.empty_like(v2) if scatter else None
-    if B > 0:
-        if be == "cuda":
-            from swagfast import _C_cuda
-
-            with torch.cuda.device(v2.device):
-                ws = empty((B, n, 7), torch.float64, v2.device, what)
-                _C_cuda.segment_pool(
-                    v2.data_ptr(),
-                    l2.data_ptr(),
-                    B,
-                    N,
-                    n,
-                    reduce,
-                    str(v2.dtype).removeprefix("torch."),
-                    seg.data_ptr(),
-                    pix.data_ptr() if pix is not None else 0,
-                    ws.data_ptr(),
-                    cuda_stream(v2.device),
-                )
-        else:
-            bad = run_kernel(
-                host_kernels(be).segment_pool,
-                host_view(v2),
-                host_view(l2),
-                n,
-                reduce,
-                host_view(seg),
-                host_view(pix) if pix is not None else None,
-                what=what,
-            )
-            if bad >= 0:
-                label = int(l2.reshape(-1)[bad])
-                if label < 0:
-                    raise ValueError(f"labels must be >= 0, got a label of {label}")
-                raise ValueError(f"labels must be < n_segments={n}, got a label of {label}")
+    v2, l2 = v.reshape(B, N).contiguous(), lab.reshape(B, N).contiguous()
+    n = _segment_count(l2, n_segments, be)
+    seg, pix = _pool(v2, l2, n, reduce, scatter, be, n_segments is None)
     if pix is not None:
         pix = pix.reshape(v.shape)
     if not batched:
@@ -250,6 +193,70 @@ def segment_pool(
     if is_numpy:
         return SegmentPool(seg.numpy(), pix.numpy() if pix is not None else None)
     return SegmentPool(seg, pix)
+
+
+def _segment_count(labels: torch.Tensor, n_segments, backend: str) -> int:
+    """The checked ``n_segments``, or the largest label + 1. On the host the kernels check the
+    labels as they go; on cuda (and to infer the count) one ``aminmax`` does, the only host
+    synchronisation of :func:`segment_pool`."""
+    n = None
+    if n_segments is not None:
+        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer):
+            raise TypeError(f"n_segments must be an int or None, got {type(n_segments).__name__}")
+        if not 1 <= n_segments <= 2**31:
+            raise ValueError(f"n_segments must be in [1, 2**31] (labels are int32), got {n_segments}")
+        n = int(n_segments)
+    if (n is None or backend == "cuda") and labels.shape[0] > 0:
+        lo, hi = (int(t) for t in torch.aminmax(labels))
+        if lo < 0:
+            raise ValueError(f"labels must be >= 0, got a label of {lo}")
+        if n is None:
+            return hi + 1
+        if hi >= n:
+            raise ValueError(f"labels must be < n_segments={n}, got a label of {hi}")
+    return 0 if n is None else n
+
+
+def _pool(v2, l2, n: int, reduce: str, scatter: bool, backend: str, inferred: bool):
+    """(segment values (B, n), pixel values (B, N) or None) of checked (B, N) inputs."""
+    B, N = v2.shape
+    what = f"segment_pool with n_segments={n}" + (" (the largest label + 1)" if inferred else "")
+    # the (B, n) output, and the 7 doubles per segment of each item in flight: on the host one
+    # item per thread, on cuda the whole batch
+    in_flight = B if backend == "cuda" else min(B, os.cpu_count() or 1)
+    check_fits(B * n * v2.element_size() + in_flight * n * 7 * 8, v2.device, what)
+    seg = empty((B, n), v2.dtype, v2.device, what)
+    pix = torch.empty_like(v2) if scatter else None
+    if B == 0:
+        return seg, pix
+    if backend == "cuda":
+        from swagfast import _C_cuda
+
+        with torch.cuda.device(v2.device):
+            ws = empty((B, n, 7), torch.float64, v2.device, what)
+            _C_cuda.segment_pool(
+                v2.data_ptr(),
+                l2.data_ptr(),
+                B,
+                N,
+                n,
+                reduce,
+                str(v2.dtype).removeprefix("torch."),
+                seg.data_ptr(),
+                pix.data_ptr() if pix is not None else 0,
+                ws.data_ptr(),
+                cuda_stream(v2.device),
+            )
+        return seg, pix
+    pixels = host_view(pix) if pix is not None else None
+    kernel = host_kernels(backend).segment_pool
+    bad = run_kernel(kernel, host_view(v2), host_view(l2), n, reduce, host_view(seg), pixels, what=what)
+    if bad >= 0:
+        label = int(l2.reshape(-1)[bad])
+        if label < 0:
+            raise ValueError(f"labels must be >= 0, got a label of {label}")
+        raise ValueError(f"labels must be < n_segments={n}, got a label of {label}")
+    return seg, pix
 
 
 # ---- gradient-augmented SLIC ------------------------------------------------------------------

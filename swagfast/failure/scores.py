@@ -13,6 +13,7 @@ Every method returns a (B, K) tensor on the input's device, one score per image 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -110,3 +111,11 @@ def grad_amap(
 ):
     """Grad-AMap filter scores ``alpha_k = mean_ij(dy_c/dA_kij * A_kij)`` (thesis eq. 6.6), (B, K)."""
     return filter_scores(model, layer, x, target, method="grad-amap", score=score)
+
+
+def score_batch(model, module, x, y, method: str, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """(filter scores (B, K), mean activations (B, K)) of one batch, as float32 on the host: the
+    rows the store keeps (the loop fit and the Ray actors share this)."""
+    A, G, _, _ = layer_pass(model, module, x, y, method, score)
+    s = scores_from_activations(method, A, G).float().cpu().numpy()
+    return s, A.float().mean(dim=tuple(range(2, A.ndim))).cpu().numpy()

@@ -1,37 +1,20 @@
 """Per (class, filter) distributions of filter scores over a training set (thesis 6.2.3).
 
 :class:`FilterStats` streams a dataset through the model once and keeps, for every class ``c``,
-the (n_c, K) matrix of the filter scores of the images labelled ``c`` in a memory-mapped file on
-disk (rows in sample-index order, so the store is canonical), plus a running top-m per filter of
-the images whose mean activation is highest. Means and percentiles are computed from the stored
-matrices one class at a time, so they are exact and the memory in use is bounded by the largest
-class (plus ``buffer_rows`` buffered rows), not by the dataset. Two stores of disjoint samples
-merge into exactly the store a single fit over both would have made, whatever the order (that is
-how shards fitted on different machines, or by :meth:`FilterStats.fit_ray`, are combined).
+the (n_c, K) matrix of the filter scores of the images labelled ``c`` in a file on disk (rows in
+sample-index order, so the store is canonical), plus a running top-m per filter of the images
+whose mean activation is highest. Means and percentiles are computed from the stored matrices one
+class at a time, so they are exact and the memory in use is bounded by the largest class (plus
+``buffer_rows`` buffered rows), not by the dataset. Two stores of disjoint samples merge into
+exactly the store a single fit over both would have made, whatever the order (that is how shards
+fitted on different machines, or by :meth:`FilterStats.fit_ray`, are combined).
 
-A store is checked when it is loaded and again whenever its scores are read: every file's size,
-dtype, shape and SHA-256 (written when the store is made), the meta.json digest, ascending
-quantiles, and sample indices strictly increasing within each class. A store changed in any of
-these ways is a ValueError naming the file, never an answer. Scores are read into memory (one
-class at a time), not memory-mapped, so a file truncated while the store is open is an error on
-its next read rather than a fault.
-
-On-disk layout (one folder, self-describing)::
-
-    meta.json                 format, version, K, classes, method, layer, counts, quantiles,
-                              the SHA-256 of every other file, and a digest of itself
-    scores/cNNNNN.f32         (n_c, K) float32, C order, rows sorted by sample index
-    scores/cNNNNN.i64         (n_c,) int64 sample indices
-    mean.npy                  (C, K) float64
-    quantiles.npy             (len(quantiles), C, K) float64
-    top_values.npy            (K, m) float32   highest mean activations per filter
-    top_index.npy             (K, m) int64     their sample indices (-1 where fewer than m)
+The on-disk format, its checksums and its checked reads are :mod:`swagfast.failure.store`; the
+Ray Data actors are :mod:`swagfast.failure.ray_fit`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -45,11 +28,10 @@ from torch import nn
 
 from swagfast._validate import check_int, check_score
 from swagfast.attribution.layers import resolve_layer
-from swagfast.failure.scores import METHODS, check_method, layer_pass, scores_from_activations
+from swagfast.failure import store
+from swagfast.failure.scores import METHODS, check_method, score_batch
 from swagfast.viz import created_mode
 
-FORMAT = "swagfast.FilterStats"
-VERSION = 2  # 2: checksums and the meta.json digest
 DEFAULT_QUANTILES = (0.1, 99.9)
 
 
@@ -65,54 +47,11 @@ def layer_name(model: nn.Module, layer: nn.Module | str) -> str:
     raise ValueError("layer must be a submodule of the model")  # pragma: no cover - resolve_layer checked
 
 
-def _class_name(c: int, ext: str) -> str:
-    return f"c{c:05d}.{ext}"
-
-
-def _class_file(root: Path, c: int, ext: str) -> Path:
-    return root / "scores" / _class_name(c, ext)
-
-
-def _score_file_sizes(root: Path) -> dict[str, int]:
-    """Bytes in each file of the store's ``scores`` folder, from one scan of the folder (a store
-    has two files per class: one scan instead of a stat of each)."""
-    try:
-        with os.scandir(root / "scores") as entries:
-            return {e.name: e.stat().st_size for e in entries if e.is_file()}
-    except FileNotFoundError:
-        return {}
-
-
-def _top_merge(values: np.ndarray, index: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the m largest values per row (ties: lower sample index first); -1 pads empty slots."""
-    K, n = values.shape
-    v = np.where(index >= 0, values, -np.inf)
-    # lexsort: last key is primary -> sort by -value, then by index (with padding last)
-    idx_key = np.where(index >= 0, index, np.iinfo(np.int64).max)
-    order = np.lexsort((idx_key, -v), axis=1)[:, :m]
-    out_v = np.take_along_axis(values, order, axis=1).astype(np.float32)
-    out_i = np.take_along_axis(index, order, axis=1).astype(np.int64)
-    if out_v.shape[1] < m:
-        pad = m - out_v.shape[1]
-        out_v = np.concatenate([out_v, np.zeros((K, pad), np.float32)], axis=1)
-        out_i = np.concatenate([out_i, np.full((K, pad), -1, np.int64)], axis=1)
-    out_v[out_i < 0] = 0.0
-    return out_v, out_i
-
-
 def _check_stats_method(method: str, score: str) -> None:
     check_method(method)
     if method == "random":
         raise ValueError("method='random' has no training distribution to fit; pick a scoring method")
     check_score(score)
-
-
-def _score_batch(model, module, x, y, method: str, score: str) -> tuple[np.ndarray, np.ndarray]:
-    """(filter scores (B, K), mean activations (B, K)) of one batch, as float32 on the host: the
-    rows the store keeps (the loop fit and the Ray actors share this)."""
-    A, G, _, _ = layer_pass(model, module, x, y, method, score)
-    s = scores_from_activations(method, A, G).float().cpu().numpy()
-    return s, A.float().mean(dim=tuple(range(2, A.ndim))).cpu().numpy()
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
@@ -162,244 +101,6 @@ def _unpack(batch, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.
     return x, y, idx
 
 
-class _Writer:
-    """Appends score rows per class to the store, buffering at most ``buffer_rows`` rows in RAM."""
-
-    def __init__(self, root: Path, num_classes: int, top_k: int, buffer_rows: int) -> None:
-        self.root = root
-        (root / "scores").mkdir(parents=True, exist_ok=True)
-        self.C, self.m, self.limit = num_classes, top_k, buffer_rows
-        self.K: int | None = None
-        self.pending: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self.npending = 0
-        self.count = np.zeros(num_classes, np.int64)
-        self.top_v: np.ndarray | None = None
-        self.top_i: np.ndarray | None = None
-
-    def add(self, labels: np.ndarray, index: np.ndarray, scores: np.ndarray, act: np.ndarray) -> None:
-        if self.K is None:
-            self.K = scores.shape[1]
-            self.top_v = np.zeros((self.K, 0), np.float32)
-            self.top_i = np.zeros((self.K, 0), np.int64)
-        elif scores.shape[1] != self.K:
-            raise ValueError(f"the layer gave {scores.shape[1]} filters after {self.K} in earlier batches")
-        for c in np.unique(labels):
-            sel = labels == c
-            self.pending.setdefault(int(c), []).append((index[sel], scores[sel]))
-            self.count[c] += int(sel.sum())
-        self.npending += len(labels)
-        bi = np.broadcast_to(index, (self.K, len(index)))
-        self.top_v, self.top_i = _top_merge(
-            np.concatenate([self.top_v, act.T.astype(np.float32)], axis=1),
-            np.concatenate([self.top_i, bi], axis=1),
-            self.m,
-        )
-        if self.npending >= self.limit:
-            self.flush()
-
-    def flush(self) -> None:
-        for c, parts in self.pending.items():
-            with (
-                open(_class_file(self.root, c, "i64"), "ab") as fi,
-                open(_class_file(self.root, c, "f32"), "ab") as fs,
-            ):
-                for idx, sc in parts:
-                    fi.write(np.ascontiguousarray(idx, np.int64).tobytes())
-                    fs.write(np.ascontiguousarray(sc, np.float32).tobytes())
-        self.pending.clear()
-        self.npending = 0
-
-
-def _read_class(root: Path, c: int, K: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (n_c,), scores (n_c, K)) of class ``c`` as read from disk (no checks)."""
-    fi, fs = _class_file(root, c, "i64"), _class_file(root, c, "f32")
-    if not fi.exists() or fi.stat().st_size == 0:
-        return np.zeros(0, np.int64), np.zeros((0, K), np.float32)
-    idx = np.fromfile(fi, dtype=np.int64)
-    sc = np.fromfile(fs, dtype=np.float32)
-    if sc.size != len(idx) * K:
-        raise ValueError(f"scores/{fs.name} holds {sc.size} values, {len(idx)} samples need {len(idx) * K}")
-    return idx, sc.reshape(len(idx), K)
-
-
-def _sha256(data) -> str:
-    return hashlib.sha256(memoryview(data).cast("B")).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, streamed in 1 MiB reads."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _meta_digest(meta: dict) -> str:
-    """SHA-256 of meta.json's content other than the digest itself (keys sorted)."""
-    body = {k: v for k, v in meta.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _save_npy(root: Path, name: str, a: np.ndarray, sums: dict[str, str]) -> None:
-    np.save(root / name, a)
-    sums[name] = _file_sha256(root / name)
-
-
-def _finalise(root: Path, meta: dict, top_v: np.ndarray, top_i: np.ndarray) -> None:
-    """Sort each class's rows by sample index, then write the means, quantiles, top-m and the
-    meta.json with every file's checksum and its own digest (last: a store without it is no
-    store)."""
-    C, K, qs = meta["num_classes"], meta["num_filters"], meta["quantiles"]
-    mean = np.full((C, K), np.nan)
-    quant = np.full((len(qs), C, K), np.nan)
-    count = np.zeros(C, np.int64)
-    sums: dict[str, str] = {}
-    sizes = _score_file_sizes(root)
-    for c in range(C):
-        if not sizes.get(_class_name(c, "i64")):
-            continue  # no rows of this class
-        idx, sc = _read_class(root, c, K)
-        if (idx[1:] <= idx[:-1]).any():  # not already in increasing index order: sort, rewrite
-            order = np.argsort(idx, kind="stable")
-            idx, sc = idx[order], np.ascontiguousarray(sc[order])
-            dup = idx[1:] == idx[:-1]
-            if dup.any():
-                raise ValueError(
-                    f"sample index {int(idx[1:][dup][0])} occurs twice in class {c}: shards must hold "
-                    "disjoint samples (give each shard its own index_offset)"
-                )
-            idx.tofile(_class_file(root, c, "i64"))
-            sc.tofile(_class_file(root, c, "f32"))
-        sums[f"scores/{_class_name(c, 'i64')}"] = _sha256(idx)
-        sums[f"scores/{_class_name(c, 'f32')}"] = _sha256(sc)
-        count[c] = len(idx)
-        mean[c] = sc.astype(np.float64).mean(axis=0)
-        quant[:, c] = np.percentile(sc.astype(np.float64), qs, axis=0)
-        del sc
-    _save_npy(root, "mean.npy", mean, sums)
-    _save_npy(root, "quantiles.npy", quant, sums)
-    _save_npy(root, "top_values.npy", np.asarray(top_v, np.float32), sums)
-    _save_npy(root, "top_index.npy", np.asarray(top_i, np.int64), sums)
-    meta = {k: v for k, v in meta.items() if k not in ("checksums", "digest")}
-    meta = dict(meta, count=count.tolist(), version=VERSION, checksums=dict(sorted(sums.items())))
-    meta["digest"] = _meta_digest(meta)
-    (root / "meta.json").write_text(json.dumps(meta, indent=1))
-
-
-META_KEYS = (
-    "num_classes",
-    "num_filters",
-    "method",
-    "layer",
-    "score",
-    "quantiles",
-    "count",
-    "top_k",
-    "checksums",
-    "digest",
-)
-# what each array file must hold: dtype, and its shape from (C, K, m, number of quantiles)
-ARRAYS = {
-    "mean.npy": (np.float64, lambda C, K, m, Q: (C, K)),
-    "quantiles.npy": (np.float64, lambda C, K, m, Q: (Q, C, K)),
-    "top_values.npy": (np.float32, lambda C, K, m, Q: (K, m)),
-    "top_index.npy": (np.int64, lambda C, K, m, Q: (K, m)),
-}
-
-
-def _damaged(root: Path, why: str) -> ValueError:
-    return ValueError(f"{str(root)!r} is not a readable FilterStats store: {why}")
-
-
-def _read_meta(root: Path) -> dict:
-    """meta.json of a store, checked: the format, version, every key and the counts' length."""
-    try:
-        meta = json.loads((root / "meta.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _damaged(root, f"meta.json: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{str(root)!r} is not a FilterStats store (no {FORMAT} meta.json)")
-    if meta.get("version") != VERSION:
-        raise ValueError(f"FilterStats store version {meta.get('version')} is not supported (need {VERSION})")
-    missing = [k for k in META_KEYS if k not in meta]
-    if missing:
-        raise _damaged(root, f"meta.json lacks {', '.join(missing)}")
-    ints = ("num_classes", "num_filters", "top_k")
-    if any(isinstance(meta[k], bool) or not isinstance(meta[k], int) or meta[k] < 1 for k in ints):
-        raise _damaged(root, f"meta.json's {', '.join(ints)} must be positive ints")
-    count = meta["count"]
-    if not isinstance(count, list) or len(count) != meta["num_classes"]:
-        raise _damaged(root, f"meta.json's count must list {meta['num_classes']} classes")
-    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in count):
-        raise _damaged(root, "meta.json's count must hold ints >= 0")
-    qs = meta["quantiles"]
-    if (
-        not isinstance(qs, list)
-        or not qs
-        or any(isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 100 for q in qs)
-        or any(b <= a for a, b in zip(qs, qs[1:], strict=False))
-    ):
-        raise _damaged(root, f"meta.json's quantiles must be ascending percentages, got {qs!r}")
-    if (
-        meta["method"] not in METHODS
-        or meta["score"] not in ("logit", "softmax")
-        or not isinstance(meta["layer"], str)
-    ):
-        raise _damaged(root, "meta.json's method, score or layer is not one swagfast writes")
-    sums = meta["checksums"]
-    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
-        raise _damaged(root, "meta.json's checksums must map file names to SHA-256 digests")
-    if meta["digest"] != _meta_digest(meta):
-        raise _damaged(root, "meta.json was changed after the store was written (its digest does not match)")
-    return meta
-
-
-def _verify(root: Path, meta: dict, name: str, data=None) -> None:
-    """ValueError unless the file ``name`` (or its bytes ``data``, already read) has the
-    SHA-256 that meta.json records for it."""
-    want = meta["checksums"].get(name)
-    if want is None:
-        raise _damaged(root, f"meta.json records no checksum for {name}")
-    try:
-        got = _sha256(data) if data is not None else _file_sha256(root / name)
-    except OSError as err:
-        raise _damaged(root, f"{name}: {err}") from None
-    if got != want:
-        raise _damaged(root, f"{name} was changed after the store was written (its SHA-256 does not match)")
-
-
-def _load_array(root: Path, meta: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        a = np.load(root / name, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise _damaged(root, f"{name}: {err}") from None
-    if a.shape != shape:
-        raise _damaged(root, f"{name} has shape {a.shape}, the meta.json says {shape}")
-    dtype = ARRAYS[name][0]
-    if a.dtype != dtype:
-        raise _damaged(root, f"{name} has dtype {a.dtype}, a store holds {np.dtype(dtype)}")
-    _verify(root, meta, name)
-    return a
-
-
-def _new_root(directory: str | os.PathLike | None) -> tuple[Path, bool, bool]:
-    """(root, temporary, created): a temporary folder, or the empty or absent ``directory``."""
-    if directory is None:
-        return Path(tempfile.mkdtemp(prefix="swagfast-filterstats-")), True, True
-    root = Path(directory)
-    if root.exists() and any(root.iterdir()):
-        raise ValueError(f"directory must be empty or absent, got {str(root)!r} which holds files")
-    created = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    return root, False, created
-
-
-def _discard(root: Path, created: bool) -> None:
-    """Undo a failed fit or merge: a folder it created goes, a folder the caller had is emptied."""
-    shutil.rmtree(root, ignore_errors=True) if created else _clear(root)
-
-
 class FilterStats:
     """Training-set distributions of filter scores per (class, filter) (thesis 6.2.3).
 
@@ -422,7 +123,7 @@ class FilterStats:
 
     def __init__(self, root: Path, *, _temporary: bool = False) -> None:
         self.root = Path(root)
-        meta = _read_meta(self.root)
+        meta = store.read_meta(self.root)
         self.meta = meta
         self.num_classes: int = meta["num_classes"]
         self.num_filters: int = meta["num_filters"]
@@ -433,17 +134,18 @@ class FilterStats:
         self.count = np.asarray(meta["count"], np.int64)
         C, K, m, Q = self.num_classes, self.num_filters, meta["top_k"], len(self.quantiles)
         arrays = {
-            name: _load_array(self.root, meta, name, shape(C, K, m, Q)) for name, (_, shape) in ARRAYS.items()
+            name: store.load_array(self.root, meta, name, shape(C, K, m, Q))
+            for name, (_, shape) in store.ARRAYS.items()
         }
         self.mean, self._quant = arrays["mean.npy"], arrays["quantiles.npy"]
         self.top_values, self.top_index = arrays["top_values.npy"], arrays["top_index.npy"]
-        sizes = _score_file_sizes(self.root)
+        sizes = store.score_file_sizes(self.root)
         for c in range(C):  # the scores on disk must hold exactly the rows the counts say
             for ext, row in (("i64", 8), ("f32", 4 * K)):
-                name = _class_name(c, ext)
+                name = store.class_name(c, ext)
                 size = sizes.get(name, 0)
                 if size != self.count[c] * row:
-                    raise _damaged(
+                    raise store.damaged(
                         self.root,
                         f"scores/{name} holds {size} bytes, {self.count[c]} samples of class {c} need "
                         f"{self.count[c] * row}",
@@ -491,17 +193,17 @@ class FilterStats:
         if n == 0:
             return np.zeros(0, np.int64), np.zeros((0, self.num_filters), np.float32)
         try:
-            idx, sc = _read_class(self.root, c, self.num_filters)
+            idx, sc = store.read_class(self.root, c, self.num_filters)
         except (OSError, ValueError) as err:
-            raise _damaged(self.root, f"class {c}: {err}") from None
+            raise store.damaged(self.root, f"class {c}: {err}") from None
         if len(idx) != n:
-            raise _damaged(
-                self.root, f"scores/{_class_name(c, 'i64')} holds {len(idx)} samples, meta.json {n}"
+            raise store.damaged(
+                self.root, f"scores/{store.class_name(c, 'i64')} holds {len(idx)} samples, meta.json {n}"
             )
-        _verify(self.root, self.meta, f"scores/{_class_name(c, 'i64')}", idx)
-        _verify(self.root, self.meta, f"scores/{_class_name(c, 'f32')}", sc)
+        store.verify(self.root, self.meta, f"scores/{store.class_name(c, 'i64')}", idx)
+        store.verify(self.root, self.meta, f"scores/{store.class_name(c, 'f32')}", sc)
         if (idx[1:] <= idx[:-1]).any():
-            raise _damaged(self.root, f"class {c}'s sample indices are not strictly increasing")
+            raise store.damaged(self.root, f"class {c}'s sample indices are not strictly increasing")
         return idx, sc
 
     def top_scoring(self, c: int, n: int, m: int = 3) -> np.ndarray:
@@ -576,7 +278,7 @@ class FilterStats:
                 x, y, idx = _unpack(batch, int(num_classes))
                 if device is not None:
                     x = x.to(device)
-                s, act = _score_batch(model, module, x, y.to(x.device), method, score)
+                s, act = score_batch(model, module, x, y.to(x.device), method, score)
                 yield s, y.numpy(), None if idx is None else idx.numpy(), act
 
         return cls._fit_scored(
@@ -596,13 +298,13 @@ class FilterStats:
         )
 
     @classmethod
-    def _close(cls, root, temporary, writer: _Writer, method, name, score, qs) -> FilterStats:
+    def _close(cls, root, temporary, writer: store.Writer, method, name, score, qs) -> FilterStats:
         writer.flush()
         if writer.K is None:
             raise ValueError("data must yield at least one batch of images")
         meta = {
-            "format": FORMAT,
-            "version": VERSION,
+            "format": store.FORMAT,
+            "version": store.VERSION,
             "num_classes": writer.C,
             "num_filters": writer.K,
             "method": method,
@@ -611,7 +313,7 @@ class FilterStats:
             "quantiles": list(qs),
             "top_k": writer.m,
         }
-        _finalise(root, meta, writer.top_v, writer.top_i)
+        store.finalise(root, meta, writer.top_v, writer.top_i)
         return cls(root, _temporary=temporary)
 
     @classmethod
@@ -649,6 +351,8 @@ class FilterStats:
             import ray.data
         except ImportError as err:
             raise ImportError(f'fit_ray needs Ray Data: pip install "swagfast[ray]" ({err})') from None
+        from swagfast.failure.ray_fit import RayScorer
+
         _check_stats_method(method, score)
         name = layer_name(model, layer)
         ctx = ray.data.DataContext.get_current()
@@ -656,7 +360,7 @@ class FilterStats:
         ctx.execution_options.preserve_order = True
         try:
             scored = dataset.map_batches(
-                _RayScorer,
+                RayScorer,
                 fn_constructor_kwargs={
                     "model": model,
                     "layer": name,
@@ -715,9 +419,9 @@ class FilterStats:
         ):
             check_int(v, name, lo)
         qs = _check_quantiles(quantiles)
-        root, temporary, created = _new_root(directory)
+        root, temporary, created = store.new_root(directory)
         try:
-            writer = _Writer(root, int(num_classes), int(top_k), int(buffer_rows))
+            writer = store.Writer(root, int(num_classes), int(top_k), int(buffer_rows))
             next_index = int(index_offset)
             from tqdm.auto import tqdm
 
@@ -733,7 +437,7 @@ class FilterStats:
                 writer.add(y, np.asarray(idx, np.int64), np.asarray(s, np.float32), np.asarray(act))
             return cls._close(root, temporary, writer, method, layer, score, qs)
         except BaseException:
-            _discard(root, created)
+            store.discard(root, created)
             raise
 
     def merge(self, other: FilterStats, directory: str | os.PathLike | None = None) -> FilterStats:
@@ -747,28 +451,28 @@ class FilterStats:
                 raise ValueError(
                     f"cannot merge stores with different {key}: {self.meta[key]!r} vs {other.meta[key]!r}"
                 )
-        root, temporary, created = _new_root(directory)
+        root, temporary, created = store.new_root(directory)
         try:
             (root / "scores").mkdir()
             K = self.num_filters
             for c in range(self.num_classes):
                 with (
-                    open(_class_file(root, c, "i64"), "wb") as fi,
-                    open(_class_file(root, c, "f32"), "wb") as fs,
+                    open(store.class_file(root, c, "i64"), "wb") as fi,
+                    open(store.class_file(root, c, "f32"), "wb") as fs,
                 ):
                     for part in (self, other):
                         idx, sc = part.class_scores(c)
                         fi.write(np.ascontiguousarray(idx).tobytes())
                         fs.write(np.ascontiguousarray(sc).reshape(-1, K).tobytes())
-            top_v, top_i = _top_merge(
+            top_v, top_i = store.top_merge(
                 np.concatenate([self.top_values, other.top_values], axis=1),
                 np.concatenate([self.top_index, other.top_index], axis=1),
                 self.meta["top_k"],
             )
-            _finalise(root, dict(self.meta), top_v, top_i)
+            store.finalise(root, dict(self.meta), top_v, top_i)
             return FilterStats(root, _temporary=temporary)
         except BaseException:
-            _discard(root, created)
+            store.discard(root, created)
             raise
 
     # -- persistence ---------------------------------------------------------------------------
@@ -811,31 +515,6 @@ class FilterStats:
         if not (path / "meta.json").is_file():
             raise ValueError(f"path {str(path)!r} is not a FilterStats folder (no meta.json)")
         return cls(path)
-
-
-def _clear(root: Path) -> None:
-    """Remove what a failed fit wrote into a user-named directory (the folder itself stays)."""
-    for child in root.iterdir() if root.exists() else ():
-        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-
-
-class _RayScorer:
-    """A Ray Data actor: the model and layer, scoring one numpy batch at a time."""
-
-    def __init__(self, model: nn.Module, layer: str, method: str, score: str, columns) -> None:
-        self.model, self.method, self.score = model, method, score
-        self.layer = resolve_layer(model, layer)
-        self.columns = columns
-
-    def __call__(self, batch: dict) -> dict:
-        image_col, label_col, index_col = self.columns
-        x = torch.from_numpy(np.ascontiguousarray(np.stack(list(batch[image_col])), np.float32))
-        y = torch.as_tensor(np.asarray(batch[label_col], np.int64))
-        scores, act = _score_batch(self.model, self.layer, x, y, self.method, self.score)
-        out = {"scores": scores, "label": y.numpy(), "act": act}
-        if index_col is not None:
-            out["index"] = np.asarray(batch[index_col], np.int64)
-        return out
 
 
 __all__ = ["DEFAULT_QUANTILES", "METHODS", "FilterStats", "layer_name"]

@@ -170,7 +170,7 @@ def test_gradient_rescaling_is_identical_on_every_backend(rng):
     100.0 / span is reciprocal(span) * 100 in float32): same bits, constant items to 0, and
     a non-finite value refused with nothing written."""
     from swagfast import _C
-    from swagfast.superpixels import _rescale_gradient_into
+    from swagfast.superpixels.slic import _rescale_gradient_into
 
     # many items with random ranges: 100 / span and reciprocal(span) * 100 differ for about a
     # quarter of float32 spans, so a kernel that divided directly would fail here

@@ -66,6 +66,18 @@ def noise(shape: tuple[int, ...], seed: int = 0, device: str | torch.device = "c
     return torch.rand(shape, generator=g, device=device)
 
 
+def unit_range(t: torch.Tensor) -> torch.Tensor:
+    """Each item (along the first axis) min-max scaled to [0, 1], in its own floating dtype; an
+    item that is the same everywhere becomes 0. The one such scaling the metrics and Score-CAM's
+    masks share."""
+    if not t.dtype.is_floating_point:
+        t = t.float()
+    flat = t.reshape(t.shape[0], -1)
+    lo = flat.min(dim=1, keepdim=True).values
+    span = flat.max(dim=1, keepdim=True).values - lo
+    return torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1.0), 0.0).reshape(t.shape)
+
+
 def sobel_map(image: torch.Tensor) -> torch.Tensor:
     """Sanity baseline: Sobel edge magnitude of (B, 3, H, W) images (channel mean), (B, H, W);
     clips (B, 3, T, H, W) frame by frame, (B, T, H, W)."""

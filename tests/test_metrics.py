@@ -255,3 +255,18 @@ def test_blur_substrate_on_images_too_small_to_reflect():
     torch.testing.assert_close(_substrate(x, "blur"), ref)
     curve = metrics.deletion(MeanModel(), x, torch.rand(1, 8, 40), steps=2, substrate="blur").curves
     assert float(curve[0, -1]) == pytest.approx(float(MeanModel()(ref).softmax(1)[0, 1]), rel=1e-5)
+
+
+def test_unit_range_scales_each_item_and_keeps_its_dtype():
+    from swagfast.baselines import unit_range
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4, 5))
+    a[1] = 2.5  # a constant item
+    got = unit_range(torch.from_numpy(a))
+    assert got.dtype == torch.float64
+    want = np.stack(
+        [(v - v.min()) / (v.max() - v.min()) if v.max() > v.min() else np.zeros_like(v) for v in a]
+    )
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert unit_range(torch.arange(6).reshape(2, 3)).dtype == torch.float32

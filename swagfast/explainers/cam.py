@@ -38,6 +38,7 @@ from swagfast.attribution.cam_weights import (
     xgradcam_weights,
 )
 from swagfast.attribution.layers import capture, keeps_model, resolve_layer
+from swagfast.baselines import unit_range
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 
 
@@ -174,11 +175,7 @@ class ScoreCAM(BaseCAM):
         with torch.no_grad():
             for b in range(B):
                 for k0 in range(0, K, bs):
-                    up = resize(A[b, k0 : k0 + bs], size)
-                    flat = up.reshape(up.shape[0], -1)
-                    lo = flat.min(dim=1).values.view(-1, *([1] * len(size)))
-                    hi = flat.max(dim=1).values.view(-1, *([1] * len(size)))
-                    masks = torch.where(hi > lo, (up - lo) / torch.where(hi > lo, hi - lo, 1.0), 0.0)
+                    masks = unit_range(resize(A[b, k0 : k0 + bs], size))
                     out = self.model(x[b : b + 1] * masks.unsqueeze(1))
                     w[b, k0 : k0 + len(masks)] = attr.class_score(out, t[b].expand(len(out)), self.score)
         return w.to(A.dtype)

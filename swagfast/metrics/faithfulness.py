@@ -12,6 +12,7 @@ from torch import nn
 from swagfast._backend import resolve_batch_size
 from swagfast.attribution import resolve_target
 from swagfast.attribution.layers import keeps_model
+from swagfast.baselines import unit_range
 from swagfast.metrics._checks import check_heatmaps
 
 
@@ -29,11 +30,8 @@ class Faithfulness(NamedTuple):
 
 
 def unit_heatmap(heatmap: torch.Tensor) -> torch.Tensor:
-    """Each item min-max scaled to [0, 1] (constant maps become 0)."""
-    flat = heatmap.reshape(heatmap.shape[0], -1).float()
-    lo = flat.min(dim=1, keepdim=True).values
-    span = flat.max(dim=1, keepdim=True).values - lo
-    return torch.where(span > 0, (flat - lo) / torch.where(span > 0, span, 1.0), 0.0).reshape(heatmap.shape)
+    """Each item min-max scaled to [0, 1] in float32 (constant maps become 0)."""
+    return unit_range(heatmap.float())
 
 
 @keeps_model

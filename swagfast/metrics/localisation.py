@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from swagfast._validate import check_int, check_number
+from swagfast.baselines import unit_range
 from swagfast.metrics._checks import check_heatmaps
 
 FAMILIES = {
@@ -23,9 +24,8 @@ def _np(a) -> np.ndarray:
 
 
 def _unit(h: np.ndarray) -> np.ndarray:
-    h = h.astype(np.float64)
-    lo, hi = h.min(), h.max()
-    return (h - lo) / (hi - lo) if hi > lo else np.zeros_like(h)
+    """The whole map min-max scaled to [0, 1] in float64 (a constant map becomes 0)."""
+    return unit_range(torch.from_numpy(np.asarray(h, np.float64)[None]))[0].numpy()
 
 
 def _threshold(h: np.ndarray, family: str, a: float) -> float:

@@ -35,7 +35,7 @@ def main() -> None:
     x = lite.preprocess([data.sample_images()["chelsea"]]).to(dev)
     LAYER = LAYERS[args.model]
     gradcam = GradCAM(lite.model, LAYER)
-    jitter = JitterCAM(lite.model, LAYER, "gradcam", cam_scale=2.0)
+    jitter = JitterCAM(lite.model, LAYER, "grad-cam", cam_scale=2.0)
     t = lite.model(x).argmax(1)
     # the 64 patches Jitter-CAM explains
     up = F.interpolate(x, size=(448, 448), mode="bilinear", align_corners=False)

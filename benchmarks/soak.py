@@ -55,7 +55,7 @@ def usage() -> dict:
 def explainers(model):
     swag = swagfast.SWAG(model, "G", 20)
     cam = GradCAM(model, "body")
-    jit = JitterCAM(model, "body", "gradcam")
+    jit = JitterCAM(model, "body", "grad-cam")
     return [
         lambda x: attribution.guided(model, x)[0],
         lambda x: cam(x).heatmap,

@@ -109,12 +109,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# the CAM family under its CLI names: swagfast.explainers.cam.CAMS, with Saliency Tubes hyphenated
-CLI_CAMS = {name.replace("saliencytubes", "saliency-tubes"): cls for name, cls in CAMS.items()}
+CLI_CAMS = CAMS  # the CAM family under the names of swagfast.explainers.cam.CAMS
 LAYER_METHODS = ("jitter-cam", *CLI_CAMS)
 METHODS = ("swag-g", "swag-i", "swag-ig", *LAYER_METHODS, "guided", "rise")
 IMAGE_ONLY, VIDEO_ONLY = ("rise",), ("saliency-tubes",)
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
+
+
+def _method_name(name: str) -> str:
+    """--method's value; a CAM's name before this release is taken with a note on stderr."""
+    from swagfast.explainers.cam import OLD_CAM_NAMES
+
+    if name in OLD_CAM_NAMES:
+        new = OLD_CAM_NAMES[name]
+        print(f"swagfast explain: note: --method {name} is now called {new}", file=sys.stderr)
+        return new
+    return name
 
 
 def _inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -499,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
         "2 bad arguments, an --out that cannot be written to, or nothing to explain or nothing readable.",
     )
     ex.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    ex.add_argument("--method", default="swag-g", choices=METHODS, help="explainer (default: swag-g)")
+    ex.add_argument(
+        "--method", default="swag-g", type=_method_name, choices=METHODS, help="explainer (default: swag-g)"
+    )
     ex.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0 or torchvision:NAME")
     ex.add_argument("--weights", default=None, help="state-dict file for a torchvision model")
     ex.add_argument("--layer", default=None, help="layer for CAM methods (default: the model's last block)")

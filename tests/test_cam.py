@@ -158,12 +158,12 @@ def test_frozen_models_and_layers_that_never_run():
     model, x = model_and_input(3)
     ref = {cam: cam(model, "body")(x).raw for cam in (GradCAM, GradCAMPlusPlus, XGradCAM, GradAMapCAM)}
     scores = filter_scores(model, "body", x)
-    jitter = JitterCAM(model, "body", "gradcam")(x).raw
+    jitter = JitterCAM(model, "body", "grad-cam")(x).raw
     model.requires_grad_(False)  # as models served for inference often are
     for cam, raw in ref.items():
         torch.testing.assert_close(cam(model, "body")(x).raw, raw)
     torch.testing.assert_close(filter_scores(model, "body", x), scores)
-    torch.testing.assert_close(JitterCAM(model, "body", "gradcam")(x).raw, jitter)
+    torch.testing.assert_close(JitterCAM(model, "body", "grad-cam")(x).raw, jitter)
     assert all(not p.requires_grad and p.grad is None for p in model.parameters())
     model.unused = nn.Conv2d(6, 6, 1)  # a submodule forward never calls
     for cam in (GradCAM, ScoreCAM, AblationCAM, JitterCAM):
@@ -239,8 +239,8 @@ def test_a_layer_followed_by_an_inplace_op_is_explained_before_it():
     cams = (GradCAM, GradCAMPlusPlus, XGradCAM, GradAMapCAM, ScoreCAM, AblationCAM)
     for cam in cams:
         torch.testing.assert_close(cam(inplace, "body.2")(x).raw, cam(plain, "body.2")(x).raw)
-    jit = JitterCAM(inplace, "body.2", "gradcam")(x).raw
-    torch.testing.assert_close(jit, JitterCAM(plain, "body.2", "gradcam")(x).raw)
+    jit = JitterCAM(inplace, "body.2", "grad-cam")(x).raw
+    torch.testing.assert_close(jit, JitterCAM(plain, "body.2", "grad-cam")(x).raw)
     for method in ("grad-amap", "grad-cam++", "taylor", "l1-norm"):
         torch.testing.assert_close(
             filter_scores(inplace, "body.2", x, method=method),
@@ -254,7 +254,7 @@ def test_a_layer_followed_by_an_inplace_op_is_explained_before_it():
 
 def test_jitter_cam_with_d_zero_is_the_base_cam():
     model, x = model_and_input(4)
-    for base in ("gradcam", "gradcam++", "xgradcam"):
+    for base in ("grad-cam", "grad-cam++", "xgrad-cam"):
         jit = JitterCAM(model, "body", base, cam_scale=1.0)(x)
         ref = swagfast.explainers.CAMS[base](model, "body")(x)
         torch.testing.assert_close(jit.heatmap, ref.heatmap, rtol=0, atol=0)

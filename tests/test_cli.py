@@ -81,7 +81,7 @@ def test_explain_cam_with_target_and_usage_errors(tmp_path, capsys):
     out = tmp_path / "cam"
     assert (
         cli.main(
-            ["explain", str(photo), "--method", "gradcam", "--target", "967", "--out", str(out), "--quiet"]
+            ["explain", str(photo), "--method", "grad-cam", "--target", "967", "--out", str(out), "--quiet"]
         )
         == 0
     )
@@ -109,7 +109,7 @@ def test_explain_duplicate_names_do_not_overwrite(tmp_path):
                 str(folder / "nested" / "chelsea.jpg"),
                 str(other / "chelsea.jpg"),
                 "--method",
-                "gradcam",
+                "grad-cam",
                 "--out",
                 str(out),
                 "--quiet",
@@ -157,7 +157,7 @@ def test_explain_never_overwrites_its_inputs_and_checks_device_and_out(tmp_path,
     png = folder / "chelsea.png"
     png.write_bytes(cv2.imencode(".png", cv2.imread(str(photo)))[1].tobytes())
     before = png.read_bytes()
-    code = cli.main(["explain", str(png), "--method", "gradcam", "--out", str(folder), "--quiet"])
+    code = cli.main(["explain", str(png), "--method", "grad-cam", "--out", str(folder), "--quiet"])
     assert code == 0 and png.read_bytes() == before  # its panel went to chelsea-2.png
     assert json.loads((folder / "chelsea-2.json").read_text())["input"] == str(png)
     for argv, msg in (
@@ -268,3 +268,28 @@ def test_a_constant_heatmap_is_reported_by_the_cli(tmp_path, capsys):
     assert code == cli.EXIT_SKIPPED  # broken.png
     err = capsys.readouterr().err
     assert "swagfast explain: warning: blank: the heatmap of item(s) 0, 1 is constant (0 everywhere)" in err
+
+
+def test_the_old_cam_names_still_work_with_a_note(tmp_path, capsys):
+    import warnings
+
+    import pytest
+    import torch
+    from torch import nn
+
+    from swagfast import JitterCAM
+
+    photo = _photo_folder(tmp_path) / "nested" / "coffee.jpg"
+    assert (
+        cli.main(["explain", str(photo), "--method", "gradcam", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    )
+    assert "--method gradcam is now called grad-cam" in capsys.readouterr().err
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.warns(DeprecationWarning, match="'scorecam' is deprecated.*use 'score-cam'"):
+        old = JitterCAM(model, "1", "scorecam")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a random model's CAM may be constant
+        torch.testing.assert_close(old(x).raw, JitterCAM(model, "1", "score-cam")(x).raw)

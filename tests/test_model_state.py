@@ -38,7 +38,7 @@ def test_explaining_a_model_in_training_mode_changes_nothing():
         "Grad-CAM": lambda: GradCAM(model, "body")(x),
         "Score-CAM": lambda: ScoreCAM(model, "body")(x),
         "Ablation-CAM": lambda: AblationCAM(model, "body")(x),
-        "Jitter-CAM": lambda: JitterCAM(model, "body", "gradcam")(x),
+        "Jitter-CAM": lambda: JitterCAM(model, "body", "grad-cam")(x),
         "RISE": lambda: RISE(model, 16, s=4)(x),
         "deletion": lambda: metrics.deletion(model, x, heat, steps=4),
         "faithfulness": lambda: metrics.faithfulness(model, x, heat),

@@ -22,6 +22,7 @@ and ``raw``, the h x w (t x h x w) map before resizing.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -210,12 +211,39 @@ class AblationCAM(BaseCAM):
         return w.to(A.dtype)
 
 
+# The CAM family by name: the one spelling the CLI, Jitter-CAM's ``base`` and the filter scores
+# of swagfast.failure (grad-cam, grad-cam++, xgrad-cam) share.
 CAMS = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "gradamapcam": GradAMapCAM,
-    "scorecam": ScoreCAM,
-    "ablationcam": AblationCAM,
-    "saliencytubes": SaliencyTubes,
+    "grad-cam": GradCAM,
+    "grad-cam++": GradCAMPlusPlus,
+    "xgrad-cam": XGradCAM,
+    "grad-amap-cam": GradAMapCAM,
+    "score-cam": ScoreCAM,
+    "ablation-cam": AblationCAM,
+    "saliency-tubes": SaliencyTubes,
 }
+# the names before this release, accepted with a DeprecationWarning for one release
+OLD_CAM_NAMES = {
+    "gradcam": "grad-cam",
+    "gradcam++": "grad-cam++",
+    "xgradcam": "xgrad-cam",
+    "gradamapcam": "grad-amap-cam",
+    "scorecam": "score-cam",
+    "ablationcam": "ablation-cam",
+    "saliencytubes": "saliency-tubes",
+}
+
+
+def cam_name(name: str, argument: str = "base") -> str:
+    """``name`` as a key of :data:`CAMS` (an old spelling warns and maps to the new one)."""
+    if name in OLD_CAM_NAMES:
+        new = OLD_CAM_NAMES[name]
+        warnings.warn(
+            f"the CAM name {name!r} is deprecated and will be removed in the next release; use {new!r}",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return new
+    if name not in CAMS:
+        raise ValueError(f"{argument} must be one of {', '.join(CAMS)} or a CAM class; got {name!r}")
+    return name

@@ -14,7 +14,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._validate import check_bool, check_number
 from swagfast.attribution.layers import capture, keeps_model
-from swagfast.explainers.cam import CAMS, BaseCAM, resize
+from swagfast.explainers.cam import CAMS, BaseCAM, cam_name, resize
 from swagfast.explainers.explanation import Explanation, warn_if_constant
 from swagfast.patches import accumulate_patches
 
@@ -37,8 +37,9 @@ class JitterCAM:
     Parameters
     ----------
     model, layer : as the CAMs
-    base : str or BaseCAM subclass, default "gradcam"
-        "gradcam", "gradcam++", "xgradcam", "gradamapcam", "scorecam", "ablationcam".
+    base : str or BaseCAM subclass, default "grad-cam"
+        "grad-cam", "grad-cam++", "xgrad-cam", "grad-amap-cam", "score-cam", "ablation-cam"
+        (:data:`swagfast.explainers.cam.CAMS`; the names without hyphens are deprecated aliases).
     cam_scale : float, default 2.0
         Target CAM side over the base side (``m + d = round(cam_scale m)``).
     cam_size : int or tuple of ints, optional
@@ -57,7 +58,7 @@ class JitterCAM:
         self,
         model: nn.Module,
         layer: nn.Module | str,
-        base: str | type[BaseCAM] = "gradcam",
+        base: str | type[BaseCAM] = "grad-cam",
         *,
         cam_scale: float = 2.0,
         cam_size: tuple[int, ...] | None = None,
@@ -67,9 +68,7 @@ class JitterCAM:
         backend: str = "auto",
     ) -> None:
         if isinstance(base, str):
-            if base not in CAMS:
-                raise ValueError(f"base must be one of {', '.join(CAMS)} or a CAM class; got {base!r}")
-            base = CAMS[base]
+            base = CAMS[cam_name(base)]
         if not (isinstance(base, type) and issubclass(base, BaseCAM)):
             raise TypeError(f"base must be a CAM name or a BaseCAM subclass, got {base!r}")
         if cam_size is None:

@@ -146,8 +146,15 @@ def as_tensor(a: Any, name: str) -> torch.Tensor:
 
 
 def memory_size(device: torch.device) -> int:
-    """Bytes of memory on ``device``: the host's physical memory, or the GPU's."""
-    if device.type == "cuda":
+    """Bytes of memory on ``device``: the host's physical memory, or the GPU's (asked once per
+    device: ``check_fits`` runs on every pooling call)."""
+    return _memory_size(device.type, device.index)
+
+
+@functools.cache
+def _memory_size(kind: str, index: int | None) -> int:
+    if kind == "cuda":
+        device = torch.device(kind) if index is None else torch.device(kind, index)
         return int(torch.cuda.get_device_properties(device).total_memory)
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 

@@ -46,9 +46,7 @@ def check_number(
 ) -> float:
     """``value`` as a float: TypeError unless it is a real number (bools are not), ValueError
     unless it is finite and within the bounds given (``*_open``: the bound itself excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
+    v = _real(value, name)
     below = low is not None and (v <= low if low_open else v < low)
     above = high is not None and (v >= high if high_open else v > high)
     if not math.isfinite(v) or below or above:
@@ -61,11 +59,20 @@ def check_number(
 
 def check_positive(value, name: str) -> float:
     """A finite number > 0."""
+    v = _real(value, name)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return v
+
+
+def _real(value, name: str) -> float:
+    """``value`` as a float; TypeError unless it is a real number (bools are not)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real | np.integer | np.floating):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range: not finite
+        return math.inf
 
 
 def check_batch_size(batch_size) -> None:
@@ -110,8 +117,6 @@ def check_rgb_values(values: np.ndarray, name: str, *, dtype_only: bool = False)
 def check_normalisation(mean, std) -> None:
     """TypeError / ValueError unless ``mean`` and ``std`` are 3 numbers each (one per RGB
     channel) and every ``std`` is positive and finite."""
-    import numbers
-
     for name, v in (("mean", mean), ("std", std)):
         if (
             isinstance(v, str)

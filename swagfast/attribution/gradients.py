@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from swagfast import baselines
-from swagfast._validate import check_score
+from swagfast._validate import check_choice, check_score
 from swagfast.attribution.guided import guided_relus
 from swagfast.attribution.layers import keeps_model
 from swagfast.baselines import sobel_map
@@ -221,8 +221,7 @@ def attribute(
     sanity baselines "noise" (uniform, seeded) and "sobel" (edges of ``image``, or of ``x``).
     The baselines still run the model once to resolve ``target``.
     """
-    if method not in METHODS:
-        raise ValueError(f"attribution must be one of {', '.join(METHODS)}; got {method!r}")
+    check_choice(method, "attribution", METHODS)
     if method in ("noise", "sobel"):
         check_input(x)
         with torch.no_grad():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast._validate import check_seed
+from swagfast._validate import check_choice, check_seed
 from swagfast.attribution.cam_weights import (
     grad_amap_weights,
     gradcam_weights,
@@ -40,8 +40,7 @@ _FROM_GRADIENTS = {
 
 
 def check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    check_choice(method, "method", METHODS)
 
 
 def scores_from_activations(

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast._backend import resolve_batch_size
-from swagfast._validate import check_int
+from swagfast._validate import check_choice, check_int
 from swagfast.attribution.layers import keeps_model
 from swagfast.metrics._checks import check_heatmaps, descending_order
 
@@ -67,8 +67,7 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
         )
     check_heatmaps(heatmap, "heatmap")
     check_int(steps, "steps")
-    if substrate not in SUBSTRATES:
-        raise ValueError(f"substrate must be one of {', '.join(SUBSTRATES)}; got {substrate!r}")
+    check_choice(substrate, "substrate", SUBSTRATES)
     batch_size = resolve_batch_size(batch_size, x.device)
     B, N = x.shape[0], heatmap[0].numel()
     with torch.no_grad():

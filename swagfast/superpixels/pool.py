@@ -24,7 +24,7 @@ from swagfast._backend import (
     run_kernel,
 )
 from swagfast._native import REDUCTIONS  # the names, from the C++ enumeration
-from swagfast._validate import check_bool
+from swagfast._validate import check_bool, check_choice
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -161,8 +161,7 @@ def segment_pool(
     >>> swagfast.segment_pool(v, lab).segment_values
     array([1.5, 4. ], dtype=float32)
     """
-    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}; got {reduce!r}")
+    check_choice(reduce, "reduce", REDUCTIONS)
     check_bool(scatter, "scatter")
     is_numpy = isinstance(values, np.ndarray)
     v = _values_tensor(values)

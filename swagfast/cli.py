@@ -15,7 +15,6 @@ import torch
 
 from swagfast import viz
 from swagfast.explainers.cam import CAMS
-from swagfast.explainers.explanation import warn_if_constant
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
@@ -109,8 +108,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-CLI_CAMS = CAMS  # the CAM family under the names of swagfast.explainers.cam.CAMS
-LAYER_METHODS = ("jitter-cam", *CLI_CAMS)
+LAYER_METHODS = ("jitter-cam", *CAMS)  # the CAM family under the names of explainers.cam.CAMS
 METHODS = ("swag-g", "swag-i", "swag-ig", *LAYER_METHODS, "guided", "rise")
 IMAGE_ONLY, VIDEO_ONLY = ("rise",), ("saliency-tubes",)
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
@@ -168,8 +166,8 @@ def make_explainer(method: str, bundle, layer: str, segments: int | None = None,
         cls = SWAGV if video else SWAG
         swag = cls(m, mode, segments or (120 if video else 300), mean=bundle.mean, std=bundle.std)
         return lambda x, crops, t: swag(x, t, image=crops)
-    if method in CLI_CAMS:
-        cam = CLI_CAMS[method](m, layer)
+    if method in CAMS:
+        cam = CAMS[method](m, layer)
         return lambda x, crops, t: cam(x, t)
     if method == "jitter-cam":
         jit = JitterCAM(m, layer)
@@ -364,8 +362,7 @@ class _Run:
             warnings.simplefilter("always")
             exp = explain(x, crops_np, args.target).numpy()
             if not any("is constant" in str(w.message) for w in caught):  # explainers warn themselves
-                heat = torch.from_numpy(np.asarray(exp.heatmap))
-                warn_if_constant(heat, exp.method, "the attribution is zero or uniform on these inputs")
+                exp.warn_if_constant("the attribution is zero or uniform on these inputs")
         for w in caught:
             print(f"swagfast explain: warning: {w.message}", file=sys.stderr)
         pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)

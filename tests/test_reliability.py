@@ -19,7 +19,7 @@ from torch import nn
 import swagfast
 from swagfast import attribution, metrics
 from swagfast.explainers.cam import GradCAM, ScoreCAM
-from swagfast.explainers.explanation import warn_if_constant
+from swagfast.explainers.explanation import Explanation
 
 HOST = [b for b in ("cpu", "numba") if swagfast.backends()[b].available]
 
@@ -333,7 +333,7 @@ def test_a_constant_cam_warns_naming_the_layer():
             cam(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a heatmap that ranks something: no warning
-        warn_if_constant(torch.tensor([[0.0, 1.0], [2.0, 2.5]]), "m", "why")
+        Explanation(torch.tensor([[0.0, 1.0], [2.0, 2.5]]), torch.zeros(2), "m").warn_if_constant("why")
 
 
 def test_filter_stats_quantiles_must_be_a_sequence_and_are_stored_ascending():
@@ -370,3 +370,23 @@ def test_swag_warns_on_a_constant_heatmap():
             UserWarning, match=rf"SWAG_{re.escape(variant)}.*item\(s\) 0, 1 is constant \(0 everywhere\)"
         ):
             swagfast.SWAG(model, variant, 8)(x)
+
+
+@pytest.mark.cuda
+def test_on_cuda_a_constant_heatmap_is_reported_when_the_explanation_reaches_the_host():
+    class Deaf(nn.Module):  # every gradient is zero: a constant CAM
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)) * 0.0)
+
+    model = Deaf().cuda().eval()
+    x = torch.rand(2, 3, 16, 16, device="cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the call itself neither waits nor warns
+        exp = GradCAM(model, "conv")(x)
+    with pytest.warns(UserWarning, match=r"Grad-CAM: the heatmap of item\(s\) 0, 1 is constant"):
+        exp.numpy()

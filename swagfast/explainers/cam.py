@@ -40,7 +40,7 @@ from swagfast.attribution.cam_weights import (
 )
 from swagfast.attribution.layers import capture, keeps_model, resolve_layer
 from swagfast.baselines import unit_range
-from swagfast.explainers.explanation import Explanation, warn_if_constant
+from swagfast.explainers.explanation import Explanation
 
 
 def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -73,7 +73,7 @@ class BaseCAM:
         return resolve_batch_size(self._batch_size, device)
 
     def zero_cause(self) -> str:
-        """Why a CAM of this layer can be constant (for :func:`warn_if_constant`)."""
+        """Why a CAM of this layer can be constant (for :meth:`Explanation.warn_if_constant`)."""
         name = next((n for n, m in self.model.named_modules() if m is self.layer), "?")
         return (
             f"the layer {name!r} ({type(self.layer).__name__}) gave no positive evidence for the class; "
@@ -107,10 +107,9 @@ class BaseCAM:
         t0 = time.perf_counter()
         cam, t = self.raw(x, target)
         heat = resize(cam, tuple(x.shape[2:]))
-        warn_if_constant(heat, self.name, self.zero_cause())
         return Explanation(
             heatmap=heat, target=t, method=self.name, raw=cam, timings={"total": time.perf_counter() - t0}
-        )
+        ).warn_if_constant(self.zero_cause())
 
 
 class GradCAM(BaseCAM):

@@ -42,15 +42,10 @@ def _images_hwc(images, B: int, ndim: int = 2) -> np.ndarray:
     return images
 
 
-def warn_if_constant(heatmap: torch.Tensor, method: str, why: str, stacklevel: int = 3) -> None:
-    """UserWarning when the heatmap of any item is the same value everywhere (it ranks nothing,
-    so it explains nothing), naming the items, the value and ``why`` it can happen. One
-    reduction over the batch and one host synchronisation."""
-    flat = heatmap.detach().reshape(heatmap.shape[0], -1)
-    if flat.numel() == 0:
-        return
-    lo, hi = torch.aminmax(flat, dim=1)
-    constant = lo == hi
+def _report_constant(
+    constant: torch.Tensor, lo: torch.Tensor, method: str, why: str, stacklevel: int
+) -> None:
+    """The UserWarning of :meth:`Explanation.warn_if_constant` (one host synchronisation)."""
     if bool(constant.any()):
         items = constant.nonzero().flatten().tolist()
         shown = ", ".join(map(str, items[:8])) + (", ..." if len(items) > 8 else "")
@@ -92,16 +87,44 @@ class Explanation:
     pixel_map: torch.Tensor | None = None
     raw: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # a constant-heatmap check computed on the device and not yet reported (see warn_if_constant)
+    _unreported: tuple | None = field(default=None, repr=False)
+
+    def warn_if_constant(self, why: str, *, stacklevel: int = 3) -> Explanation:
+        """UserWarning when the heatmap of any item is the same value everywhere (it ranks
+        nothing, so it explains nothing), naming the items, the value and ``why`` it can happen;
+        returns ``self``. One reduction over the batch. On the CPU it is reported at once; on
+        CUDA when the explanation is brought to the host (:meth:`numpy`), so that the call that
+        made it does not wait for the device."""
+        h = (
+            self.heatmap
+            if isinstance(self.heatmap, torch.Tensor)
+            else torch.from_numpy(np.asarray(self.heatmap))
+        )
+        flat = h.detach().reshape(h.shape[0], -1)
+        if flat.numel() == 0:
+            return self
+        lo, hi = torch.aminmax(flat, dim=1)
+        if flat.device.type == "cuda":
+            self._unreported = (lo == hi, lo, why)
+        else:
+            _report_constant(lo == hi, lo, self.method, why, stacklevel)
+        return self
 
     def numpy(self) -> Explanation:
-        """A copy with every tensor as a numpy array on the host."""
+        """A copy with every tensor as a numpy array on the host (a constant heatmap found on the
+        device is reported here)."""
+        if self._unreported is not None:
+            constant, lo, why = self._unreported
+            _report_constant(constant, lo, self.method, why, stacklevel=3)
         return replace(
             self,
             timings=dict(self.timings),
+            _unreported=None,
             **{
                 f.name: _np(getattr(self, f.name))
                 for f in fields(self)
-                if f.name not in ("method", "timings")
+                if f.name not in ("method", "timings", "_unreported")
             },
         )
 
@@ -112,7 +135,8 @@ class Explanation:
                 return f"{type(v).__name__}{tuple(v.shape)} {str(v.dtype).removeprefix('torch.')}{where}"
             return repr(v)
 
-        parts = [f"{f.name}={describe(getattr(self, f.name))}" for f in fields(self) if f.name != "timings"]
+        shown = (f for f in fields(self) if f.name not in ("timings", "_unreported"))
+        parts = [f"{f.name}={describe(getattr(self, f.name))}" for f in shown]
         parts.append(f"timings={{{', '.join(f'{k!r}: {v:.4f}' for k, v in self.timings.items())}}}")
         return f"Explanation({', '.join(parts)})"
 

@@ -15,7 +15,7 @@ from swagfast import attribution as attr
 from swagfast._validate import check_bool, check_number
 from swagfast.attribution.layers import capture, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, cam_name, resize
-from swagfast.explainers.explanation import Explanation, warn_if_constant
+from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
 
 
@@ -180,7 +180,6 @@ class JitterCAM:
         J, C = accumulate_patches(maps, offsets.to(torch.int64), out_shape, backend=self.backend)
         jitter = J / C
         heat = resize(jitter, tuple(x.shape[2:]))
-        warn_if_constant(heat, self.name, self.cam.zero_cause())
         t2 = time.perf_counter()
         return Explanation(
             heatmap=heat,
@@ -188,4 +187,4 @@ class JitterCAM:
             method=self.name,
             raw=jitter,
             timings={"patch_cams": t1 - t0, "accumulate": t2 - t1, "total": t2 - t0},
-        )
+        ).warn_if_constant(self.cam.zero_cause())

@@ -11,7 +11,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._validate import check_int, check_model, check_normalisation, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
-from swagfast.explainers.explanation import Explanation, warn_if_constant
+from swagfast.explainers.explanation import Explanation
 
 
 class XRAI:
@@ -70,10 +70,9 @@ class XRAI:
                 )
             )
         heat = torch.from_numpy(np.stack(maps).astype(np.float32)).to(device)
-        warn_if_constant(heat, self.name, "the attribution is zero or uniform on these inputs")
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
-        )
+        ).warn_if_constant("the attribution is zero or uniform on these inputs")
 
 
 def lime_heatmap(exp, label: int) -> np.ndarray:
@@ -161,7 +160,6 @@ class LIME:
                 )
             maps.append(lime_heatmap(exp, label))
         heat = torch.from_numpy(np.stack(maps)).to(device)
-        warn_if_constant(heat, self.name, "no superpixel changed the class's score")
         return Explanation(
             heatmap=heat, target=t, method=self.name, timings={"total": time.perf_counter() - t0}
-        )
+        ).warn_if_constant("no superpixel changed the class's score")

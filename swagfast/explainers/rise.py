@@ -13,7 +13,7 @@ from swagfast import attribution as attr
 from swagfast._backend import resolve_batch_size
 from swagfast._validate import check_batch_size, check_int, check_model, check_number, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
-from swagfast.explainers.explanation import Explanation, warn_if_constant
+from swagfast.explainers.explanation import Explanation
 
 
 class RISE:
@@ -104,10 +104,9 @@ class RISE:
                     out = out.softmax(1) if self.score == "softmax" else out
                     sal[b] += torch.einsum("n,nhw->hw", out[:, t[b]].float(), m)
             sal /= self.n_masks * self.p
-        warn_if_constant(sal, f"RISE(N={self.n_masks})", "every mask gave the class the same score")
         return Explanation(
             heatmap=sal,
             target=t,
             method=f"RISE(N={self.n_masks})",
             timings={"total": time.perf_counter() - t0},
-        )
+        ).warn_if_constant("every mask gave the class the same score")

@@ -12,8 +12,8 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._overlap import start_overlapped
-from swagfast._validate import check_model, check_normalisation, check_score, check_seed
-from swagfast.explainers.explanation import Explanation, warn_if_constant
+from swagfast._validate import check_choice, check_model, check_normalisation, check_score, check_seed
+from swagfast.explainers.explanation import Explanation
 from swagfast.superpixels import (
     MODES,
     REDUCTIONS,
@@ -146,10 +146,8 @@ class SWAG:
         reduce = _renamed("pooling", pooling, "reduce", reduce)
         if mode not in MODES:
             raise ValueError(f"mode must be one of 'G', 'I', 'I+G'; got {mode!r}")
-        if attribution not in attr.METHODS:
-            raise ValueError(f"attribution must be one of {', '.join(attr.METHODS)}; got {attribution!r}")
-        if reduce not in REDUCTIONS:
-            raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}; got {reduce!r}")
+        check_choice(attribution, "attribution", attr.METHODS)
+        check_choice(reduce, "reduce", REDUCTIONS)
         check_score(score)
         check_normalisation(mean, std)
         check_seed(seed)
@@ -286,12 +284,6 @@ class SWAG:
         pooled = segment_pool(M, segments, self.reduce, backend=self.backend)
         clock.lap("pooling")
         clock.timings["total"] = sum(clock.timings[k] for k in ("attribution", "superpixels", "pooling"))
-        warn_if_constant(
-            pooled.pixel_values,
-            self.method_name(x.ndim == 5),
-            f"the {self.attribution} attribution is zero or equal on every segment (the model's "
-            "gradient for the class vanishes at the input: dead units, a saturated score)",
-        )
         return Explanation(
             heatmap=pooled.pixel_values,
             target=t,
@@ -300,6 +292,9 @@ class SWAG:
             segment_scores=pooled.segment_values,
             pixel_map=M,
             timings=clock.timings,
+        ).warn_if_constant(
+            f"the {self.attribution} attribution is zero or equal on every segment (the model's "
+            "gradient for the class vanishes at the input: dead units, a saturated score)"
         )
 
 

@@ -121,7 +121,7 @@ class FilterStats:
         (-1 where fewer than m images were seen), kept during the fit (thesis Fig. 6.10).
     """
 
-    def __init__(self, root: Path, *, _temporary: bool = False) -> None:
+    def __init__(self, root: Path, *, _temporary: bool = False, _written: bool = False) -> None:
         self.root = Path(root)
         meta = store.read_meta(self.root)
         self.meta = meta
@@ -150,9 +150,11 @@ class FilterStats:
                         f"scores/{name} holds {size} bytes, {self.count[c]} samples of class {c} need "
                         f"{self.count[c] * row}",
                     )
-        for c in range(C):  # and the very rows written: checksums, indices in increasing order
-            if self.count[c]:
-                self.class_scores(c)
+        # and the very rows written: checksums, indices in increasing order (a store this process
+        # has just finalised was hashed from the rows it wrote: not read back a second time)
+        if not _written:
+            for c in np.flatnonzero(self.count):
+                self.class_scores(int(c))
         self._cache: dict[float, np.ndarray] = {q: self._quant[i] for i, q in enumerate(self.quantiles)}
         self._temporary = _temporary
         if _temporary:
@@ -314,7 +316,7 @@ class FilterStats:
             "top_k": writer.m,
         }
         store.finalise(root, meta, writer.top_v, writer.top_i)
-        return cls(root, _temporary=temporary)
+        return cls(root, _temporary=temporary, _written=True)
 
     @classmethod
     def fit_ray(
@@ -470,7 +472,7 @@ class FilterStats:
                 self.meta["top_k"],
             )
             store.finalise(root, dict(self.meta), top_v, top_i)
-            return FilterStats(root, _temporary=temporary)
+            return FilterStats(root, _temporary=temporary, _written=True)
         except BaseException:
             store.discard(root, created)
             raise

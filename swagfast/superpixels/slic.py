@@ -130,6 +130,16 @@ class SlicParams:
         )
 
     @property
+    def what(self) -> str:
+        """The colour input's name in messages: "image" or "clip"."""
+        return "image" if self.dims == 2 else "clip"
+
+    @property
+    def spacing3(self) -> tuple[float, float, float]:
+        """(z, y, x) spacing; images are one plane deep."""
+        return self.spacing if self.dims == 3 else (1.0, *self.spacing)
+
+    @property
     def colour(self) -> bool:
         return self.mode in ("I", "I+G")
 
@@ -177,7 +187,7 @@ class _Inputs(NamedTuple):
 
 def _check_inputs(p: SlicParams, image, gradient, channel_axis) -> _Inputs:
     """The colour input and the gradient, checked against the mode and each other, batched."""
-    what = "image" if p.dims == 2 else "clip"
+    what = p.what
     dims = p.dims
     rgb = g = None
     is_numpy = None
@@ -244,7 +254,7 @@ def _check_inputs(p: SlicParams, image, gradient, channel_axis) -> _Inputs:
 
 
 def _check_size(p: SlicParams, vox: tuple[int, ...]) -> None:
-    what = "image" if p.dims == 2 else "clip"
+    what = p.what
     if min(vox) == 0:
         raise ValueError(f"{what} must not be empty, got spatial shape {vox}")
     n_vox = math.prod(vox)
@@ -270,7 +280,7 @@ def _segment_cuda(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps) -> None:
     from swagfast import _C, _C_cuda
 
     B, zyx, F = labels.shape[0], tuple(labels.shape[1:]), feat.shape[-1]
-    spacing3 = p.spacing if p.dims == 3 else (1.0, *p.spacing)
+    spacing3 = p.spacing3
     device = x.device
     if x.gradient is not None:
         _rescale_gradient_into(x.gradient, feat[..., -1])
@@ -314,7 +324,7 @@ def _segment_cuda(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps) -> None:
 def _segment_host(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps, impl) -> None:
     """Features, SLIC rounds and connectivity with the C++ module or the Numba kernels."""
     B, F = labels.shape[0], feat.shape[-1]
-    spacing3 = p.spacing if p.dims == 3 else (1.0, *p.spacing)
+    spacing3 = p.spacing3
     if x.gradient is not None:
         grad_host = host_view(x.gradient.contiguous()).reshape(B, -1)
         if not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
@@ -337,8 +347,7 @@ def _slic_nd(p: SlicParams, image, gradient, channel_axis, backend, timings):
     spatial = tuple((x.rgb if x.rgb is not None else x.gradient).shape[: p.dims + 1])
     B, vox = spatial[0], spatial[1:]
     _check_size(p, vox)
-    what = "image" if p.dims == 2 else "clip"
-    be = resolve_backend(backend, x.device, arg=what if p.colour else "gradient")
+    be = resolve_backend(backend, x.device, arg=p.what if p.colour else "gradient")
     lap.device = x.device
     zyx = vox if p.dims == 3 else (1, *vox)
     F = 3 * p.colour + p.uses_gradient

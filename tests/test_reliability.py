@@ -353,16 +353,19 @@ def test_filter_stats_quantiles_must_be_a_sequence_and_are_stored_ascending():
     )
 
 
+class Deaf(nn.Module):
+    """Its output does not depend on the input: every gradient is zero, every heatmap constant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)) * 0.0)
+
+
 def test_swag_warns_on_a_constant_heatmap():
-    class Deaf(nn.Module):  # its output does not depend on the input: every gradient is zero
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, padding=1)
-            self.fc = nn.Linear(4, 3)
-
-        def forward(self, x):
-            return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)) * 0.0)
-
     model = Deaf().eval()
     x = torch.rand(2, 3, 16, 16)
     for variant in ("G", "I", "I+G"):
@@ -374,15 +377,6 @@ def test_swag_warns_on_a_constant_heatmap():
 
 @pytest.mark.cuda
 def test_on_cuda_a_constant_heatmap_is_reported_when_the_explanation_reaches_the_host():
-    class Deaf(nn.Module):  # every gradient is zero: a constant CAM
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3, padding=1)
-            self.fc = nn.Linear(4, 3)
-
-        def forward(self, x):
-            return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)) * 0.0)
-
     model = Deaf().cuda().eval()
     x = torch.rand(2, 3, 16, 16, device="cuda")
     with warnings.catch_warnings():

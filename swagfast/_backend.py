@@ -178,6 +178,35 @@ def empty(shape: Sequence[int], dtype: torch.dtype, device: torch.device, what: 
         raise MemoryError(f"{what}: could not allocate {tuple(shape)} {dtype} on {device} ({err})") from None
 
 
+def kernel(backend: str, name: str, what: str) -> Callable[..., Any]:
+    """The op ``name`` of the concrete ``backend``, as one callable that takes torch tensors.
+
+    The three modules have the same ops with the same arguments: ``swagfast._C`` and
+    ``swagfast.kernels`` are given numpy views of the tensors (shared memory); ``swagfast._C_cuda``
+    is given the tensors themselves (through ``__cuda_array_interface__``), then the keyword
+    ``workspace`` where the op takes one, then torch's current stream on the tensors' device. A
+    failed allocation inside a host kernel is a MemoryError naming ``what``.
+    """
+    if backend == "cuda":
+        from swagfast import _C_cuda
+
+        fn = getattr(_C_cuda, name)
+
+        def call_cuda(*args: Any, **workspace: torch.Tensor) -> Any:
+            device = next(a.device for a in args if isinstance(a, torch.Tensor))
+            with torch.cuda.device(device):
+                return fn(*args, **workspace, stream=cuda_stream(device))
+
+        return call_cuda
+    fn = getattr(host_kernels(backend), name)
+
+    def call_host(*args: Any) -> Any:
+        views = [a.numpy() if isinstance(a, torch.Tensor) else a for a in args]
+        return run_kernel(fn, *views, what=what)
+
+    return call_host
+
+
 def run_kernel(kernel: Callable[..., Any], *args: Any, what: str) -> Any:
     """Call a native or Numba kernel. A failed allocation inside it is a MemoryError naming
     ``what`` (the C++ kernels raise std::bad_alloc as MemoryError; Numba wraps it in a
@@ -190,11 +219,6 @@ def run_kernel(kernel: Callable[..., Any], *args: Any, what: str) -> Any:
         if isinstance(err.__cause__ or err.__context__, MemoryError):
             raise MemoryError(f"{what}: the kernel could not allocate its working memory") from None
         raise
-
-
-def host_view(t: torch.Tensor) -> np.ndarray:
-    """The numpy array sharing ``t``'s memory (``t`` must be a contiguous CPU tensor)."""
-    return t.numpy()
 
 
 def cuda_stream(device: torch.device) -> int:

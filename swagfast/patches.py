@@ -11,12 +11,9 @@ import torch
 from swagfast._backend import (
     as_tensor,
     check_fits,
-    cuda_stream,
     empty,
-    host_kernels,
-    host_view,
+    kernel,
     resolve_backend,
-    run_kernel,
 )
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -105,30 +102,7 @@ def accumulate_patches(
     J = empty((B, *shape3), m.dtype, m.device, what)
     C = empty((B, *shape3), m.dtype, m.device, what)
     be = resolve_backend(backend, m.device, arg="maps")
-    if be == "cuda":
-        from swagfast import _C_cuda
-
-        off_dev = off_host.to(m.device)
-        with torch.cuda.device(m.device):
-            _C_cuda.accumulate_patches(
-                m.data_ptr(),
-                off_dev.data_ptr(),
-                tuple(m.shape),
-                shape3,
-                str(m.dtype).removeprefix("torch."),
-                J.data_ptr(),
-                C.data_ptr(),
-                cuda_stream(m.device),
-            )
-    else:
-        run_kernel(
-            host_kernels(be).accumulate_patches,
-            host_view(m),
-            host_view(off_host),
-            host_view(J),
-            host_view(C),
-            what="accumulate_patches",
-        )
+    kernel(be, "accumulate_patches", what)(m, off_host.to(m.device), J, C)
     if dims == 2:
         J, C = J[:, 0], C[:, 0]
     return (J.numpy(), C.numpy()) if is_numpy else (J, C)

@@ -62,3 +62,105 @@ def test_numpy_result_shares_no_memory_with_input():
     res = swagfast.segment_pool(v, np.zeros((1, 3, 3), np.int32))
     res.pixel_values[...] = 5.0
     assert np.all(v == 1.0)
+
+
+# One dispatch convention: _C, the Numba kernels and _C_cuda have the same ops with the same
+# arguments; _C_cuda's take device arrays and end with the workspace (where one is needed) and the
+# stream.
+OPS = (
+    "segment_pool",
+    "rgb_to_lab",
+    "rescale_gradient",
+    "slic_iterate",
+    "relabel",
+    "relabel_parallel",
+    "accumulate_patches",
+)
+CUDA_WORKSPACE = {"segment_pool", "slic_iterate", "relabel_parallel"}
+HOST_ONLY = {"rescale_gradient", "relabel"}  # on CUDA: torch's reductions; the raster rule on the host
+
+
+def _pybind_parameters(fn) -> list[str]:
+    first = fn.__doc__.splitlines()[0]
+    inner = first[first.index("(") + 1 : first.rindex(")")]
+    return [part.split(":")[0].strip() for part in inner.split(", ") if ":" in part]
+
+
+def test_the_numba_kernels_have_the_native_ops_names_and_arguments():
+    import inspect
+
+    from swagfast import _C, kernels
+
+    for op in OPS:
+        assert list(inspect.signature(getattr(kernels, op)).parameters) == _pybind_parameters(getattr(_C, op))
+
+
+def _cuda_module():
+    try:
+        from swagfast import _C_cuda
+    except ImportError:
+        pytest.skip("swagfast._C_cuda was not built here (no nvcc when it was installed)")
+    return _C_cuda
+
+
+def test_the_cuda_ops_take_the_native_arguments_then_workspace_and_stream():
+    from swagfast import _C
+
+    _C_cuda = _cuda_module()
+    assert tuple(_C_cuda.REDUCTIONS) == tuple(_C.REDUCTIONS)
+    for op in OPS:
+        if op in HOST_ONLY:
+            assert not hasattr(_C_cuda, op)
+            continue
+        tail = ["workspace", "stream"] if op in CUDA_WORKSPACE else ["stream"]
+        assert _pybind_parameters(getattr(_C_cuda, op)) == _pybind_parameters(getattr(_C, op)) + tail
+
+
+class FakeDeviceArray:
+    """Only the description: the binding's checks run before anything reaches the device."""
+
+    def __init__(self, shape, typestr="<f4", strides=None, readonly=False):
+        self.__cuda_array_interface__ = dict(
+            shape=tuple(shape), typestr=typestr, strides=strides, data=(0, readonly), version=2
+        )
+
+
+def test_the_cuda_binding_reads_and_checks_device_arrays_without_a_device():
+    _C_cuda = _cuda_module()
+    ok = dict(
+        values=FakeDeviceArray((2, 6)),
+        labels=FakeDeviceArray((2, 6), "<i4"),
+        n_seg=3,
+        reduce="mean",
+        seg_out=FakeDeviceArray((2, 3)),
+        map_out=None,
+        workspace=FakeDeviceArray((2, 3, 7), "<f8"),
+        stream=0,
+    )
+    with pytest.raises(TypeError, match="values must be a device array .*got ndarray"):
+        _C_cuda.segment_pool(**{**ok, "values": np.zeros((2, 6), np.float32)})
+    with pytest.raises(TypeError, match="labels must have typestr <i4, got <i8"):
+        _C_cuda.segment_pool(**{**ok, "labels": FakeDeviceArray((2, 6), "<i8")})
+    with pytest.raises(TypeError, match="values must be float32 or float64, got typestr <f2"):
+        _C_cuda.segment_pool(
+            **{**ok, "values": FakeDeviceArray((2, 6), "<f2"), "seg_out": FakeDeviceArray((2, 3), "<f2")}
+        )
+    with pytest.raises(ValueError, match="values must be C-contiguous"):
+        _C_cuda.segment_pool(**{**ok, "values": FakeDeviceArray((2, 6), strides=(4, 8))})
+    with pytest.raises(ValueError, match="seg_out must be writeable"):
+        _C_cuda.segment_pool(**{**ok, "seg_out": FakeDeviceArray((2, 3), readonly=True)})
+    with pytest.raises(ValueError, match="workspace must hold"):
+        _C_cuda.segment_pool(**{**ok, "workspace": FakeDeviceArray((2, 3, 6), "<f8")})
+    with pytest.raises(ValueError, match="reduce must be one of mean, sum"):
+        _C_cuda.segment_pool(**{**ok, "reduce": "median"})
+    with pytest.raises(ValueError, match=r"offsets must be \[P, 3\]"):
+        _C_cuda.accumulate_patches(
+            FakeDeviceArray((1, 2, 1, 3, 3)),
+            FakeDeviceArray((3, 3), "<i8"),
+            FakeDeviceArray((1, 1, 5, 5)),
+            FakeDeviceArray((1, 1, 5, 5)),
+            0,
+        )
+    # spelt-out C-contiguous strides are accepted: the checks pass and the kernel runs on nothing
+    empty = dict(ok, values=FakeDeviceArray((0, 6), strides=(24, 4)), labels=FakeDeviceArray((0, 6), "<i4"))
+    assert _C_cuda.segment_pool(**{**empty, "seg_out": FakeDeviceArray((0, 3))}) == -1

@@ -1,5 +1,9 @@
-// swagfast._C_cuda: the CUDA kernels, driven by raw device pointers and torch's current
-// stream (passed as integers), so no torch or CUDA headers are needed here.
+// swagfast._C_cuda: the CUDA kernels. Each op has the name and the arguments of its swagfast._C
+// counterpart, with device arrays in place of host arrays (anything exposing
+// __cuda_array_interface__: torch CUDA tensors, CuPy, Numba), followed by the device workspace it
+// needs (if any) and the stream to enqueue on (torch's current stream, as an integer). No torch or
+// CUDA headers are needed here. The Python layer validates everything first; these checks only
+// guard against misuse of the private API.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -19,64 +23,157 @@ using namespace swagfast;
 
 namespace {
 
-template <typename T>
-T* ptr(std::uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
+// A C-contiguous device array, read from its __cuda_array_interface__ (version 2 or later).
+struct DeviceArray {
+  void* data = nullptr;
+  std::vector<int64_t> shape;
+  std::string typestr;  // "<f4", "<f8", "<i4", "<i8"
+  bool readonly = false;
 
-void segment_pool(std::uintptr_t values, std::uintptr_t labels, int64_t B, int64_t N, int64_t n_seg,
-                  const std::string& reduce_name, const std::string& dtype, std::uintptr_t seg_out,
-                  std::uintptr_t map_out, std::uintptr_t workspace, std::uintptr_t stream) {
-  const Reduce reduce = bindings::parse_reduce(reduce_name);
-  auto* ws = ptr<double>(workspace);
-  auto* s = reinterpret_cast<void*>(stream);
-  if (dtype == "float32") {
-    cuda::segment_pool<float>(ptr<const float>(values), ptr<const int32_t>(labels), B, N, n_seg, reduce,
-                              ptr<float>(seg_out), ptr<float>(map_out), ws, s);
-  } else if (dtype == "float64") {
-    cuda::segment_pool<double>(ptr<const double>(values), ptr<const int32_t>(labels), B, N, n_seg, reduce,
-                               ptr<double>(seg_out), ptr<double>(map_out), ws, s);
-  } else {
-    throw py::type_error("values must be float32 or float64, got " + dtype);
+  int ndim() const { return static_cast<int>(shape.size()); }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    return n;
   }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data);
+  }
+};
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw py::value_error(msg);
 }
 
-void rgb_to_lab(std::uintptr_t rgb, int64_t n, std::uintptr_t lab, int64_t stride, std::uintptr_t stream) {
-  cuda::rgb_to_lab(ptr<const float>(rgb), n, ptr<float>(lab), stride, reinterpret_cast<void*>(stream));
+int64_t itemsize(const std::string& typestr) { return typestr.size() >= 3 ? std::stoll(typestr.substr(2)) : 0; }
+
+DeviceArray device_array(const py::handle& obj, const char* name, bool writeable = false) {
+  if (!py::hasattr(obj, "__cuda_array_interface__"))
+    throw py::type_error(std::string(name) + " must be a device array (__cuda_array_interface__), got " +
+                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  const py::dict cai = obj.attr("__cuda_array_interface__");
+  DeviceArray a;
+  const auto data = cai["data"].cast<std::tuple<std::uintptr_t, bool>>();
+  a.data = reinterpret_cast<void*>(std::get<0>(data));
+  a.readonly = std::get<1>(data);
+  a.shape = cai["shape"].cast<std::vector<int64_t>>();
+  a.typestr = cai["typestr"].cast<std::string>();
+  if (cai.contains("strides") && !cai["strides"].is_none()) {  // contiguous ones may be spelt out
+    const auto strides = cai["strides"].cast<std::vector<int64_t>>();
+    int64_t expect = itemsize(a.typestr);
+    for (int d = a.ndim() - 1; d >= 0; --d) {
+      require(a.shape[d] == 1 || strides[d] == expect, std::string(name) + " must be C-contiguous");
+      expect *= a.shape[d];
+    }
+  }
+  require(!(writeable && a.readonly), std::string(name) + " must be writeable");
+  return a;
 }
 
-int64_t slic_iterate(std::uintptr_t feat, const std::vector<float>& weights, std::tuple<int64_t, int64_t, int64_t,
-                     int64_t> shape, int64_t n_segments, std::tuple<double, double, double> spacing, int max_iter,
-                     std::uintptr_t labels, std::uintptr_t workspace, std::uintptr_t stream) {
-  auto [B, Z, Y, X] = shape;
+void require_type(const DeviceArray& a, const char* typestr, const char* name) {
+  if (a.typestr != typestr) throw py::type_error(std::string(name) + " must have typestr " + typestr + ", got " + a.typestr);
+}
+
+// The element type of a float32 / float64 array, as a tag for the typed kernels.
+template <typename F>
+void with_float(const DeviceArray& a, const char* name, F&& f) {
+  if (a.typestr == "<f4") return f(float{});
+  if (a.typestr == "<f8") return f(double{});
+  throw py::type_error(std::string(name) + " must be float32 or float64, got typestr " + a.typestr);
+}
+
+void* as_stream(std::uintptr_t stream) { return reinterpret_cast<void*>(stream); }
+
+int64_t segment_pool(const py::object& values, const py::object& labels, int64_t n_seg, const std::string& reduce_name,
+                     const py::object& seg_out, const py::object& map_out, const py::object& workspace,
+                     std::uintptr_t stream) {
+  const Reduce reduce = bindings::parse_reduce(reduce_name);
+  const DeviceArray v = device_array(values, "values"), l = device_array(labels, "labels");
+  const DeviceArray s = device_array(seg_out, "seg_out", true), ws = device_array(workspace, "workspace", true);
+  require(v.ndim() == 2 && l.shape == v.shape, "labels must be shaped like the [B, N] values");
+  require_type(l, "<i4", "labels");
+  const int64_t B = v.shape[0], N = v.shape[1];
+  require(s.shape == std::vector<int64_t>{B, n_seg} && s.typestr == v.typestr,
+          "seg_out must be a [B, n_seg] array of the values' dtype");
+  require_type(ws, "<f8", "workspace");
+  require(ws.size() >= B * n_seg * kAccWidth, "workspace must hold B * n_seg * len(ACC_SLOTS) doubles");
+  DeviceArray m;
+  if (!map_out.is_none()) {
+    m = device_array(map_out, "map_out", true);
+    require(m.shape == v.shape && m.typestr == v.typestr, "map_out must be shaped and typed like values");
+  }
+  with_float(v, "values", [&](auto tag) {
+    using T = decltype(tag);
+    cuda::segment_pool<T>(v.as<const T>(), l.as<const int32_t>(), B, N, n_seg, reduce, s.as<T>(), m.as<T>(),
+                          ws.as<double>(), as_stream(stream));
+  });
+  return -1;  // labels are range-checked by the caller on the device, before the call
+}
+
+void rgb_to_lab(const py::object& rgb, const py::object& out, std::uintptr_t stream) {
+  const DeviceArray r = device_array(rgb, "rgb"), o = device_array(out, "out", true);
+  require_type(r, "<f4", "rgb");
+  require_type(o, "<f4", "out");
+  require(r.ndim() >= 1 && r.shape.back() == 3, "rgb must have 3 channels last");
+  const int64_t n = r.size() / 3;
+  require(o.ndim() >= 1 && o.shape.back() >= 3 && o.size() / o.shape.back() == n,
+          "out must have as many pixels as rgb and at least 3 channels");
+  cuda::rgb_to_lab(r.as<const float>(), n, o.as<float>(), o.shape.back(), as_stream(stream));
+}
+
+int64_t slic_iterate(const py::object& features, const std::vector<float>& weights, int64_t n_segments,
+                     std::tuple<double, double, double> spacing, int max_iter, const py::object& labels,
+                     const py::object& workspace, std::uintptr_t stream) {
+  const DeviceArray f = device_array(features, "features"), l = device_array(labels, "labels", true);
+  const DeviceArray ws = device_array(workspace, "workspace", true);
+  require_type(f, "<f4", "features");
+  require_type(l, "<i4", "labels");
+  require_type(ws, "<f8", "workspace");
+  require(f.ndim() == 5, "features must be [B, Z, Y, X, F]");
+  const int64_t B = f.shape[0], Z = f.shape[1], Y = f.shape[2], X = f.shape[3];
+  const int F = static_cast<int>(f.shape[4]);
+  require(F >= 1 && F <= 4 && static_cast<int>(weights.size()) == F, "features must have 1 to 4 channels, one weight each");
+  require(l.shape == std::vector<int64_t>{B, Z, Y, X}, "labels must be a [B, Z, Y, X] array");
+  require(n_segments >= 1 && max_iter >= 0, "n_segments must be >= 1 and max_iter >= 0");
   auto [sz, sy, sx] = spacing;
-  return cuda::slic_iterate(ptr<const float>(feat), weights.data(), B, Z, Y, X, static_cast<int>(weights.size()),
-                            n_segments, sz, sy, sx, max_iter, ptr<int32_t>(labels), ptr<double>(workspace),
-                            reinterpret_cast<void*>(stream));
+  require(ws.size() >= B * cuda::slic_centres(Z, Y, X, F, n_segments, sz, sy, sx) * (2 * F + 7),
+          "workspace must hold B * slic_centres(...) * (2F + 7) doubles");
+  return cuda::slic_iterate(f.as<const float>(), weights.data(), B, Z, Y, X, F, n_segments, sz, sy, sx, max_iter,
+                            l.as<int32_t>(), ws.as<double>(), as_stream(stream));
 }
 
-void relabel_parallel(std::uintptr_t labels, std::tuple<int64_t, int64_t, int64_t, int64_t> shape, int64_t n_centres,
-                      double min_size_factor, std::uintptr_t workspace, std::uintptr_t stream) {
-  auto [B, Z, Y, X] = shape;
-  cuda::relabel_parallel(ptr<int32_t>(labels), B, Z, Y, X, n_centres, min_size_factor, ptr<int32_t>(workspace),
-                         reinterpret_cast<void*>(stream));
+void relabel_parallel(const py::object& labels, int64_t n_centres, double min_size_factor, const py::object& counts,
+                      const py::object& workspace, std::uintptr_t stream) {
+  const DeviceArray l = device_array(labels, "labels", true), c = device_array(counts, "counts", true);
+  const DeviceArray ws = device_array(workspace, "workspace", true);
+  require_type(l, "<i4", "labels");
+  require_type(c, "<i4", "counts");
+  require_type(ws, "<i4", "workspace");
+  require(l.ndim() == 4, "labels must be a [B, Z, Y, X] array");
+  const int64_t B = l.shape[0], Z = l.shape[1], Y = l.shape[2], X = l.shape[3];
+  require(c.shape == std::vector<int64_t>{B}, "counts must be a [B] array");
+  require(ws.size() >= cuda::relabel_workspace(B, Z, Y, X), "workspace must hold relabel_workspace(...) int32s");
+  cuda::relabel_parallel(l.as<int32_t>(), B, Z, Y, X, n_centres, min_size_factor, c.as<int32_t>(), ws.as<int32_t>(),
+                         as_stream(stream));
 }
 
-void accumulate_patches(std::uintptr_t maps, std::uintptr_t offsets, std::tuple<int64_t, int64_t, int64_t, int64_t,
-                        int64_t> maps_shape, std::tuple<int64_t, int64_t, int64_t> out_shape, const std::string& dtype,
-                        std::uintptr_t J, std::uintptr_t C, std::uintptr_t stream) {
-  auto [B, P, t, h, w] = maps_shape;
-  auto [T, H, W] = out_shape;
-  const PatchGrid g{P, t, h, w, T, H, W};
-  auto* s = reinterpret_cast<void*>(stream);
-  if (dtype == "float32")
-    cuda::accumulate_patches<float>(ptr<const float>(maps), ptr<const int64_t>(offsets), B, g, ptr<float>(J),
-                                    ptr<float>(C), s);
-  else if (dtype == "float64")
-    cuda::accumulate_patches<double>(ptr<const double>(maps), ptr<const int64_t>(offsets), B, g, ptr<double>(J),
-                                     ptr<double>(C), s);
-  else
-    throw py::type_error("maps must be float32 or float64, got " + dtype);
+void accumulate_patches(const py::object& maps, const py::object& offsets, const py::object& J, const py::object& C,
+                        std::uintptr_t stream) {
+  const DeviceArray mp = device_array(maps, "maps"), off = device_array(offsets, "offsets");
+  const DeviceArray j = device_array(J, "J", true), c = device_array(C, "C", true);
+  require(mp.ndim() == 5, "maps must be a [B, P, t, h, w] array");
+  require_type(off, "<i8", "offsets");
+  require(off.shape == std::vector<int64_t>{mp.shape[1], 3}, "offsets must be [P, 3]");
+  require(j.ndim() == 4 && j.shape[0] == mp.shape[0] && c.shape == j.shape && j.typestr == mp.typestr &&
+              c.typestr == mp.typestr,
+          "J and C must be [B, T, H, W] arrays of the maps' dtype");
+  const PatchGrid g{mp.shape[1], mp.shape[2], mp.shape[3], mp.shape[4], j.shape[1], j.shape[2], j.shape[3]};
+  with_float(mp, "maps", [&](auto tag) {
+    using T = decltype(tag);
+    cuda::accumulate_patches<T>(mp.as<const T>(), off.as<const int64_t>(), mp.shape[0], g, j.as<T>(), c.as<T>(),
+                                as_stream(stream));
+  });
 }
 
 py::tuple device_count() {
@@ -88,23 +185,26 @@ py::tuple device_count() {
 }  // namespace
 
 PYBIND11_MODULE(_C_cuda, m) {
-  m.doc() = "swagfast CUDA kernels";
-  m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("B"), py::arg("N"),
-        py::arg("n_seg"), py::arg("reduce"), py::arg("dtype"), py::arg("seg_out"), py::arg("map_out"),
-        py::arg("workspace"), py::arg("stream"));
-  m.def("rgb_to_lab", &rgb_to_lab, py::arg("rgb"), py::arg("n"), py::arg("lab"), py::arg("stride"),
-        py::arg("stream"));
+  m.doc() = "swagfast CUDA kernels: swagfast._C's ops on device arrays, plus a workspace and a stream";
+  bindings::export_enumerations(m);
+  m.def("segment_pool", &segment_pool, py::arg("values"), py::arg("labels"), py::arg("n_seg"), py::arg("reduce"),
+        py::arg("seg_out"), py::arg("map_out"), py::arg("workspace"), py::arg("stream"),
+        "As _C.segment_pool; workspace: [B, n_seg, len(ACC_SLOTS)] float64. Returns -1 (labels are checked "
+        "by the caller)");
+  m.def("rgb_to_lab", &rgb_to_lab, py::arg("rgb"), py::arg("out"), py::arg("stream"),
+        "As _C.rgb_to_lab, for float32 rgb");
+  m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("n_segments"),
+        py::arg("spacing"), py::arg("max_iter"), py::arg("labels"), py::arg("workspace"), py::arg("stream"),
+        "As _C.slic_iterate; workspace: B * slic_centres(...) * (2F + 7) float64");
+  m.def("relabel_parallel", &relabel_parallel, py::arg("labels"), py::arg("n_centres"), py::arg("min_size_factor"),
+        py::arg("counts"), py::arg("workspace"), py::arg("stream"),
+        "As _C.relabel_parallel, counts on the device; workspace: relabel_workspace(...) int32");
+  m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("J"), py::arg("C"),
+        py::arg("stream"), "As _C.accumulate_patches");
   m.def("slic_centres", &cuda::slic_centres, py::arg("Z"), py::arg("Y"), py::arg("X"), py::arg("F"),
-        py::arg("n_segments"), py::arg("sz"), py::arg("sy"), py::arg("sx"));
-  m.def("slic_iterate", &slic_iterate, py::arg("features"), py::arg("weights"), py::arg("shape"),
-        py::arg("n_segments"), py::arg("spacing"), py::arg("max_iter"), py::arg("labels"), py::arg("workspace"),
-        py::arg("stream"));
+        py::arg("n_segments"), py::arg("sz"), py::arg("sy"), py::arg("sx"),
+        "Grid centres per item (sizes slic_iterate's workspace)");
   m.def("relabel_workspace", &cuda::relabel_workspace, py::arg("B"), py::arg("Z"), py::arg("Y"), py::arg("X"),
         "int32 elements of device workspace relabel_parallel needs");
-  m.def("relabel_parallel", &relabel_parallel, py::arg("labels"), py::arg("shape"), py::arg("n_centres"),
-        py::arg("min_size_factor"), py::arg("workspace"), py::arg("stream"),
-        "Connectivity by the order-free rule, on the device; segment counts in the workspace's last B");
-  m.def("accumulate_patches", &accumulate_patches, py::arg("maps"), py::arg("offsets"), py::arg("maps_shape"),
-        py::arg("out_shape"), py::arg("dtype"), py::arg("J"), py::arg("C"), py::arg("stream"));
   m.def("device_count", &device_count, "(count, error): count is -1 when the CUDA runtime reports an error");
 }

@@ -120,11 +120,11 @@ inline void check(cudaError_t err, const char* what) {
 
 int64_t relabel_workspace(int64_t B, int64_t Z, int64_t Y, int64_t X) {
   const int64_t N = Z * Y * X;
-  return B * (3 * N + (N + kThreads - 1) / kThreads + 1);
+  return B * (3 * N + (N + kThreads - 1) / kThreads);
 }
 
 void relabel_parallel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres,
-                      double min_size_factor, int32_t* workspace, void* stream) {
+                      double min_size_factor, int32_t* counts, int32_t* workspace, void* stream) {
   const int64_t N = Z * Y * X;
   if (B == 0 || N == 0) return;
   if (N >= (int64_t{1} << 31) || B > 65535)
@@ -133,7 +133,7 @@ void relabel_parallel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t 
   const cc::Dims d{static_cast<int32_t>(Z), static_cast<int32_t>(Y), static_cast<int32_t>(X)};
   const auto blocks_per_item = static_cast<int32_t>((N + kThreads - 1) / kThreads);
   Arrays a{labels, workspace, workspace + B * N, workspace + 2 * B * N, workspace + 3 * B * N,
-           workspace + 3 * B * N + B * blocks_per_item};
+           counts};
   const auto min_size = static_cast<int32_t>(cc::min_size(N, n_centres, min_size_factor));
   const dim3 grid(static_cast<unsigned>(blocks_per_item), static_cast<unsigned>(B));
   init_kernel<<<grid, kThreads, 0, s>>>(a, d);

@@ -10,9 +10,9 @@ namespace swagfast::cuda {
 // int32 elements of device workspace relabel_parallel needs.
 int64_t relabel_workspace(int64_t B, int64_t Z, int64_t Y, int64_t X);
 
-// labels [B, Z, Y, X] on the device, in place: as swagfast::cpu::relabel_parallel; the segment
-// count of item b is left in workspace[relabel_workspace(B, Z, Y, X) - B + b].
+// labels [B, Z, Y, X] on the device, in place: as swagfast::cpu::relabel_parallel; counts[b]
+// (device memory) is the number of segments of item b.
 void relabel_parallel(int32_t* labels, int64_t B, int64_t Z, int64_t Y, int64_t X, int64_t n_centres,
-                      double min_size_factor, int32_t* workspace, void* stream);
+                      double min_size_factor, int32_t* counts, int32_t* workspace, void* stream);
 
 }  // namespace swagfast::cuda

@@ -1,7 +1,7 @@
 """Numba versions of the native kernels, an independent cross-check of the C++ ones.
 
-A flat module with the names and signatures of ``swagfast._C``: the wrappers take either one as
-``impl`` (:func:`swagfast._backend.host_kernels`) and call ``impl.segment_pool(...)`` and so on.
+A flat module with the names and signatures of ``swagfast._C``; the wrappers reach either one
+(and ``swagfast._C_cuda``) through :func:`swagfast._backend.kernel`.
 """
 
 from swagfast.kernels import patches, slic

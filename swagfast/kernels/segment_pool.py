@@ -17,7 +17,7 @@ MEAN, TOTAL, LOWEST, HIGHEST, L1, L2, VAR, STD = (
 
 
 @numba.njit(cache=True, nogil=True)
-def _pool_one(v, lab, n_seg, code, out, pixel_out, do_map):
+def _pool_one(v, lab, n_seg, code, out, map_out, do_map):
     acc = np.zeros((n_seg, WIDTH))
     acc[:, MIN] = np.inf
     acc[:, MAX] = -np.inf
@@ -67,16 +67,16 @@ def _pool_one(v, lab, n_seg, code, out, pixel_out, do_map):
         out[s] = r
     if do_map:
         for i in range(v.shape[0]):
-            pixel_out[i] = out[lab[i]]
+            map_out[i] = out[lab[i]]
     return -1
 
 
 @numba.njit(parallel=True, cache=True)
-def _pool_batch(values, labels, n_seg, code, seg_out, pixel_out, do_map):
+def _pool_batch(values, labels, n_seg, code, seg_out, map_out, do_map):
     B, N = values.shape
     bad = np.full(B, -1, np.int64)
     for b in numba.prange(B):
-        row = pixel_out[b] if do_map else pixel_out[0]
+        row = map_out[b] if do_map else map_out[0]
         i = _pool_one(values[b], labels[b], n_seg, code, seg_out[b], row, do_map)
         if i >= 0:
             bad[b] = b * N + i
@@ -87,13 +87,13 @@ def _pool_batch(values, labels, n_seg, code, seg_out, pixel_out, do_map):
 
 
 def segment_pool(
-    values: np.ndarray, labels: np.ndarray, n_seg: int, reduce: str, seg_out: np.ndarray, pixel_out
+    values: np.ndarray, labels: np.ndarray, n_seg: int, reduce: str, seg_out: np.ndarray, map_out
 ) -> int:
-    """Pool ``values`` [B, N] by ``labels`` [B, N] into ``seg_out`` [B, n_seg] (and ``pixel_out``).
+    """Pool ``values`` [B, N] by ``labels`` [B, N] into ``seg_out`` [B, n_seg] (and ``map_out``).
 
     Returns -1, or the flat index of the first invalid label (negative or >= ``n_seg``).
     """
-    do_map = pixel_out is not None
+    do_map = map_out is not None
     if not do_map:
-        pixel_out = np.empty((1, 0), dtype=values.dtype)
-    return int(_pool_batch(values, labels, n_seg, REDUCE_CODES[reduce], seg_out, pixel_out, do_map))
+        map_out = np.empty((1, 0), dtype=values.dtype)
+    return int(_pool_batch(values, labels, n_seg, REDUCE_CODES[reduce], seg_out, map_out, do_map))

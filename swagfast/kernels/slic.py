@@ -81,17 +81,17 @@ def rgb_to_lab(rgb, out) -> None:
 
 
 @numba.njit(cache=True)
-def rescale_gradient(grad, out):
-    """Same contract as ``swagfast._C.rescale_gradient``: grad (B, n) -> each item min-max
+def rescale_gradient(gradient, out):
+    """Same contract as ``swagfast._C.rescale_gradient``: gradient (B, n) -> each item min-max
     rescaled to [0, 100] into out[:, :, -1] (out is (B, n, C)) as (g - lo) * (1 / span * 100) in
     float32, which is torch's (g - lo) * (100.0 / span); False, nothing written, if not finite."""
-    B, n = grad.shape
+    B, n = gradient.shape
     lo = np.empty(B, np.float32)
     hi = np.empty(B, np.float32)
     for b in range(B):
         mn, mx = np.float32(np.inf), np.float32(-np.inf)
         for i in range(n):
-            v = grad[b, i]
+            v = gradient[b, i]
             if not np.isfinite(v):
                 return False
             mn = min(mn, v)
@@ -102,7 +102,7 @@ def rescale_gradient(grad, out):
         span = hi[b] - lo[b]
         scale = np.float32(1.0) / span * np.float32(100.0) if span > 0 else np.float32(0.0)
         for i in range(n):
-            out[b, i, c] = (grad[b, i] - lo[b]) * scale
+            out[b, i, c] = (gradient[b, i] - lo[b]) * scale
     return True
 
 
@@ -336,13 +336,13 @@ def _slic_batch(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
         _slic_one(feat[b], w, gz, gy, gx, S, sz, sy, sx, max_iter, labels[b])
 
 
-def slic_iterate(feat, weights, n_segments, spacing, max_iter, labels) -> int:
+def slic_iterate(features, weights, n_segments, spacing, max_iter, labels) -> int:
     """Same contract as ``swagfast._C.slic_iterate``: returns the grid centres per item."""
-    _, Z, Y, X, _ = feat.shape
+    _, Z, Y, X, _ = features.shape
     gz, gy, gx, S = make_grid(Z, Y, X, n_segments, spacing)
     w = np.asarray(weights, dtype=np.float64)
     _slic_batch(
-        feat, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels
+        features, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels
     )
     return gz * gy * gx
 

@@ -16,14 +16,11 @@ import torch
 from swagfast._backend import (
     as_tensor,
     check_fits,
-    cuda_stream,
     empty,
-    host_kernels,
-    host_view,
+    kernel,
     resolve_backend,
-    run_kernel,
 )
-from swagfast._native import REDUCTIONS  # the names, from the C++ enumeration
+from swagfast._native import ACC_SLOTS, REDUCTIONS  # from the C++ enumerations
 from swagfast._validate import check_bool, check_choice
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -217,36 +214,19 @@ def _pool(v2, l2, n: int, reduce: str, scatter: bool, backend: str, inferred: bo
     """(segment values (B, n), pixel values (B, N) or None) of checked (B, N) inputs."""
     B, N = v2.shape
     what = f"segment_pool with n_segments={n}" + (" (the largest label + 1)" if inferred else "")
-    # the (B, n) output, and the 7 doubles per segment of each item in flight: on the host one
+    # the (B, n) output, and the accumulator doubles per segment of each item in flight: on the host one
     # item per thread, on cuda the whole batch
     in_flight = B if backend == "cuda" else min(B, os.cpu_count() or 1)
-    check_fits(B * n * v2.element_size() + in_flight * n * 7 * 8, v2.device, what)
+    check_fits(B * n * v2.element_size() + in_flight * n * len(ACC_SLOTS) * 8, v2.device, what)
     seg = empty((B, n), v2.dtype, v2.device, what)
     pix = torch.empty_like(v2) if scatter else None
     if B == 0:
         return seg, pix
+    # the accumulators: on cuda a workspace the kernel is given, on the host per-thread tables
+    ws = {}
     if backend == "cuda":
-        from swagfast import _C_cuda
-
-        with torch.cuda.device(v2.device):
-            ws = empty((B, n, 7), torch.float64, v2.device, what)
-            _C_cuda.segment_pool(
-                v2.data_ptr(),
-                l2.data_ptr(),
-                B,
-                N,
-                n,
-                reduce,
-                str(v2.dtype).removeprefix("torch."),
-                seg.data_ptr(),
-                pix.data_ptr() if pix is not None else 0,
-                ws.data_ptr(),
-                cuda_stream(v2.device),
-            )
-        return seg, pix
-    pixels = host_view(pix) if pix is not None else None
-    kernel = host_kernels(backend).segment_pool
-    bad = run_kernel(kernel, host_view(v2), host_view(l2), n, reduce, host_view(seg), pixels, what=what)
+        ws = {"workspace": empty((B, n, len(ACC_SLOTS)), torch.float64, v2.device, what)}
+    bad = kernel(backend, "segment_pool", what)(v2, l2, n, reduce, seg, pix, **ws)
     if bad >= 0:
         label = int(l2.reshape(-1)[bad])
         if label < 0:

@@ -18,9 +18,7 @@ import torch
 
 from swagfast._backend import (
     as_tensor,
-    cuda_stream,
-    host_kernels,
-    host_view,
+    kernel,
     resolve_backend,
 )
 from swagfast._validate import check_bool, check_int, check_number, check_positive
@@ -133,6 +131,11 @@ class SlicParams:
     def what(self) -> str:
         """The colour input's name in messages: "image" or "clip"."""
         return "image" if self.dims == 2 else "clip"
+
+    @property
+    def call(self) -> str:
+        """The call in messages about memory: "slic with n_segments=300"."""
+        return f"{'slic' if self.dims == 2 else 'supervoxels'} with n_segments={self.n_segments}"
 
     @property
     def spacing3(self) -> tuple[float, float, float]:
@@ -267,76 +270,66 @@ def _check_size(p: SlicParams, vox: tuple[int, ...]) -> None:
         )
 
 
-def _relabel_on_host(impl, p: SlicParams, labels: np.ndarray, n_centres: int, counts: np.ndarray) -> None:
-    """Connectivity (or just the renumbering) on host labels, by the call's rule."""
-    if p.order_free:
-        impl.relabel_parallel(labels, n_centres, p.min_size_factor, counts)
-    else:
-        impl.relabel(labels, n_centres, p.min_size_factor, p.max_size_factor, p.enforce_connectivity, counts)
-
-
-def _segment_cuda(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps) -> None:
-    """Features, SLIC rounds and connectivity on the device (the raster rule's pass on the host)."""
-    from swagfast import _C, _C_cuda
-
-    B, zyx, F = labels.shape[0], tuple(labels.shape[1:]), feat.shape[-1]
-    spacing3 = p.spacing3
-    device = x.device
+def _features(p: SlicParams, x: _Inputs, feat: torch.Tensor, backend: str) -> None:
+    """CIELAB colour and the rescaled attribution into ``feat`` (B, Z, Y, X, F)."""
+    B, F = feat.shape[0], feat.shape[-1]
     if x.gradient is not None:
-        _rescale_gradient_into(x.gradient, feat[..., -1])
-    with torch.cuda.device(device):
-        stream = cuda_stream(device)
-        if x.rgb is not None:
-            # contiguous: the kernel reads (B * N, 3); .float() would keep the movedim strides
-            rgb = (x.rgb.float().div_(255.0) if x.rgb.dtype == torch.uint8 else x.rgb).contiguous()
-            _C_cuda.rgb_to_lab(rgb.data_ptr(), B * math.prod(zyx), feat.data_ptr(), F, stream)
-        lap("features")
-        n_centres = _C_cuda.slic_centres(*zyx, F, p.n_segments, *spacing3)
-        ws = torch.empty(B * n_centres * (2 * F + 7), dtype=torch.float64, device=device)
-        _C_cuda.slic_iterate(
-            feat.data_ptr(),
-            p.weights.tolist(),
-            (B, *zyx),
-            p.n_segments,
-            spacing3,
-            p.max_num_iter,
-            labels.data_ptr(),
-            ws.data_ptr(),
-            stream,
-        )
-        lap("clustering")
-        if p.order_free:  # on the device, no copies and no wait
-            shape = (B, *zyx)
-            cc = torch.empty(_C_cuda.relabel_workspace(*shape), dtype=torch.int32, device=device)
-            _C_cuda.relabel_parallel(
-                labels.data_ptr(), shape, n_centres, p.min_size_factor, cc.data_ptr(), stream
-            )
-    if not p.order_free:
-        # the raster rule runs on the host (OpenMP over the batch): one copy of the labels each
+        if backend == "cuda":  # torch's reductions on the device; one kernel pass on the host
+            _rescale_gradient_into(x.gradient, feat[..., -1])
+        elif not kernel(backend, "rescale_gradient", p.call)(
+            x.gradient.contiguous().reshape(B, -1), feat.reshape(B, -1, F)
+        ):
+            raise ValueError("gradient must hold finite values, got NaN or infinity")
+    if x.rgb is not None:
+        rgb = x.rgb
+        if backend == "cuda" and rgb.dtype == torch.uint8:  # the CUDA kernel reads float32
+            rgb = rgb.float().div_(255.0)
+        kernel(backend, "rgb_to_lab", p.call)(rgb.contiguous().reshape(-1, 3), feat.reshape(-1, F))
+
+
+def _connect(p: SlicParams, labels: torch.Tensor, n_centres: int, backend: str) -> None:
+    """Connectivity (or just the renumbering) of ``labels`` in place, by the call's rule: the
+    order-free one on the labels' device, the raster one on the host."""
+    B, zyx = labels.shape[0], tuple(labels.shape[1:])
+    counts = torch.empty(B, dtype=torch.int32, device=labels.device)
+    if p.order_free:
+        ws = {}
+        if backend == "cuda":
+            from swagfast import _C_cuda
+
+            size = _C_cuda.relabel_workspace(B, *zyx)
+            ws = {"workspace": torch.empty(size, dtype=torch.int32, device=labels.device)}
+        kernel(backend, "relabel_parallel", p.call)(labels, n_centres, p.min_size_factor, counts, **ws)
+        return
+    if backend == "cuda":
+        # the raster rule is a sequential pass (OpenMP over the batch): one copy of the labels each
         # way, through page-locked memory (torch caches it), so they run at full speed
         host = torch.empty(labels.shape, dtype=labels.dtype, pin_memory=True)
         host.copy_(labels)
-        _relabel_on_host(_C, p, host.numpy(), n_centres, np.empty(B, np.int32))
+        _connect(p, host, n_centres, "cpu")
         labels.copy_(host, non_blocking=True)
-    lap("connectivity")
+        return
+    kernel(backend, "relabel", p.call)(
+        labels, n_centres, p.min_size_factor, p.max_size_factor, p.enforce_connectivity, counts
+    )
 
 
-def _segment_host(p: SlicParams, x: _Inputs, feat, labels, lap: _Laps, impl) -> None:
-    """Features, SLIC rounds and connectivity with the C++ module or the Numba kernels."""
-    B, F = labels.shape[0], feat.shape[-1]
-    spacing3 = p.spacing3
-    if x.gradient is not None:
-        grad_host = host_view(x.gradient.contiguous()).reshape(B, -1)
-        if not impl.rescale_gradient(grad_host, host_view(feat).reshape(B, -1, F)):
-            raise ValueError("gradient must hold finite values, got NaN or infinity")
-    if x.rgb is not None:
-        impl.rgb_to_lab(host_view(x.rgb.contiguous()).reshape(-1, 3), host_view(feat).reshape(-1, F))
+def _segment(p: SlicParams, x: _Inputs, feat: torch.Tensor, labels: torch.Tensor, lap: _Laps, backend: str):
+    """Features, SLIC rounds and connectivity into ``labels`` (B, Z, Y, X) on the backend."""
+    B, zyx, F = labels.shape[0], tuple(labels.shape[1:]), feat.shape[-1]
+    _features(p, x, feat, backend)
     lap("features")
-    n_centres = impl.slic_iterate(
-        host_view(feat), p.weights, p.n_segments, spacing3, p.max_num_iter, host_view(labels)
+    ws = {}
+    if backend == "cuda":  # the centres and their sums
+        from swagfast import _C_cuda
+
+        n_grid = _C_cuda.slic_centres(*zyx, F, p.n_segments, *p.spacing3)
+        ws = {"workspace": torch.empty(B * n_grid * (2 * F + 7), dtype=torch.float64, device=labels.device)}
+    n_centres = kernel(backend, "slic_iterate", p.call)(
+        feat, p.weights, p.n_segments, p.spacing3, p.max_num_iter, labels, **ws
     )
     lap("clustering")
-    _relabel_on_host(impl, p, host_view(labels), n_centres, np.empty(B, np.int32))
+    _connect(p, labels, n_centres, backend)
     lap("connectivity")
 
 
@@ -354,10 +347,7 @@ def _slic_nd(p: SlicParams, image, gradient, channel_axis, backend, timings):
     feat = torch.empty((B, *zyx, F), dtype=torch.float32, device=x.device)
     labels = torch.empty((B, *zyx), dtype=torch.int32, device=x.device)
     if B > 0:
-        if be == "cuda":
-            _segment_cuda(p, x, feat, labels, lap)
-        else:
-            _segment_host(p, x, feat, labels, lap, host_kernels(be))
+        _segment(p, x, feat, labels, lap, be)
     out = labels.reshape(B, *vox)
     if not x.batched:
         out = out[0]

@@ -51,10 +51,11 @@ int main(int argc, char** argv) {
   if (cmd == "relabel" && argc == 10) {
     const int64_t B = std::atoll(argv[4]), Z = std::atoll(argv[5]), Y = std::atoll(argv[6]), X = std::atoll(argv[7]);
     auto labels = read<int32_t>(in, B * Z * Y * X);
-    std::vector<int32_t> ws(swagfast::cuda::relabel_workspace(B, Z, Y, X), -7);
-    swagfast::cuda::relabel_parallel(labels.data(), B, Z, Y, X, std::atoll(argv[8]), arg(9), ws.data(), nullptr);
+    std::vector<int32_t> ws(swagfast::cuda::relabel_workspace(B, Z, Y, X), -7), counts(B, -7);
+    swagfast::cuda::relabel_parallel(labels.data(), B, Z, Y, X, std::atoll(argv[8]), arg(9), counts.data(), ws.data(),
+                                     nullptr);
     write(out, labels.data(), labels.size());
-    write(out, ws.data() + ws.size() - B, B, "ab");
+    write(out, counts.data(), B, "ab");
     return 0;
   }
   if (cmd == "slic" && argc >= 14) {

@@ -11,7 +11,8 @@ def segment_pool_reference(
 ) -> np.ndarray:
     """Per-segment reduction of ``values`` (B, ...) by ``labels`` (B, ...), in float64.
 
-    Empty segments give 0; NaNs propagate (numpy's min/max/mean do).
+    Empty segments give 0 (argmax: -1); NaNs propagate (numpy's min/max/mean do); argmax is
+    the flat index within the item of the first maximum (numpy's argmax: the first NaN if any).
     """
     values = np.asarray(values, dtype=np.float64)
     B = values.shape[0]
@@ -26,6 +27,15 @@ def segment_pool_reference(
         "var": np.var,
         "std": np.std,
     }
+    if reduce == "argmax":
+        out[:] = -1
+        for b in range(B):
+            flat_v, flat_l = values[b].ravel(), labels[b].ravel()
+            for s in range(n_segments):
+                where = np.flatnonzero(flat_l == s)
+                if where.size:
+                    out[b, s] = where[np.argmax(flat_v[where])]
+        return out
     op = ops[reduce]
     for b in range(B):
         for s in range(n_segments):

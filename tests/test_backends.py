@@ -126,7 +126,10 @@ class FakeDeviceArray:
 
 
 def test_the_cuda_binding_reads_and_checks_device_arrays_without_a_device():
+    from swagfast._native import ACC_SLOTS
+
     _C_cuda = _cuda_module()
+    width = len(ACC_SLOTS)
     ok = dict(
         values=FakeDeviceArray((2, 6)),
         labels=FakeDeviceArray((2, 6), "<i4"),
@@ -134,7 +137,7 @@ def test_the_cuda_binding_reads_and_checks_device_arrays_without_a_device():
         reduce="mean",
         seg_out=FakeDeviceArray((2, 3)),
         map_out=None,
-        workspace=FakeDeviceArray((2, 3, 7), "<f8"),
+        workspace=FakeDeviceArray((2, 3, width), "<f8"),
         stream=0,
     )
     with pytest.raises(TypeError, match="values must be a device array .*got ndarray"):
@@ -150,7 +153,7 @@ def test_the_cuda_binding_reads_and_checks_device_arrays_without_a_device():
     with pytest.raises(ValueError, match="seg_out must be writeable"):
         _C_cuda.segment_pool(**{**ok, "seg_out": FakeDeviceArray((2, 3), readonly=True)})
     with pytest.raises(ValueError, match="workspace must hold"):
-        _C_cuda.segment_pool(**{**ok, "workspace": FakeDeviceArray((2, 3, 6), "<f8")})
+        _C_cuda.segment_pool(**{**ok, "workspace": FakeDeviceArray((2, 3, width - 1), "<f8")})
     with pytest.raises(ValueError, match="reduce must be one of mean, sum"):
         _C_cuda.segment_pool(**{**ok, "reduce": "median"})
     with pytest.raises(ValueError, match=r"offsets must be \[P, 3\]"):

@@ -20,12 +20,12 @@ import pytest
 import swagfast
 from swagfast import _C
 from swagfast.data import center_crop_resize, sample_images
-from swagfast.testing import unconnected_labels
+from swagfast.testing import segment_pool_reference, unconnected_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 EMU = Path(__file__).resolve().parent / "cuda_emulation"
-SOURCES = ("slic_cuda.cu", "connectivity_cuda.cu")
-LAUNCH = re.compile(r"(\w+)<<<(.*?)>>>\(")
+SOURCES = ("slic_cuda.cu", "connectivity_cuda.cu", "segment_pool_cuda.cu")
+LAUNCH = re.compile(r"(\w+(?:<\w+>)?)<<<(.*?)>>>\(")  # kernel or kernel<T>
 
 
 def split_top_level(args: str) -> list[str]:
@@ -105,9 +105,10 @@ def run(driver: Path, tmp_path: Path, cmd: str, data: np.ndarray, *args) -> byte
 
 def test_launch_rewrite_keeps_every_kernel_argument():
     src = "k<<<static_cast<unsigned>((B + t - 1) / t), kThreads, 0, s>>>(a, B, n);\nz<<<g, 32, 0, s>>>();"
+    src += "\nf<T><<<g, 32, 0, s>>>(x);"
     assert as_cpp(src) == (
         "swagfast_emu::launch(k, static_cast<unsigned>((B + t - 1) / t), kThreads, a, B, n);\n"
-        "swagfast_emu::launch(z, g, 32);"
+        "swagfast_emu::launch(z, g, 32);\nswagfast_emu::launch(f<T>, g, 32, x);"
     )
 
 
@@ -151,3 +152,25 @@ def test_device_lab_equals_the_cpu(driver, tmp_path, rng):
     _C.rgb_to_lab(rgb, expected)
     lab = np.frombuffer(run(driver, tmp_path, "lab", rgb, 1000), np.float32).reshape(1000, 3)
     np.testing.assert_allclose(lab, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("reduce", swagfast.REDUCTIONS)
+def test_device_segment_pool_equals_the_reference(driver, tmp_path, reduce, rng):
+    """Both passes, the atomic min / max / add and the argmax tie rule, against numpy. Ties and a
+    NaN are planted so the order-free rules are exercised."""
+    B, N, n_seg = 3, 200, 17
+    values = rng.integers(0, 6, size=(B, N)).astype(np.float64)  # many ties
+    values[1, 7] = np.nan
+    labels = rng.integers(0, n_seg - 2, size=(B, N)).astype(np.int32)  # two empty segments
+    src = tmp_path / "pool.bin"
+    with open(src, "wb") as f:
+        f.write(values.tobytes() + labels.tobytes())
+    dst = tmp_path / "out.bin"
+    code = swagfast.REDUCTIONS.index(reduce)
+    args = [str(driver), "pool", str(src), str(dst), *map(str, (B, N, n_seg, code))]
+    subprocess.run(args, check=True, timeout=120)
+    out = np.frombuffer(dst.read_bytes(), np.float64)
+    seg, pix = out[: B * n_seg].reshape(B, n_seg), out[B * n_seg :].reshape(B, N)
+    expected = segment_pool_reference(values, labels, reduce, n_seg)
+    np.testing.assert_allclose(seg, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(pix, np.take_along_axis(seg, labels, 1))

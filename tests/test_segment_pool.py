@@ -62,7 +62,7 @@ def test_video_batch_and_gaps(backend, reduce, rng):
     seg = to_numpy(res.segment_values)
     assert seg.shape == (2, 35)
     empty = ~np.isin(np.arange(35), labels[0])
-    assert empty.any() and np.all(seg[0, empty] == 0.0)
+    assert empty.any() and np.all(seg[0, empty] == (-1.0 if reduce == "argmax" else 0.0))
 
 
 @pytest.mark.parametrize("reduce", swagfast.REDUCTIONS)
@@ -71,6 +71,22 @@ def test_single_segment_unbatched(backend, reduce, rng):
     labels = np.zeros((12, 10), np.int32)
     res = check_against_reference(values, labels, reduce, backend)
     assert to_numpy(res.segment_values).shape == (1,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_takes_the_first_of_tied_maxima_and_the_first_nan(backend, dtype):
+    values = np.array([[[3, 1, 3, 2, 7, 7]], [[1, np.nan, 5, np.nan, 2, 2]]], dtype)  # (B, 1, 6)
+    labels = np.array([[[0, 0, 0, 1, 1, 1]], [[0, 0, 0, 1, 1, 2]]], np.int32)
+    res = check_against_reference(values, labels, "argmax", backend, n_segments=4)
+    np.testing.assert_array_equal(to_numpy(res.segment_values), [[0, 4, -1, -1], [1, 3, 5, -1]])
+
+
+def test_argmax_refuses_float32_items_too_large_for_exact_indices():
+    values = torch.zeros(2**24 + 1)[None]
+    with pytest.raises(
+        ValueError, match=r"argmax' on float32 values .* 2\*\*24 pixels per item, got 16777217"
+    ):
+        swagfast.segment_pool(values, torch.zeros_like(values, dtype=torch.int32), "argmax", spatial_dims=2)
 
 
 def test_unbatched_clip_with_spatial_dims(backend, rng):
@@ -105,6 +121,9 @@ def test_nan_propagates_to_its_segment_only(backend):
                 to_backend(values, backend), to_backend(labels, backend), reduce, backend=backend
             ).segment_values
         )
+        if reduce == "argmax":  # a position: the NaN's
+            assert seg.tolist() == [[1, 3]]
+            continue
         assert np.isnan(seg[0, 0]), reduce
         assert np.isfinite(seg[0, 1]), reduce
     # NaN as the first and as a later member, for min and max

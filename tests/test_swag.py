@@ -129,6 +129,8 @@ def test_bad_arguments():
         SWAG(model, attribution="lrp")
     with pytest.raises(ValueError, match="reduce must be one of"):
         SWAG(model, reduce="median")
+    with pytest.raises(ValueError, match="reduce must be one of .*std; got 'argmax'"):
+        SWAG(model, reduce="argmax")  # a position, not a value of the map
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         SWAG(lambda x: x)
     with pytest.raises(ValueError, match="std must be positive"):

@@ -41,17 +41,12 @@ int64_t pool_item(const T* v, const int32_t* lab, int64_t N, int64_t n_seg, Redu
     SWAGFAST_POOL_CASE(Reduce::L2)
     SWAGFAST_POOL_CASE(Reduce::Var)
     SWAGFAST_POOL_CASE(Reduce::Std)
+    SWAGFAST_POOL_CASE(Reduce::Argmax)
 #undef SWAGFAST_POOL_CASE
   }
   if (first_bad >= 0) return first_bad;
-  if (needs_second_pass(reduce)) {
-    std::vector<double> mean(n_seg);
-    for (int64_t s = 0; s < n_seg; ++s) mean[s] = acc_mean(&acc[s * kAccWidth]);
-    for (int64_t i = 0; i < N; ++i) {
-      const double d = static_cast<double>(v[i]) - mean[lab[i]];
-      acc[lab[i] * kAccWidth + kM2] += d * d;
-    }
-  }
+  if (needs_second_pass(reduce))
+    for (int64_t i = 0; i < N; ++i) acc_add_second(&acc[lab[i] * kAccWidth], static_cast<double>(v[i]), i, reduce);
   for (int64_t s = 0; s < n_seg; ++s) out[s] = static_cast<T>(acc_finalize(&acc[s * kAccWidth], reduce));
   if (map != nullptr)
     for (int64_t i = 0; i < N; ++i) map[i] = out[lab[i]];

@@ -43,6 +43,13 @@ __global__ void accumulate_kernel(const T* values, const int32_t* labels, int64_
   double* a = acc + (b * n_seg + labels[i]) * kAccWidth;
   const double v = static_cast<double>(values[i]);
   if (second_pass) {
+    if (reduce == Reduce::Argmax) {  // non-negative doubles order like their bits
+      const double m = a[kMax];
+      if (v == m || (v != v && m != m))
+        atomicMin(reinterpret_cast<unsigned long long*>(a + kArg),
+                  static_cast<unsigned long long>(__double_as_longlong(static_cast<double>(i % N))));
+      return;
+    }
     const double d = v - acc_mean(a);
     atomicAdd(a + kM2, d * d);
     return;
@@ -50,7 +57,8 @@ __global__ void accumulate_kernel(const T* values, const int32_t* labels, int64_
   atomicAdd(a + kCount, 1.0);
   switch (reduce) {
     case Reduce::Min: atomic_minmax<true>(a + kMin, v); break;
-    case Reduce::Max: atomic_minmax<false>(a + kMax, v); break;
+    case Reduce::Max:
+    case Reduce::Argmax: atomic_minmax<false>(a + kMax, v); break;
     case Reduce::L1: atomicAdd(a + kAbs, fabs(v)); break;
     case Reduce::L2: atomicAdd(a + kSq, v * v); break;
     default: atomicAdd(a + kSum, v); break;

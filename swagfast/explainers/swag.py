@@ -16,7 +16,7 @@ from swagfast._validate import check_choice, check_model, check_normalisation, c
 from swagfast.explainers.explanation import Explanation
 from swagfast.superpixels import (
     MODES,
-    REDUCTIONS,
+    POOLINGS,
     check_connectivity_rule,
     segment_pool,
     slic,
@@ -147,7 +147,7 @@ class SWAG:
         if mode not in MODES:
             raise ValueError(f"mode must be one of 'G', 'I', 'I+G'; got {mode!r}")
         check_choice(attribution, "attribution", attr.METHODS)
-        check_choice(reduce, "reduce", REDUCTIONS)
+        check_choice(reduce, "reduce", POOLINGS)
         check_score(score)
         check_normalisation(mean, std)
         check_seed(seed)

@@ -9,10 +9,12 @@ from swagfast._native import ACC_SLOTS, REDUCE_CODES
 
 # the accumulator slots and reduction codes of csrc/include/swagfast/segment_pool.h (compile-time
 # constants of the kernels below)
-COUNT, SUM, ABS, SQ, MIN, MAX, M2 = (ACC_SLOTS[k] for k in ("count", "sum", "abs", "sq", "min", "max", "m2"))
+COUNT, SUM, ABS, SQ, MIN, MAX, M2, ARG = (
+    ACC_SLOTS[k] for k in ("count", "sum", "abs", "sq", "min", "max", "m2", "arg")
+)
 WIDTH = len(ACC_SLOTS)
-MEAN, TOTAL, LOWEST, HIGHEST, L1, L2, VAR, STD = (
-    REDUCE_CODES[k] for k in ("mean", "sum", "min", "max", "l1", "l2", "var", "std")
+MEAN, TOTAL, LOWEST, HIGHEST, L1, L2, VAR, STD, ARGMAX = (
+    REDUCE_CODES[k] for k in ("mean", "sum", "min", "max", "l1", "l2", "var", "std", "argmax")
 )
 
 
@@ -21,6 +23,7 @@ def _pool_one(v, lab, n_seg, code, out, map_out, do_map):
     acc = np.zeros((n_seg, WIDTH))
     acc[:, MIN] = np.inf
     acc[:, MAX] = -np.inf
+    acc[:, ARG] = np.inf
     for i in range(v.shape[0]):
         s = lab[i]
         if s < 0 or s >= n_seg:
@@ -30,7 +33,7 @@ def _pool_one(v, lab, n_seg, code, out, map_out, do_map):
         if code == LOWEST:
             if x < acc[s, MIN] or x != x:
                 acc[s, MIN] = x
-        elif code == HIGHEST:
+        elif code == HIGHEST or code == ARGMAX:
             if x > acc[s, MAX] or x != x:
                 acc[s, MAX] = x
         elif code == L1:
@@ -44,9 +47,15 @@ def _pool_one(v, lab, n_seg, code, out, map_out, do_map):
             s = lab[i]
             d = np.float64(v[i]) - acc[s, SUM] / acc[s, COUNT]
             acc[s, M2] += d * d
+    if code == ARGMAX:  # the smallest index holding the maximum (NaN: the first NaN)
+        for i in range(v.shape[0]):
+            s = lab[i]
+            x, m = np.float64(v[i]), acc[s, MAX]
+            if (x == m or (x != x and m != m)) and i < acc[s, ARG]:
+                acc[s, ARG] = i
     for s in range(n_seg):
         n = acc[s, COUNT]
-        r = 0.0
+        r = -1.0 if code == ARGMAX else 0.0
         if n > 0:
             if code == MEAN:
                 r = acc[s, SUM] / n
@@ -62,6 +71,8 @@ def _pool_one(v, lab, n_seg, code, out, map_out, do_map):
                 r = np.sqrt(acc[s, SQ])
             elif code == VAR:
                 r = acc[s, M2] / n
+            elif code == ARGMAX:
+                r = acc[s, ARG]
             else:
                 r = np.sqrt(acc[s, M2] / n)
         out[s] = r

@@ -1,7 +1,7 @@
 """Superpixel operations: :func:`segment_pool` (pooling over segments) and gradient-augmented
 SLIC, :func:`slic` for images and :func:`supervoxels` for clips."""
 
-from swagfast.superpixels.pool import REDUCTIONS, SegmentPool, segment_pool
+from swagfast.superpixels.pool import POOLINGS, REDUCTIONS, SegmentPool, segment_pool
 from swagfast.superpixels.slic import (
     CONNECTIVITY_RULES,
     MODES,
@@ -14,6 +14,7 @@ from swagfast.superpixels.slic import (
 __all__ = [
     "CONNECTIVITY_RULES",
     "MODES",
+    "POOLINGS",
     "REDUCTIONS",
     "SegmentPool",
     "SlicParams",

@@ -25,12 +25,15 @@ from swagfast._validate import check_bool, check_choice
 
 ArrayLike = np.ndarray | torch.Tensor
 
+# the reductions whose result is a value of the map (what SWAG may pool with): argmax is a position
+POOLINGS: tuple[str, ...] = tuple(r for r in REDUCTIONS if r != "argmax")
+
 
 class SegmentPool(NamedTuple):
     """Result of :func:`segment_pool`.
 
     segment_values : (B, n) or (n,)
-        One value per segment (0 for segments with no pixels).
+        One value per segment (0 for segments with no pixels; -1 for ``argmax``).
     pixel_values : same shape as the input values, or None
         Each pixel set to its segment's value (None when ``scatter=False``).
     """
@@ -114,9 +117,12 @@ def segment_pool(
     labels : integer array or tensor, same shape as ``values``
         Segment of each pixel, ``>= 0``. Gaps in the numbering are legal (empty segments).
         Converted to int32 if given in another integer type.
-    reduce : {"mean", "sum", "min", "max", "l1", "l2", "var", "std"}, default "mean"
+    reduce : {"mean", "sum", "min", "max", "l1", "l2", "var", "std", "argmax"}, default "mean"
         ``l1`` is the sum of absolute values, ``l2`` the Euclidean norm, ``var``/``std`` the
-        population (ddof=0) statistics, computed two-pass in double precision.
+        population (ddof=0) statistics, computed two-pass in double precision. ``argmax`` is the
+        position of the segment's largest value: its flat index within the item (the first one
+        on ties and, as for ``max``, the first NaN if there is one), in the values' dtype (exact:
+        float32 values are limited to 2**24 pixels per item for it).
     n_segments : int, optional
         Number of segments per item. Default: largest label in the batch + 1. Labels
         ``>= n_segments`` are an error. Passing it saves a pass over the labels (and, on CUDA,
@@ -146,7 +152,8 @@ def segment_pool(
 
     Notes
     -----
-    Empty segments (numbers absent from ``labels``) get the value 0 for every reduction.
+    Empty segments (numbers absent from ``labels``) get the value 0 for every reduction, -1 for
+    ``argmax``.
     NaN values propagate: a segment containing a NaN pools to NaN for every reduction
     (``min``/``max`` included, like ``torch.amin``); other segments are unaffected.
 
@@ -174,6 +181,11 @@ def segment_pool(
     N = math.prod(v.shape[1:])
     if N == 0:
         raise ValueError(f"values must have at least one pixel per item, got shape {tuple(values.shape)}")
+    if reduce == "argmax" and v.dtype == torch.float32 and N > 2**24:
+        raise ValueError(
+            f"reduce='argmax' on float32 values holds indices exactly up to 2**24 pixels per item, got {N}; "
+            "pass float64 values"
+        )
     be = resolve_backend(backend, v.device)
     v2, l2 = v.reshape(B, N).contiguous(), lab.reshape(B, N).contiguous()
     n = _segment_count(l2, n_segments, be)

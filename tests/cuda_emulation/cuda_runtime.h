@@ -40,6 +40,10 @@ typedef void* cudaStream_t;
 constexpr cudaError_t cudaSuccess = 0;
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t) { return "no error"; }
+inline cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
 inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
   std::memset(p, v, n);
   return cudaSuccess;
@@ -229,4 +233,28 @@ inline double atomicAdd(double* p, double v) {
   const double old = *p;
   *p = old + v;
   return old;
+}
+
+inline unsigned long long atomicMin(unsigned long long* p, unsigned long long v) {
+  const unsigned long long old = *p;
+  *p = v < old ? v : old;
+  return old;
+}
+
+inline unsigned long long atomicCAS(unsigned long long* p, unsigned long long expected, unsigned long long v) {
+  const unsigned long long old = *p;
+  if (old == expected) *p = v;
+  return old;
+}
+
+inline long long __double_as_longlong(double v) {
+  long long bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+
+inline double __longlong_as_double(long long bits) {
+  double v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
 }

@@ -5,6 +5,7 @@
 //   driver slic IN OUT B Z Y X F N_SEGMENTS SZ SY SX MAX_ITER W...
 //                                                              float32 features -> int32 labels
 //   driver lab IN OUT N                                        float32 RGB -> float32 Lab (N, 3)
+//   driver pool IN OUT B N N_SEG REDUCE      float64 values then int32 labels -> segments, map
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "connectivity_cuda.h"
+#include "segment_pool_cuda.h"
 #include "slic_cuda.h"
 
 namespace {
@@ -42,7 +44,7 @@ void write(const char* path, const T* data, size_t n, const char* mode = "wb") {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: driver relabel|slic|lab IN OUT ...\n");
+    std::fprintf(stderr, "usage: driver relabel|slic|lab|pool IN OUT ...\n");
     return 2;
   }
   const std::string cmd = argv[1];
@@ -81,6 +83,23 @@ int main(int argc, char** argv) {
     std::vector<float> lab(n * 3);
     swagfast::cuda::rgb_to_lab(rgb.data(), n, lab.data(), 3, nullptr);
     write(out, lab.data(), lab.size());
+    return 0;
+  }
+  if (cmd == "pool" && argc == 8) {
+    const int64_t B = std::atoll(argv[4]), N = std::atoll(argv[5]), n_seg = std::atoll(argv[6]);
+    FILE* f = std::fopen(in, "rb");
+    std::vector<double> values(B * N);
+    std::vector<int32_t> labels(B * N);
+    if (!f || std::fread(values.data(), sizeof(double), B * N, f) != size_t(B * N) ||
+        std::fread(labels.data(), sizeof(int32_t), B * N, f) != size_t(B * N))
+      return 2;
+    std::fclose(f);
+    std::vector<double> seg(B * n_seg), map(B * N), ws(B * n_seg * swagfast::kAccWidth);
+    swagfast::cuda::segment_pool<double>(values.data(), labels.data(), B, N, n_seg,
+                                         static_cast<swagfast::Reduce>(std::atoi(argv[7])), seg.data(), map.data(),
+                                         ws.data(), nullptr);
+    write(out, seg.data(), seg.size());
+    write(out, map.data(), map.size(), "ab");
     return 0;
   }
   std::fprintf(stderr, "driver: bad arguments for %s\n", cmd.c_str());

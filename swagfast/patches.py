@@ -8,13 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from swagfast._backend import (
-    as_tensor,
-    check_fits,
-    empty,
-    kernel,
-    resolve_backend,
-)
+from swagfast._backend import as_tensor, check_fits, empty, kernel, resolve_backend
 
 ArrayLike = np.ndarray | torch.Tensor
 

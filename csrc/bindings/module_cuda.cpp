@@ -75,6 +75,13 @@ void require_type(const DeviceArray& a, const char* typestr, const char* name) {
   if (a.typestr != typestr) throw py::type_error(std::string(name) + " must have typestr " + typestr + ", got " + a.typestr);
 }
 
+// A device array of one element type ("<f4", "<i4", ...).
+DeviceArray typed_array(const py::handle& obj, const char* name, const char* typestr, bool writeable = false) {
+  DeviceArray a = device_array(obj, name, writeable);
+  require_type(a, typestr, name);
+  return a;
+}
+
 // The element type of a float32 / float64 array, as a tag for the typed kernels.
 template <typename F>
 void with_float(const DeviceArray& a, const char* name, F&& f) {
@@ -89,14 +96,12 @@ int64_t segment_pool(const py::object& values, const py::object& labels, int64_t
                      const py::object& seg_out, const py::object& map_out, const py::object& workspace,
                      std::uintptr_t stream) {
   const Reduce reduce = bindings::parse_reduce(reduce_name);
-  const DeviceArray v = device_array(values, "values"), l = device_array(labels, "labels");
-  const DeviceArray s = device_array(seg_out, "seg_out", true), ws = device_array(workspace, "workspace", true);
+  const DeviceArray v = device_array(values, "values"), l = typed_array(labels, "labels", "<i4");
+  const DeviceArray s = device_array(seg_out, "seg_out", true), ws = typed_array(workspace, "workspace", "<f8", true);
   require(v.ndim() == 2 && l.shape == v.shape, "labels must be shaped like the [B, N] values");
-  require_type(l, "<i4", "labels");
   const int64_t B = v.shape[0], N = v.shape[1];
   require(s.shape == std::vector<int64_t>{B, n_seg} && s.typestr == v.typestr,
           "seg_out must be a [B, n_seg] array of the values' dtype");
-  require_type(ws, "<f8", "workspace");
   require(ws.size() >= B * n_seg * kAccWidth, "workspace must hold B * n_seg * len(ACC_SLOTS) doubles");
   DeviceArray m;
   if (!map_out.is_none()) {
@@ -112,9 +117,7 @@ int64_t segment_pool(const py::object& values, const py::object& labels, int64_t
 }
 
 void rgb_to_lab(const py::object& rgb, const py::object& out, std::uintptr_t stream) {
-  const DeviceArray r = device_array(rgb, "rgb"), o = device_array(out, "out", true);
-  require_type(r, "<f4", "rgb");
-  require_type(o, "<f4", "out");
+  const DeviceArray r = typed_array(rgb, "rgb", "<f4"), o = typed_array(out, "out", "<f4", true);
   require(r.ndim() >= 1 && r.shape.back() == 3, "rgb must have 3 channels last");
   const int64_t n = r.size() / 3;
   require(o.ndim() >= 1 && o.shape.back() >= 3 && o.size() / o.shape.back() == n,
@@ -125,11 +128,8 @@ void rgb_to_lab(const py::object& rgb, const py::object& out, std::uintptr_t str
 int64_t slic_iterate(const py::object& features, const std::vector<float>& weights, int64_t n_segments,
                      std::tuple<double, double, double> spacing, int max_iter, const py::object& labels,
                      const py::object& workspace, std::uintptr_t stream) {
-  const DeviceArray f = device_array(features, "features"), l = device_array(labels, "labels", true);
-  const DeviceArray ws = device_array(workspace, "workspace", true);
-  require_type(f, "<f4", "features");
-  require_type(l, "<i4", "labels");
-  require_type(ws, "<f8", "workspace");
+  const DeviceArray f = typed_array(features, "features", "<f4"), l = typed_array(labels, "labels", "<i4", true);
+  const DeviceArray ws = typed_array(workspace, "workspace", "<f8", true);
   require(f.ndim() == 5, "features must be [B, Z, Y, X, F]");
   const int64_t B = f.shape[0], Z = f.shape[1], Y = f.shape[2], X = f.shape[3];
   const int F = static_cast<int>(f.shape[4]);
@@ -145,11 +145,8 @@ int64_t slic_iterate(const py::object& features, const std::vector<float>& weigh
 
 void relabel_parallel(const py::object& labels, int64_t n_centres, double min_size_factor, const py::object& counts,
                       const py::object& workspace, std::uintptr_t stream) {
-  const DeviceArray l = device_array(labels, "labels", true), c = device_array(counts, "counts", true);
-  const DeviceArray ws = device_array(workspace, "workspace", true);
-  require_type(l, "<i4", "labels");
-  require_type(c, "<i4", "counts");
-  require_type(ws, "<i4", "workspace");
+  const DeviceArray l = typed_array(labels, "labels", "<i4", true), c = typed_array(counts, "counts", "<i4", true);
+  const DeviceArray ws = typed_array(workspace, "workspace", "<i4", true);
   require(l.ndim() == 4, "labels must be a [B, Z, Y, X] array");
   const int64_t B = l.shape[0], Z = l.shape[1], Y = l.shape[2], X = l.shape[3];
   require(c.shape == std::vector<int64_t>{B}, "counts must be a [B] array");
@@ -160,10 +157,9 @@ void relabel_parallel(const py::object& labels, int64_t n_centres, double min_si
 
 void accumulate_patches(const py::object& maps, const py::object& offsets, const py::object& J, const py::object& C,
                         std::uintptr_t stream) {
-  const DeviceArray mp = device_array(maps, "maps"), off = device_array(offsets, "offsets");
+  const DeviceArray mp = device_array(maps, "maps"), off = typed_array(offsets, "offsets", "<i8");
   const DeviceArray j = device_array(J, "J", true), c = device_array(C, "C", true);
   require(mp.ndim() == 5, "maps must be a [B, P, t, h, w] array");
-  require_type(off, "<i8", "offsets");
   require(off.shape == std::vector<int64_t>{mp.shape[1], 3}, "offsets must be [P, 3]");
   require(j.ndim() == 4 && j.shape[0] == mp.shape[0] && c.shape == j.shape && j.typestr == mp.typestr &&
               c.typestr == mp.typestr,

@@ -101,6 +101,25 @@ def _unpack(batch, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.
     return x, y, idx
 
 
+_STORE_OPTIONS = (
+    "num_classes",
+    "method",
+    "score",
+    "quantiles",
+    "top_k",
+    "directory",
+    "index_offset",
+    "buffer_rows",
+    "progress",
+)
+
+
+def _store_options(call: dict) -> dict:
+    """The options of the store a :meth:`FilterStats.fit` / ``fit_ray`` call writes, from its
+    arguments."""
+    return {name: call[name] for name in _STORE_OPTIONS}
+
+
 class FilterStats:
     """Training-set distributions of filter scores per (class, filter) (thesis 6.2.3).
 
@@ -270,6 +289,7 @@ class FilterStats:
         progress : bool, default True
             A tqdm progress bar.
         """
+        call = locals()
         _check_stats_method(method, score)
         check_int(num_classes, "num_classes")
         name = layer_name(model, layer)
@@ -283,21 +303,9 @@ class FilterStats:
                 s, act = score_batch(model, module, x, y.to(x.device), method, score)
                 yield s, y.numpy(), None if idx is None else idx.numpy(), act
 
-        return cls._fit_scored(
-            stream(),
-            num_classes=num_classes,
-            method=method,
-            layer=name,
-            score=score,
-            quantiles=quantiles,
-            top_k=top_k,
-            directory=directory,
-            index_offset=index_offset,
-            buffer_rows=buffer_rows,
-            progress=progress,
-            total=len(data) if hasattr(data, "__len__") else None,
-            desc="FilterStats.fit",
-        )
+        total = len(data) if hasattr(data, "__len__") else None
+        options = _store_options(call)
+        return cls._fit_scored(stream(), layer=name, total=total, desc="FilterStats.fit", **options)
 
     @classmethod
     def _close(cls, root, temporary, writer: store.Writer, method, name, score, qs) -> FilterStats:
@@ -355,6 +363,7 @@ class FilterStats:
             raise ImportError(f'fit_ray needs Ray Data: pip install "swagfast[ray]" ({err})') from None
         from swagfast.failure.ray_fit import RayScorer
 
+        call = locals()
         _check_stats_method(method, score)
         name = layer_name(model, layer)
         ctx = ray.data.DataContext.get_current()
@@ -378,19 +387,7 @@ class FilterStats:
                 (b["scores"], b["label"], b.get("index"), b["act"])
                 for b in scored.iter_batches(batch_size=None, batch_format="numpy")
             )
-            return cls._fit_scored(
-                stream,
-                num_classes=num_classes,
-                method=method,
-                layer=name,
-                score=score,
-                quantiles=quantiles,
-                top_k=top_k,
-                directory=directory,
-                index_offset=index_offset,
-                buffer_rows=buffer_rows,
-                progress=progress,
-            )
+            return cls._fit_scored(stream, layer=name, **_store_options(call))
         finally:
             ctx.execution_options.preserve_order = before
 

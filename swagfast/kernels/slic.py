@@ -359,6 +359,20 @@ def _neighbour(i, n, offs, Z, Y, X):
     return (zz * Y + yy) * X + xx
 
 
+@numba.njit(cache=True, inline="always")
+def _renumber(labels, dst, n):
+    """dst[i] = labels[i] renumbered 0, 1, ... in order of first appearance (labels < n); returns
+    the count. dst may be labels."""
+    mapping = np.full(n, -1, np.int32)
+    k = 0
+    for i in range(labels.size):
+        if mapping[labels[i]] < 0:
+            mapping[labels[i]] = k
+            k += 1
+        dst[i] = mapping[labels[i]]
+    return k
+
+
 @numba.njit(cache=True)
 def _relabel_one(labels, min_size, max_size, connect):
     Z, Y, X = labels.shape
@@ -367,13 +381,7 @@ def _relabel_one(labels, min_size, max_size, connect):
     out = np.full(N, -1, np.int32)
     nxt = 0
     if not connect:
-        mapping = np.full(flat.max() + 1, -1, np.int32)
-        for i in range(N):
-            if mapping[flat[i]] < 0:
-                mapping[flat[i]] = nxt
-                nxt += 1
-            flat[i] = mapping[flat[i]]
-        return nxt
+        return _renumber(flat, flat, flat.max() + 1)
     # the queue holds (index, z, y, x), so no division per visited voxel (as the C++ kernel)
     queue = np.empty((min(N, max_size) + 1, 4), np.int64)
     offs = np.array([[0, 0, -1], [0, 0, 1], [0, -1, 0], [0, 1, 0], [-1, 0, 0], [1, 0, 0]])
@@ -440,14 +448,7 @@ def _relabel_one(labels, min_size, max_size, connect):
             for i in range(N):
                 out[i] = adjacent - 1 if out[i] == 0 else out[i] - 1
             nxt -= 1
-    mapping = np.full(nxt, -1, np.int32)
-    k = 0
-    for i in range(N):
-        if mapping[out[i]] < 0:
-            mapping[out[i]] = k
-            k += 1
-        flat[i] = mapping[out[i]]
-    return k
+    return _renumber(out, flat, nxt)
 
 
 @numba.njit(parallel=True, cache=True)

@@ -13,13 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from swagfast._backend import (
-    as_tensor,
-    check_fits,
-    empty,
-    kernel,
-    resolve_backend,
-)
+from swagfast._backend import as_tensor, check_fits, empty, kernel, resolve_backend
 from swagfast._native import ACC_SLOTS, REDUCTIONS  # from the C++ enumerations
 from swagfast._validate import check_bool, check_choice
 

@@ -128,3 +128,23 @@ def test_no_reference_outside_the_repository_or_to_issue_numbers():
                 if outside.search(line):
                     found.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_functions_stay_short_and_take_few_positional_arguments():
+    """No function of the package over 80 lines (its docstring aside) or with more than 8
+    positional parameters: past that, options belong in keyword arguments or a parameter object."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "swagfast").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            first = node.body[0]
+            doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            lines = node.end_lineno - node.lineno + 1 - (first.end_lineno - first.lineno + 1 if doc else 0)
+            positional = len(node.args.posonlyargs) + len(node.args.args)
+            if lines > 80 or positional > 8:
+                where = f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+                found.append(f"{where}: {lines} lines, {positional} positional")
+    assert not found, "\n".join(found)

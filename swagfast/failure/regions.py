@@ -226,7 +226,9 @@ class Suppression:
     analysis: object
 
 
-def _sweep(model, x, y, pixel, colour, eligible, segments, removals, batch_size, segments_for) -> Sweep:
+def _sweep(model, x, y, pixel, eligible, *, segments, removals, batch_size, segments_for) -> Sweep:
+    """The suppression sweep of the ``eligible`` items: for each superpixel count and removal
+    count, whether deleting the top segments (ranked by ``pixel``) restores the true class."""
     B, H, W = len(x), x.shape[-2], x.shape[-1]
     fixed = torch.zeros((B, len(segments), len(removals)), dtype=torch.bool, device=x.device)
     best_area = torch.full((B,), H * W + 1, dtype=torch.long, device=x.device)
@@ -312,9 +314,10 @@ def suppress_surprise(
 
     eligible = wrong & (filt >= 0)
     g, _ = filter_gradient(model, layer, x, torch.where(eligible, filt, 0), tgt, score=stats.score)
-    surprise = _sweep(model, x, true, attr.pixel_map(g), colour, eligible, segments, removals, bs, seg)
+    sweep = dict(segments=segments, removals=removals, batch_size=bs, segments_for=seg)
+    surprise = _sweep(model, x, true, attr.pixel_map(g), eligible, **sweep)
     vanilla = None
     if compare:
         g, _ = filter_gradient(model, layer, x, None, tgt, score=stats.score)
-        vanilla = _sweep(model, x, true, attr.pixel_map(g), colour, wrong, segments, removals, bs, seg)
+        vanilla = _sweep(model, x, true, attr.pixel_map(g), wrong, **sweep)
     return Suppression(surprise=surprise, vanilla=vanilla, filter=filt, analysis=analysis)

@@ -155,16 +155,15 @@ def _feature_gradient(feat, w, z, y, x):
 
 
 @numba.njit(cache=True, inline="always")
-def _axis_window(cell, extent, cells, s, c, S, win, k, at):
-    """Cell `cell` and its neighbours along an axis, narrowed to |s (p - c)| <= S, into win[k, at:at + 2]."""
+def _axis_window(cell, extent, cells, s, c, S):
+    """[a, b): cell `cell` and its neighbours along an axis, narrowed to |s (p - c)| <= S."""
     a = _cell_start(max(cell - 1, 0), extent, cells)
     b = _cell_start(min(cell + 2, cells), extent, cells)
     while a < b and abs(s * (a - c)) > S:
         a += 1
     while b > a and abs(s * (b - 1 - c)) > S:
         b -= 1
-    win[k, at] = a
-    win[k, at + 1] = b
+    return a, b
 
 
 # One row against centre k: D^2 = (spatial) + w_0 diff_0^2 + w_1 diff_1^2 + ..., in that order
@@ -217,13 +216,13 @@ def _scan_row1(r0, c, w, drz, lrz, row):
 
 
 @numba.njit(cache=True)
-def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
+def _seed_centres(feat, w, grid):
+    """(K, F + 3) centres: features then (z, y, x) of each grid cell's centre voxel, moved to the
+    lowest feature gradient in its 3x3(x3) neighbourhood."""
     Z, Y, X, F = feat.shape
+    gz, gy, gx, _ = grid
     K = gz * gy * gx
     centres = np.empty((K, F + 3))
-    inv_S2f = np.float32(1.0 / (S * S))
-    szf, syf, sxf = np.float32(sz), np.float32(sy), np.float32(sx)
-    wf = w.astype(np.float32)
     rz = 1 if Z > 1 else 0
     for k in range(K):
         ix = k % gx
@@ -248,92 +247,132 @@ def _slic_one(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
         centres[k, F] = bz
         centres[k, F + 1] = by
         centres[k, F + 2] = bx
+    return centres
+
+
+@numba.njit(cache=True)
+def _windows(centres, shape, grid, spacing, win, cpos):
+    """Per centre: its 2S window [z0, z1), [y0, y1), [x0, x1) into win (K, 6), and its
+    position as float32 (F features zero-padded to 4, then z, y, x) into cpos (K, 7)."""
+    Z, Y, X = shape
+    gz, gy, gx, S = grid
+    sz, sy, sx = spacing
+    F = centres.shape[1] - 3
+    for k in range(centres.shape[0]):
+        ix = k % gx
+        iy = (k // gx) % gy
+        iz = k // (gx * gy)
+        win[k, 0], win[k, 1] = _axis_window(iz, Z, gz, sz, centres[k, F], S)
+        win[k, 2], win[k, 3] = _axis_window(iy, Y, gy, sy, centres[k, F + 1], S)
+        win[k, 4], win[k, 5] = _axis_window(ix, X, gx, sx, centres[k, F + 2], S)
+        for f in range(F):
+            cpos[k, f] = np.float32(centres[k, f])
+        for c in range(3):
+            cpos[k, 4 + c] = np.float32(centres[k, F + c])
+
+
+@numba.njit(cache=True)
+def _assign(planes, cpos, win, w4, grid, scale, dist, labels):
+    """One assignment round. Row blocks as csrc/cpu/slic_cpu.cpp: the same (voxel, centre) pairs
+    and float32 expression, the winner the minimum of (distance, k) whatever order centres come
+    in. planes: (1 or 4, Z, Y, X) features; w4 the float32 weights zero-padded to 4; scale the
+    float32 (sz, sy, sx, 1 / S^2)."""
+    _, Z, Y, X = planes.shape
+    gz, gy, gx, _ = grid
+    szf, syf, sxf, inv_S2f = scale
+    for z in range(Z):
+        cz = _cell_of(z, Z, gz)
+        for yb in range(0, Y, 8):
+            ye = min(yb + 8, Y)
+            dist[z, yb:ye] = np.inf
+            iy_lo = max(_cell_of(yb, Y, gy) - 1, 0)
+            iy_hi = min(_cell_of(ye - 1, Y, gy) + 1, gy - 1)
+            for iz in range(max(cz - 1, 0), min(cz + 1, gz - 1) + 1):
+                for iy in range(iy_lo, iy_hi + 1):
+                    for ix in range(gx):
+                        k = (iz * gy + iy) * gx + ix
+                        if z < win[k, 0] or z >= win[k, 1]:
+                            continue
+                        x0, x1 = win[k, 4], win[k, 5]
+                        pz = szf * (np.float32(z) - cpos[k, 4])
+                        cxf = cpos[k, 6]
+                        for y in range(max(yb, win[k, 2]), min(ye, win[k, 3])):
+                            py = syf * (np.float32(y) - cpos[k, 5])
+                            drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
+                            feats = planes[:, z, y, x0:x1]
+                            row = (x0, cxf, pz * pz + py * py, sxf, inv_S2f, k)
+                            if planes.shape[0] == 1:
+                                _scan_row1(feats[0], cpos[k], w4, drz, lrz, row)
+                            else:
+                                _scan_row4(feats, cpos[k], w4, drz, lrz, row)
+
+
+@numba.njit(cache=True)
+def _update(feat, labels, tables, centres):
+    """Centres moved to the mean of their voxels. Voxel by voxel into eight tables by x mod 8,
+    added in order (T0 + T1) + ... + T7: the order of csrc/cpu/slic_cpu.cpp, so both round
+    alike."""
+    Z, Y, X, F = feat.shape
+    K = centres.shape[0]
+    sums = np.zeros((K, F + 4))
+    tables[:] = 0.0
+    for z in range(Z):
+        for y in range(Y):
+            for x in range(X):
+                t = tables[x & 7, labels[z, y, x]]
+                for f in range(F):
+                    t[f] += feat[z, y, x, f]
+                t[4] += z
+                t[5] += y
+                t[6] += x
+                t[7] += 1.0
+    for k in range(K):
+        for c in range(8):
+            if F <= c < 4:
+                continue
+            v = tables[0, k, c]
+            for t in range(1, 8):
+                v += tables[t, k, c]
+            sums[k, c if c < 4 else F + c - 4] = v
+    for k in range(K):
+        n = sums[k, F + 3]
+        if n > 0:
+            for c in range(F + 3):
+                centres[k, c] = sums[k, c] / n
+
+
+@numba.njit(cache=True)
+def _slic_one(feat, w, grid, spacing, max_iter, labels):
+    Z, Y, X, F = feat.shape
+    gz, gy, gx, S = grid
+    centres = _seed_centres(feat, w, grid)
+    K = centres.shape[0]
     for z in range(Z):
         for y in range(Y):
             for x in range(X):
                 labels[z, y, x] = (_cell_of(z, Z, gz) * gy + _cell_of(y, Y, gy)) * gx + _cell_of(x, X, gx)
-    sums = np.zeros((K, F + 4))
+    sz, sy, sx = spacing
+    scale = (np.float32(sz), np.float32(sy), np.float32(sx), np.float32(1.0 / (S * S)))
     tables = np.zeros((8, K, 8))
     dist = np.empty((Z, Y, X), np.float32)
-    win = np.empty((K, 6), np.int64)  # per centre and round: [z0, z1), [y0, y1), [x0, x1)
-    cpos = np.zeros((K, 7), np.float32)  # centres as float32: F features (zero-padded to 4), z, y, x
+    win = np.empty((K, 6), np.int64)
+    cpos = np.zeros((K, 7), np.float32)
     # features as planes (four but for mode G, the unused ones zero): the row loops vectorise
     planes = np.zeros((1 if F == 1 else 4, Z, Y, X), np.float32)
     for f in range(F):
         planes[f] = feat[:, :, :, f]
-    wf4 = np.zeros(4, np.float32)
-    wf4[:F] = wf
+    w4 = np.zeros(4, np.float32)
+    w4[:F] = w.astype(np.float32)
     for _ in range(max_iter):
-        # row blocks as csrc/cpu/slic_cpu.cpp: the same (voxel, centre) pairs and float32
-        # expression, the winner the minimum of (distance, k) whatever order centres come in
-        for k in range(K):
-            ix = k % gx
-            iy = (k // gx) % gy
-            iz = k // (gx * gy)
-            _axis_window(iz, Z, gz, sz, centres[k, F], S, win, k, 0)
-            _axis_window(iy, Y, gy, sy, centres[k, F + 1], S, win, k, 2)
-            _axis_window(ix, X, gx, sx, centres[k, F + 2], S, win, k, 4)
-            for f in range(F):
-                cpos[k, f] = np.float32(centres[k, f])
-            for c in range(3):
-                cpos[k, 4 + c] = np.float32(centres[k, F + c])
-        for z in range(Z):
-            cz = _cell_of(z, Z, gz)
-            for yb in range(0, Y, 8):
-                ye = min(yb + 8, Y)
-                dist[z, yb:ye] = np.inf
-                iy_lo = max(_cell_of(yb, Y, gy) - 1, 0)
-                iy_hi = min(_cell_of(ye - 1, Y, gy) + 1, gy - 1)
-                for iz in range(max(cz - 1, 0), min(cz + 1, gz - 1) + 1):
-                    for iy in range(iy_lo, iy_hi + 1):
-                        for ix in range(gx):
-                            k = (iz * gy + iy) * gx + ix
-                            if z < win[k, 0] or z >= win[k, 1]:
-                                continue
-                            x0, x1 = win[k, 4], win[k, 5]
-                            pz = szf * (np.float32(z) - cpos[k, 4])
-                            cxf = cpos[k, 6]
-                            for y in range(max(yb, win[k, 2]), min(ye, win[k, 3])):
-                                py = syf * (np.float32(y) - cpos[k, 5])
-                                drz, lrz = dist[z, y, x0:x1], labels[z, y, x0:x1]
-                                feats = planes[:, z, y, x0:x1]
-                                row = (x0, cxf, pz * pz + py * py, sxf, inv_S2f, k)
-                                if F == 1:
-                                    _scan_row1(feats[0], cpos[k], wf, drz, lrz, row)
-                                else:
-                                    _scan_row4(feats, cpos[k], wf4, drz, lrz, row)
-        # voxel by voxel into eight tables by x mod 8, added in order (T0 + T1) + ... + T7: the
-        # order of csrc/cpu/slic_cpu.cpp, so both round alike
-        tables[:] = 0.0
-        for z in range(Z):
-            for y in range(Y):
-                for x in range(X):
-                    t = tables[x & 7, labels[z, y, x]]
-                    for f in range(F):
-                        t[f] += feat[z, y, x, f]
-                    t[4] += z
-                    t[5] += y
-                    t[6] += x
-                    t[7] += 1.0
-        for k in range(K):
-            for c in range(8):
-                if F <= c < 4:
-                    continue
-                v = tables[0, k, c]
-                for t in range(1, 8):
-                    v += tables[t, k, c]
-                sums[k, c if c < 4 else F + c - 4] = v
-        for k in range(K):
-            n = sums[k, F + 3]
-            if n > 0:
-                for c in range(F + 3):
-                    centres[k, c] = sums[k, c] / n
+        _windows(centres, (Z, Y, X), grid, spacing, win, cpos)
+        _assign(planes, cpos, win, w4, grid, scale, dist, labels)
+        _update(feat, labels, tables, centres)
 
 
 @numba.njit(parallel=True, cache=True)
-def _slic_batch(feat, w, gz, gy, gx, S, sz, sy, sx, max_iter, labels):
+def _slic_batch(feat, w, grid, spacing, max_iter, labels):
     for b in numba.prange(feat.shape[0]):
-        _slic_one(feat[b], w, gz, gy, gx, S, sz, sy, sx, max_iter, labels[b])
+        _slic_one(feat[b], w, grid, spacing, max_iter, labels[b])
 
 
 def slic_iterate(features, weights, n_segments, spacing, max_iter, labels) -> int:
@@ -341,9 +380,9 @@ def slic_iterate(features, weights, n_segments, spacing, max_iter, labels) -> in
     _, Z, Y, X, _ = features.shape
     gz, gy, gx, S = make_grid(Z, Y, X, n_segments, spacing)
     w = np.asarray(weights, dtype=np.float64)
-    _slic_batch(
-        features, w, gz, gy, gx, S, float(spacing[0]), float(spacing[1]), float(spacing[2]), max_iter, labels
-    )
+    grid = (int(gz), int(gy), int(gx), float(S))
+    spacing3 = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    _slic_batch(features, w, grid, spacing3, max_iter, labels)
     return gz * gy * gx
 
 

@@ -138,6 +138,51 @@ def evaluate_folder(
         "localisation_error" family -> error % at the best threshold}, over the whole file.
     """
     folder, out = Path(folder), Path(out)
+    files, truth = _image_files(folder, limit, labels, boxes)
+    batch_size, steps = check_int(batch_size, "batch_size"), check_int(steps, "steps")
+    if not isinstance(explainers, Mapping) or not all(callable(f) for f in explainers.values()):
+        raise TypeError(
+            f"explainers must map names to callables fn(x, target), got {type(explainers).__name__}"
+        )
+    if not explainers:
+        raise ValueError("explainers must name at least one explainer, got none")
+    done, failed = _resume(out, steps, labels, boxes)
+    todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as sink, tqdm(total=len(todo), desc="images", disable=not progress) as bar:
+        for i in range(0, len(todo), batch_size):
+            chunk, crops, shapes = _read_images(todo[i : i + batch_size], preprocess, sink)
+            if chunk:
+                x = preprocess.normalize(np.stack(crops)).to(next(model.parameters()).device)
+                target = None if labels is None else torch.tensor([labels[n] for n in chunk], device=x.device)
+                for name, fn in explainers.items():
+                    keep = [j for j, n in enumerate(chunk) if (n, name) not in done]
+                    if not keep:
+                        continue
+                    t = None if target is None else target[keep]
+                    heat, d, ins = _scored(model, name, fn, x[keep], t, steps)
+                    for k, j in enumerate(keep):
+                        rec = {
+                            "file": chunk[j],
+                            "method": name,
+                            "steps": steps,
+                            "deletion": float(d[k]),
+                            "insertion": float(ins[k]),
+                        }
+                        if target is not None:
+                            rec["label"] = int(target[j])
+                        if boxes is not None:
+                            size = crops[j].shape[0]
+                            rec["localised"] = _localised(heat[k], truth[chunk[j]], shapes[j], size)
+                        sink.write(json.dumps(rec) + "\n")
+                    sink.flush()
+            bar.update(len(todo[i : i + batch_size]))
+    return summarise(out)
+
+
+def _image_files(folder: Path, limit, labels, boxes) -> tuple[list[Path], dict]:
+    """The folder's images (sorted, at most ``limit``) and each one's checked boxes; every image
+    must have its label and boxes when those tables are given."""
     if not folder.is_dir():
         raise ValueError(f"folder must be a directory of images, got {str(folder)!r}")
     limit = None if limit is None else check_int(limit, "limit")
@@ -155,67 +200,45 @@ def evaluate_folder(
             truth[p.name] = ground_truth_boxes(boxes[p.name])
         except ValueError as err:
             raise ValueError(f"boxes[{p.name!r}]: {err}") from None
-    batch_size, steps = check_int(batch_size, "batch_size"), check_int(steps, "steps")
-    if not isinstance(explainers, Mapping) or not all(callable(f) for f in explainers.values()):
-        raise TypeError(
-            f"explainers must map names to callables fn(x, target), got {type(explainers).__name__}"
-        )
-    if not explainers:
-        raise ValueError("explainers must name at least one explainer, got none")
-    done, failed = _resume(out, steps, labels, boxes)
-    todo = [p for p in files if p.name not in failed and any((p.name, m) not in done for m in explainers)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as sink, tqdm(total=len(todo), desc="images", disable=not progress) as bar:
-        for i in range(0, len(todo), batch_size):
-            chunk, crops, shapes = [], [], []
-            for p in todo[i : i + batch_size]:
-                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-                if img is None:
-                    sink.write(json.dumps({"file": p.name, "error": "unreadable image"}) + "\n")
-                    continue
-                rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-                chunk.append(p.name)
-                shapes.append(rgb.shape[:2])
-                crops.append(preprocess.crop(rgb))
-            if chunk:
-                x = preprocess.normalize(np.stack(crops)).to(next(model.parameters()).device)
-                target = None if labels is None else torch.tensor([labels[n] for n in chunk], device=x.device)
-                for name, fn in explainers.items():
-                    keep = [j for j, n in enumerate(chunk) if (n, name) not in done]
-                    if not keep:
-                        continue
-                    xs = x[keep]
-                    heat = fn(xs, None if target is None else target[keep])
-                    heat = getattr(heat, "heatmap", heat)  # an Explanation, a tensor or an array
-                    try:
-                        heat = torch.as_tensor(heat, device=xs.device).detach()
-                        d = deletion(model, xs, heat, steps=steps).auc
-                        ins = insertion(model, xs, heat, steps=steps).auc
-                    except (TypeError, ValueError, RuntimeError) as err:
-                        raise ValueError(f"explainer {name!r} gave an unusable heatmap: {err}") from err
-                    for k, j in enumerate(keep):
-                        rec = {
-                            "file": chunk[j],
-                            "method": name,
-                            "steps": steps,
-                            "deletion": float(d[k]),
-                            "insertion": float(ins[k]),
-                        }
-                        if target is not None:
-                            rec["label"] = int(target[j])
-                        if boxes is not None:
-                            size = crops[j].shape[0]
-                            cropped = (crop_box(b, shapes[j], size) for b in truth[chunk[j]])
-                            gt = [ground_truth_boxes([b for b in cropped if b])]  # the boxes in the crop
-                            h = heat[k].float().cpu().numpy()
-                            rec["localised"] = {
-                                fam: [bool(iou_frames(h, gt, fam, a, "largest") > 0.5) for a in FAMILIES[fam]]
-                                for fam in FAMILIES
-                            }
-                        sink.write(json.dumps(rec) + "\n")
-                    sink.flush()
-            bar.update(len(todo[i : i + batch_size]))
-    return summarise(out)
+    return files, truth
+
+
+def _read_images(paths: Sequence[Path], preprocess, sink) -> tuple[list[str], list, list]:
+    """(names, crops, original (H, W)) of the readable images; an unreadable one gets its error
+    line in ``sink``."""
+    names, crops, shapes = [], [], []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            sink.write(json.dumps({"file": p.name, "error": "unreadable image"}) + "\n")
+            continue
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        names.append(p.name)
+        shapes.append(rgb.shape[:2])
+        crops.append(preprocess.crop(rgb))
+    return names, crops, shapes
+
+
+def _scored(model: nn.Module, name: str, fn, x: torch.Tensor, target, steps: int):
+    """(heatmaps, deletion AUCs, insertion AUCs) of explainer ``name`` on the batch."""
+    heat = fn(x, target)
+    heat = getattr(heat, "heatmap", heat)  # an Explanation, a tensor or an array
+    try:
+        heat = torch.as_tensor(heat, device=x.device).detach()
+        return heat, deletion(model, x, heat, steps=steps).auc, insertion(model, x, heat, steps=steps).auc
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"explainer {name!r} gave an unusable heatmap: {err}") from err
+
+
+def _localised(heat: torch.Tensor, boxes, shape, size: int) -> dict:
+    """Weak localisation per threshold family of one heatmap, against the photo's boxes moved
+    into its centre crop."""
+    cropped = (crop_box(b, shape, size) for b in boxes)
+    gt = [ground_truth_boxes([b for b in cropped if b])]  # the boxes in the crop
+    h = heat.float().cpu().numpy()
+    return {
+        fam: [bool(iou_frames(h, gt, fam, a, "largest") > 0.5) for a in FAMILIES[fam]] for fam in FAMILIES
+    }
 
 
 def summarise(out: str | os.PathLike) -> dict:

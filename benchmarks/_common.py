@@ -35,6 +35,17 @@ def machine() -> dict:
         pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    import datetime
+    import subprocess
+
+    import swagfast
+
+    info["date"] = datetime.datetime.now(datetime.UTC).date().isoformat()
+    info["swagfast"] = swagfast.__version__ + " (unreleased)"
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
+    info["commit"] = head.stdout.strip() if head.returncode == 0 else "unknown"
     return info
 
 

@@ -253,14 +253,27 @@ VIEWS = {
 }
 
 
+def measured(name: str) -> str:
+    """The line under a table: when, with which swagfast, on what machine it was measured."""
+    m = load(name).get("machine", {})
+    where = m.get("gpu") or f"{m.get('cores', '?')}-core {m.get('cpu', '?')}"
+    torch_version = f", torch {m['torch']}" if "torch" in m else ""
+    return (
+        f"\n*Measured {m.get('date', '?')}, swagfast {m.get('swagfast', '?')} at {m.get('commit', '?')}, "
+        f"{where}{torch_version}.*\n"
+    )
+
+
 def render(src: str) -> str:
     src = src.strip()
-    if src in VIEWS:
-        return VIEWS[src]()
     name, _, view = src.partition(":")
-    if view and name.startswith("eval_images") and f"eval_images:{view}" in VIEWS:
-        return VIEWS[f"eval_images:{view}"](name)  # another eval_images run (--tag)
-    return rows_table(src)
+    if src in VIEWS:
+        text = VIEWS[src]()
+    elif view and name.startswith("eval_images") and f"eval_images:{view}" in VIEWS:
+        text = VIEWS[f"eval_images:{view}"](name)  # another eval_images run (--tag)
+    else:
+        text = rows_table(src)
+    return text + measured(name)
 
 
 def commands(text: str) -> list[list[str]]:

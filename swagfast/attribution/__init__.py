@@ -17,7 +17,7 @@ from swagfast.attribution.gradients import (
     sobel_map,
     vanilla,
 )
-from swagfast.attribution.guided import guided_relus, unknown_activations
+from swagfast.attribution.guided import guided_graph, unknown_activations
 
 __all__ = [
     "METHODS",
@@ -28,7 +28,7 @@ __all__ = [
     "class_score",
     "forward",
     "guided",
-    "guided_relus",
+    "guided_graph",
     "input_x_gradient",
     "noise_map",
     "pixel_map",

@@ -12,7 +12,7 @@ from torch import nn
 
 from swagfast import baselines
 from swagfast._validate import check_choice, check_score
-from swagfast.attribution.guided import guided_relus
+from swagfast.attribution.guided import guided_graph
 from swagfast.attribution.layers import keeps_model
 from swagfast.baselines import sobel_map
 
@@ -142,13 +142,24 @@ def check_input(x: torch.Tensor) -> None:
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided: bool):
     check_input(x)
     check_score(score)
+    if guided:
+        model = _uncompiled(model)
     xg = x.detach().requires_grad_(True)
-    ctx = guided_relus(model) if guided else contextlib.nullcontext()
-    with torch.enable_grad(), ctx:
+    with torch.enable_grad():
         logits = forward(model, xg)
         t = resolve_target(logits, target)
-        (grad,) = torch.autograd.grad(class_score(logits, t, score).sum(), xg)
+        out = class_score(logits, t, score).sum()
+        with guided_graph(out, model) if guided else contextlib.nullcontext():
+            (grad,) = torch.autograd.grad(out, xg)
     return grad, t
+
+
+def _uncompiled(model: nn.Module) -> nn.Module:
+    """The module a ``torch.compile(model)`` wraps (the same parameters, run eagerly), else
+    ``model``: guided backprop needs the eager graph's activations."""
+    original = getattr(model, "_orig_mod", None)
+    compiled = type(model).__name__ == "OptimizedModule" and isinstance(original, nn.Module)
+    return original if compiled else model
 
 
 def vanilla(

@@ -2,15 +2,17 @@
 
 On the backward pass every ReLU-like unit passes only positive gradient, and only where its
 forward input was positive (and, for ReLU6 / Hardtanh(0, t), below the top of its range). The
-units are found by intercepting the activation *functions* while the model runs, through a
-``torch.overrides.TorchFunctionMode`` that is active only inside :func:`guided_relus`:
-``nn.ReLU`` (also ``inplace=True``), ``nn.ReLU6``, ``nn.Hardtanh(0, t)``, ``nn.LeakyReLU``
-(treated as ReLU) and ``F.relu`` / ``torch.relu`` / ``Tensor.relu`` called inside ``forward``
-are all covered, with no module patched and no hook registered. Forward values are unchanged,
-and in-place calls (``x.relu_()``, ``inplace=True``) change their tensor in place as they would
-without the mode, also when their result is not used.
+model's forward runs untouched; then :func:`guided_graph` walks the autograd graph behind the
+explained score once and hooks its ReLU-like backward nodes, so the forward costs what the
+model costs and the backward one clamp per unit. Every way of calling the activation leaves such
+a node: ``nn.ReLU`` (also ``inplace=True``), ``nn.ReLU6``, ``nn.Hardtanh(0, t)``,
+``nn.LeakyReLU`` (treated as ReLU), ``F.relu`` / ``torch.relu`` / ``Tensor.relu`` /
+``x.relu_()`` (also as a statement) inside ``forward``. No module is patched and every hook is
+removed when the backward is done, also when it raises.
 Other non-linear activations (SiLU, GELU, ELU, ...) keep their ordinary gradient and produce a
 ``UserWarning`` naming them, so a model that is not ReLU-based never gets a silently wrong map.
+A graph compiled by ``torch.compile`` hides its activations; it is refused with a ValueError
+rather than explained with plain gradients.
 """
 
 from __future__ import annotations
@@ -20,81 +22,106 @@ import warnings
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-
-def _guided_mask(x: torch.Tensor, hi: float | None) -> torch.Tensor:
-    """Where the unit passes gradient: 0 < x, and x < hi for a clamp to [0, hi]."""
-    return (x > 0) & (x < hi) if hi is not None else x > 0
-
-
-class _GuidedClamp(torch.autograd.Function):
-    """Forward: ReLU (slope None, hi None), leaky ReLU (slope) or clamp(0, hi).
-    Backward: max(grad, 0) where 0 < x (< hi), else 0."""
-
-    @staticmethod
-    def forward(ctx, x, slope, hi):
-        mask = _guided_mask(x, hi)
-        if hi is not None:
-            y = x.clamp(0.0, hi)
-        else:
-            y = F.leaky_relu(x, slope) if slope is not None else x.clamp_min(0.0)
-        ctx.save_for_backward(mask)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad.clamp_min(0) * mask, None, None
-
-
-class _GuidedClampInplace(_GuidedClamp):
-    """:class:`_GuidedClamp` applied in place (``x.relu_()``, ``nn.ReLU(inplace=True)``): the
-    caller's tensor changes as the model expects, also when the result is not used
-    (``x.relu_()`` as a statement), and autograd's version counter sees the change. The same
-    backward."""
-
-    @staticmethod
-    def forward(ctx, x, slope, hi):
-        mask = _guided_mask(x, hi)  # before the change
-        if hi is not None:
-            x.clamp_(0.0, hi)
-        elif slope is not None:
-            F.leaky_relu_(x, slope)
-        else:
-            x.clamp_min_(0.0)
-        ctx.mark_dirty(x)
-        ctx.save_for_backward(mask)
-        return x
-
-
-def _guided(x, slope, hi, inplace: bool):
-    return (_GuidedClampInplace if inplace else _GuidedClamp).apply(x, slope, hi)
-
-
-def _inplace_flag(args, kwargs, position: int) -> bool:
-    """The ``inplace`` argument of a functional activation (positional at ``position``)."""
-    return bool(args[position] if len(args) > position else kwargs.get("inplace", False))
-
-
-_RELU = {torch.relu, F.relu, torch.Tensor.relu}
-_RELU_INPLACE = {torch.relu_, F.relu_, torch.Tensor.relu_}
-_UNKNOWN_FUNCTIONS = {
-    F.silu: "silu",
-    F.gelu: "gelu",
-    F.elu: "elu",
-    F.selu: "selu",
-    F.celu: "celu",
-    F.mish: "mish",
-    F.hardswish: "hardswish",
-    F.softplus: "softplus",
-    F.prelu: "prelu",
-    torch.sigmoid: "sigmoid",
-    torch.tanh: "tanh",
+# backward nodes of ReLU (also in place) and Hardtanh / ReLU6: their own backward already masks
+# by the forward input, so clamping the incoming gradient at 0 makes them guided
+_MASKING_NODES = {"ReluBackward0", "ReluBackward1", "HardtanhBackward0", "HardtanhBackward1"}
+# LeakyReLU's backward passes slope x gradient below 0: replaced by the ReLU mask
+_LEAKY_NODES = {"LeakyReluBackward0": "_saved_self", "LeakyReluBackward1": "_saved_result"}
+_UNKNOWN_NODES = {
+    "SiluBackward0": "silu",
+    "GeluBackward0": "gelu",
+    "EluBackward0": "elu/selu",
+    "CeluBackward0": "celu",
+    "MishBackward0": "mish",
+    "HardswishBackward0": "hardswish",
+    "SoftplusBackward0": "softplus",
+    "PreluKernelBackward0": "prelu",
+    "SigmoidBackward0": "sigmoid",
+    "TanhBackward0": "tanh",
+    "HardsigmoidBackward0": "hardsigmoid",
+    "LogSigmoidBackward0": "logsigmoid",
+    "RreluWithNoiseBackward0": "rrelu",
+    "ThresholdBackward0": "threshold",
+    "GluBackward0": "glu",
 }
-_KNOWN_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
+
+
+def _positive(grad_outputs):
+    """The incoming gradient clamped at 0 (a pre-hook of a masking node)."""
+    return tuple(g.clamp_min(0) if g is not None else None for g in grad_outputs)
+
+
+def _leaky_as_relu(mask: torch.Tensor):
+    def hook(grad_inputs, grad_outputs):
+        return (grad_outputs[0].clamp_min(0) * mask,)
+
+    return hook
+
+
+def _graph(root) -> Iterator:
+    """Every node of the autograd graph behind ``root`` (a grad_fn), each once."""
+    seen, todo = {root}, [root]
+    while todo:
+        node = todo.pop()
+        yield node
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+
+
+def _hook_graph(root, handles: list, unknown: set) -> None:
+    for node in _graph(root):
+        name = node.name()
+        if name in _MASKING_NODES:
+            lo = getattr(node, "_saved_min_val", 0)
+            if lo != 0:
+                unknown.add(f"hardtanh(min_val={lo})")
+                continue
+            handles.append(node.register_prehook(_positive))
+        elif name in _LEAKY_NODES:
+            mask = getattr(node, _LEAKY_NODES[name]) > 0
+            handles.append(node.register_hook(_leaky_as_relu(mask)))
+        elif name.startswith("CompiledFunction"):
+            raise ValueError(
+                "guided backprop needs the activations of the model's autograd graph, and part of this "
+                "model runs compiled (torch.compile), which hides them; explain the uncompiled module "
+                "(a compiled module's original is its _orig_mod)"
+            )
+        elif name in _UNKNOWN_NODES:
+            unknown.add(_UNKNOWN_NODES[name])
+
+
+@contextlib.contextmanager
+def guided_graph(score: torch.Tensor, model: nn.Module | None = None) -> Iterator[None]:
+    """Context in which back-propagating ``score`` is guided: every ReLU-like node of the graph
+    behind it passes only positive gradient. The hooks are removed on leaving, also when the body
+    raises; the graph is not changed otherwise (back-propagate it once, inside the context).
+
+    Warns (UserWarning) naming any activation that is not ReLU-like, found among ``model``'s
+    modules or in the graph. ValueError for a graph with a ``torch.compile``'d part.
+    """
+    handles: list = []
+    unknown: set[str] = set()
+    try:
+        if score.grad_fn is not None:
+            _hook_graph(score.grad_fn, handles, unknown)
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+    seen = sorted(set(unknown_activations(model) if model is not None else ()) | unknown)
+    if seen:
+        warnings.warn(
+            "guided backprop: these activations are not ReLU-like and keep their ordinary gradient: "
+            + ", ".join(seen),
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 _UNKNOWN_MODULES = (
     nn.SiLU,
     nn.GELU,
@@ -115,40 +142,6 @@ _UNKNOWN_MODULES = (
 )
 
 
-class _GuidedMode(TorchFunctionMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.unknown: set[str] = set()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        x = args[0] if args else kwargs.get("input")
-        if not isinstance(x, torch.Tensor) or not x.requires_grad:
-            return func(*args, **kwargs)
-        if func in _RELU_INPLACE:
-            return _guided(x, None, None, True)
-        if func in _RELU:
-            return _guided(x, None, None, func is F.relu and _inplace_flag(args, kwargs, 1))
-        if func is F.relu6:
-            return _guided(x, None, 6.0, _inplace_flag(args, kwargs, 1))
-        if func in (F.hardtanh, F.hardtanh_):
-            lo = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
-            hi = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
-            if lo == 0:
-                return _guided(x, None, float(hi), func is F.hardtanh_ or _inplace_flag(args, kwargs, 3))
-            self.unknown.add(f"hardtanh(min_val={lo})")
-            return func(*args, **kwargs)
-        if func in (F.leaky_relu, F.leaky_relu_, torch._C._nn.leaky_relu, torch._C._nn.leaky_relu_):
-            slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
-            inplace = func in (F.leaky_relu_, torch._C._nn.leaky_relu_) or (
-                func is F.leaky_relu and _inplace_flag(args, kwargs, 2)
-            )
-            return _guided(x, float(slope), None, inplace)
-        if func in _UNKNOWN_FUNCTIONS:
-            self.unknown.add(_UNKNOWN_FUNCTIONS[func])
-        return func(*args, **kwargs)
-
-
 def unknown_activations(model: nn.Module) -> list[str]:
     """Names and types of activation modules guided backprop does not treat as ReLU-like."""
     found = []
@@ -158,25 +151,3 @@ def unknown_activations(model: nn.Module) -> list[str]:
         elif isinstance(m, _UNKNOWN_MODULES):
             found.append(f"{name or '<model>'} ({type(m).__name__})")
     return found
-
-
-@contextlib.contextmanager
-def guided_relus(model: nn.Module | None = None) -> Iterator[None]:
-    """Context in which every ReLU-like call (module or functional) back-propagates guided.
-
-    Warns (UserWarning) naming any activation that is not ReLU-like, found either among
-    ``model``'s modules or called while the context is active. Nothing outlives the context,
-    also when the body raises.
-    """
-    mode = _GuidedMode()
-    modules = unknown_activations(model) if model is not None else []
-    with mode:
-        yield
-    seen = sorted(set(modules) | mode.unknown)
-    if seen:
-        warnings.warn(
-            "guided backprop: these activations are not ReLU-like and keep their ordinary gradient: "
-            + ", ".join(seen),
-            UserWarning,
-            stacklevel=3,
-        )

@@ -220,3 +220,50 @@ def test_hardtanh_zero_to_t_is_guided_with_its_top():
     odd = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Hardtanh(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
     with pytest.warns(UserWarning, match=r"Hardtanh\(min_val=-1.0\)"):
         attribution.guided(odd, x)
+
+
+def test_a_compiled_model_is_explained_through_its_eager_graph():
+    model = small_relu_net(False)
+    compiled = torch.compile(model, backend="aot_eager")  # the same graph capture as inductor's
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    eager, _ = attribution.guided(model, x, target=[1, 2])
+    ours, _ = attribution.guided(compiled, x, target=[1, 2])
+    torch.testing.assert_close(ours, eager, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(eager, attribution.vanilla(model, x, target=[1, 2])[0])
+
+
+def test_a_compiled_part_inside_a_model_is_refused_not_explained_plainly():
+    inner = small_relu_net(False)
+    model = nn.Sequential(torch.compile(inner[:4], backend="aot_eager"), *inner[4:]).eval()
+    with pytest.raises(ValueError, match=r"part of this model runs compiled \(torch.compile\)"):
+        attribution.guided(model, torch.randn(1, 3, 8, 8))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("target", [None, 1, [0, 3], "tensor"])
+def test_on_cuda_guided_backprop_synchronises_once_after_the_backward(target):
+    model = small_relu_net(False).cuda()
+    x = torch.randn(2, 3, 8, 8, device="cuda")
+    if target == "tensor":
+        target = torch.tensor([2, 1], device="cuda")
+    attribution.guided(model, x, target=target)  # warm-up (allocator, kernels)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            attribution.guided(model, x, target=target)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in seen if "synchroniz" in str(w.message)]
+    assert len(syncs) == 1, [str(w.message) for w in syncs]
+
+
+def test_targets_out_of_range_are_named_before_or_after_the_backward():
+    model = small_relu_net(False)
+    x = torch.randn(2, 3, 8, 8)
+    for target in (7, [0, 9], torch.tensor([0, -1])):
+        with pytest.raises(ValueError, match=r"target classes must be in \[0, 4\)"):
+            attribution.guided(model, x, target=target)
+    nan = nn.Sequential(model, nn.Flatten())
+    with pytest.raises(ValueError, match="NaN or infinity for items \\[1\\]"):
+        attribution.guided(nan, torch.stack([x[0], torch.full_like(x[1], float("nan"))]))

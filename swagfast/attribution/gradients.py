@@ -72,17 +72,50 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
     """Class index per batch item as a (B,) int64 tensor on ``logits``' device.
 
     ``None`` takes the top-1 prediction; an int applies to every item; a sequence or tensor
-    gives one class per item.
+    gives one class per item. ValueError for logits that are not finite and for classes out of
+    range.
     """
+    t, checks = _resolve_target(logits, target)
+    checks.raise_if_failed()
+    return t
+
+
+class _DeviceChecks:
+    """What can only be checked on the device's values (finite logits, the classes of a target
+    tensor), kept as device flags and read with one synchronisation, when the caller chooses:
+    after the backward has been queued, so that the launch queue never stalls in between."""
+
+    def __init__(self, logits: torch.Tensor, t: torch.Tensor, classes_given_on_device: bool) -> None:
+        self.logits, self.t, self.C = logits, t, logits.shape[1]
+        self.finite = torch.isfinite(logits).all(dim=1)
+        self.in_range = ((t >= 0) & (t < self.C)) if classes_given_on_device else None
+
+    def safe_target(self) -> torch.Tensor:
+        """The target clamped into range, for use before the check (a gather out of range would be
+        an error, on CUDA a device-side assert)."""
+        return self.t.clamp(0, self.C - 1) if self.in_range is not None else self.t
+
+    def raise_if_failed(self) -> None:
+        ok = self.finite.all()
+        if self.in_range is not None:
+            ok = ok & self.in_range.all()
+        if bool(ok):  # the one synchronisation
+            return
+        if not bool(self.finite.all()):  # NaN logits have an arbitrary argmax and gradient
+            bad = (~self.finite).nonzero().flatten().tolist()
+            raise ValueError(
+                f"the model's output holds NaN or infinity for items {bad[:8]}: x (or the model) must give "
+                "finite values"
+            )
+        raise ValueError(f"target classes must be in [0, {self.C}), got {self.t.tolist()}")
+
+
+def _resolve_target(logits: torch.Tensor, target: Target) -> tuple[torch.Tensor, _DeviceChecks]:
+    """(target, the checks that need device values, not yet read): everything that can be
+    checked on the host (types, lengths, the classes of ints and sequences) is checked here."""
     check_logits(logits)
     B, C = logits.shape
-    finite = torch.isfinite(logits).all(dim=1)
-    if not bool(finite.all()):  # NaN logits have an arbitrary argmax and gradient: no explanation
-        bad = (~finite).nonzero().flatten().tolist()
-        raise ValueError(
-            f"the model's output holds NaN or infinity for items {bad[:8]}: x (or the model) must give "
-            "finite values"
-        )
+    on_device = False
     if target is None:
         t = logits.argmax(dim=1)
     elif isinstance(target, bool | str | bytes):
@@ -90,10 +123,14 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
             f"target must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}"
         )
     elif isinstance(target, int | np.integer):
+        if not 0 <= int(target) < C:
+            raise ValueError(f"target classes must be in [0, {C}), got {[int(target)] * B}")
         t = torch.full((B,), int(target), dtype=torch.long, device=logits.device)
     elif isinstance(target, torch.Tensor | Sequence | np.ndarray):
         if isinstance(target, Sequence) and len(target) == 0:
             raise ValueError(f"target must give one class per batch item ({B}), got an empty sequence")
+        on_device = isinstance(target, torch.Tensor) and target.device.type != "cpu"
+        host = None if on_device else torch.as_tensor(target)
         t = torch.as_tensor(target, device=logits.device)
         if t.dtype.is_floating_point or t.dtype == torch.bool:
             raise TypeError(f"target must hold integers, got dtype {t.dtype}")
@@ -102,13 +139,13 @@ def resolve_target(logits: torch.Tensor, target: Target) -> torch.Tensor:
             t = t.expand(B)
         if t.numel() != B:
             raise ValueError(f"target must give one class per batch item ({B}), got {t.numel()}")
+        if host is not None and host.numel() and (int(host.min()) < 0 or int(host.max()) >= C):
+            raise ValueError(f"target classes must be in [0, {C}), got {t.tolist()}")
     else:
         raise TypeError(
             f"target must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}"
         )
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= C):
-        raise ValueError(f"target classes must be in [0, {C}), got {t.tolist()}")
-    return t
+    return t, _DeviceChecks(logits, t, on_device)
 
 
 def random_target(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -147,10 +184,11 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: st
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = forward(model, xg)
-        t = resolve_target(logits, target)
-        out = class_score(logits, t, score).sum()
+        t, checks = _resolve_target(logits, target)
+        out = class_score(logits, checks.safe_target(), score).sum()
         with guided_graph(out, model) if guided else contextlib.nullcontext():
             (grad,) = torch.autograd.grad(out, xg)
+    checks.raise_if_failed()  # read once the backward is queued
     return grad, t
 
 

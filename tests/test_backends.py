@@ -164,6 +164,18 @@ def test_the_cuda_binding_reads_and_checks_device_arrays_without_a_device():
             FakeDeviceArray((1, 1, 5, 5)),
             0,
         )
+    # slic_iterate takes the host's float32 weights array as _C does
+    with pytest.raises(ValueError, match="workspace must hold"):
+        _C_cuda.slic_iterate(
+            FakeDeviceArray((1, 1, 8, 8, 4)),
+            np.ones(4, np.float32),
+            4,
+            (1.0, 1.0, 1.0),
+            10,
+            FakeDeviceArray((1, 1, 8, 8), "<i4"),
+            FakeDeviceArray((1,), "<f8"),
+            0,
+        )
     # spelt-out C-contiguous strides are accepted: the checks pass and the kernel runs on nothing
     empty = dict(ok, values=FakeDeviceArray((0, 6), strides=(24, 4)), labels=FakeDeviceArray((0, 6), "<i4"))
     assert _C_cuda.segment_pool(**{**empty, "seg_out": FakeDeviceArray((0, 3))}) == -1

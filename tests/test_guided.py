@@ -267,3 +267,42 @@ def test_targets_out_of_range_are_named_before_or_after_the_backward():
     nan = nn.Sequential(model, nn.Flatten())
     with pytest.raises(ValueError, match="NaN or infinity for items \\[1\\]"):
         attribution.guided(nan, torch.stack([x[0], torch.full_like(x[1], float("nan"))]))
+
+
+class _Residual(nn.Module):
+    """relu(x + conv(relu(bn(conv(x))))): the gradient reaching the outer ReLU's node is also the
+    skip connection's, so a hook that changed it in place would corrupt the other branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.bn, self.c2 = (
+            nn.Conv2d(6, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.Conv2d(6, 6, 3, padding=1),
+        )
+        self.inner, self.outer = nn.ReLU(inplace=True), nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.outer(x + self.c2(self.inner(self.bn(self.c1(x)))))
+
+
+def test_residual_blocks_match_the_guided_reference():
+    import copy
+
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        _Residual(),
+        _Residual(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 4),
+    ).eval()
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(6))
+    ours, t = attribution.guided(model, x)
+    ref_model = swap_modules(copy.deepcopy(model), nn.ReLU, lambda m: _RefModule(torch.relu))
+    xr = x.clone().requires_grad_(True)
+    ref_model(xr).gather(1, t[:, None]).sum().backward()
+    torch.testing.assert_close(ours, xr.grad, rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(ours, attribution.vanilla(model, x, t)[0])

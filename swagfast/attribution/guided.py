@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 # backward nodes of ReLU (also in place) and Hardtanh / ReLU6: their own backward already masks
-# by the forward input, so clamping the incoming gradient at 0 makes them guided
+# by the forward input, so clamping its result at 0 makes them guided
 _MASKING_NODES = {"ReluBackward0", "ReluBackward1", "HardtanhBackward0", "HardtanhBackward1"}
 # LeakyReLU's backward passes slope x gradient below 0: replaced by the ReLU mask
 _LEAKY_NODES = {"LeakyReluBackward0": "_saved_self", "LeakyReluBackward1": "_saved_result"}
@@ -48,9 +48,17 @@ _UNKNOWN_NODES = {
 }
 
 
-def _positive(grad_outputs):
-    """The incoming gradient clamped at 0 (a pre-hook of a masking node)."""
-    return tuple(g.clamp_min(0) if g is not None else None for g in grad_outputs)
+def _positive(grad_inputs, grad_outputs):
+    """A masking node's own result clamped at 0, max(g x mask, 0) = max(g, 0) x mask (a hook run
+    after the node). In place, since that tensor is the node's fresh output and nothing else holds
+    it yet (no allocation, which on the CPU is a page-faulting malloc per unit); out of place in
+    the case it shares memory with the incoming gradient."""
+    (g,), (incoming,) = grad_inputs, grad_outputs
+    if g is None:
+        return None
+    if incoming is not None and g.data_ptr() == incoming.data_ptr():
+        return (g.clamp_min(0),)
+    return (g.clamp_min_(0),)
 
 
 def _leaky_as_relu(mask: torch.Tensor):
@@ -80,7 +88,7 @@ def _hook_graph(root, handles: list, unknown: set) -> None:
             if lo != 0:
                 unknown.add(f"hardtanh(min_val={lo})")
                 continue
-            handles.append(node.register_prehook(_positive))
+            handles.append(node.register_hook(_positive))
         elif name in _LEAKY_NODES:
             mask = getattr(node, _LEAKY_NODES[name]) > 0
             handles.append(node.register_hook(_leaky_as_relu(mask)))

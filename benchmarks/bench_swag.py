@@ -2,9 +2,9 @@
 plus one backward to the input, no hooks) and over guided backprop alone, beside Captum's
 GuidedBackprop and the naive composition users write today, and LIME with quickshift vs with
 SWAG's G superpixels.
-Each variant under SWAG's default connectivity rule ("raster") and under ``"parallel"`` (on
-CUDA it runs on the device); variant I also with the other ``overlap`` setting than its default
-for that input (``SWAG.uses_overlap``).
+Each variant under SWAG's default connectivity rule (``"raster"`` on the CPU; ``"parallel"``, on
+the device, on CUDA) and under the other one; variant I also with the other ``overlap`` setting
+than its default for that input (``SWAG.uses_overlap``).
 
 Run: ``python benchmarks/bench_swag.py [--device cuda] [--repeats N] [--lime-samples 1000]``.
 Timings are interleaved (every round runs each method once) and reported as medians.
@@ -65,7 +65,10 @@ def captum_guided(model, x):
         return GuidedBackprop(model).attribute(x, target=model(x).argmax(1))
 
 
-RULES = (("raster", ""), ("parallel", ", connectivity=parallel"))  # SWAG's default rule first
+def rules(device: str) -> tuple:
+    """(connectivity, row suffix): SWAG's default for the device first, then the other rule."""
+    other = "parallel" if device == "cpu" else "raster"
+    return ((None, ""), (other, f", connectivity={other}"))
 
 
 def timing_rows(lite, photos, device, repeats, batches):
@@ -81,7 +84,7 @@ def timing_rows(lite, photos, device, repeats, batches):
         }
         if importlib.util.find_spec("captum") is not None:  # it hooks nn.ReLU modules only
             fns["Captum GuidedBackprop"] = lambda x=x: captum_guided(lite.model, x)
-        for rule, suffix in RULES:
+        for rule, suffix in rules(device):
             for v in ("G", "I", "I+G"):
                 swag = SWAG(lite.model, v, mean=lite.mean, std=lite.std, connectivity=rule)
                 fns[f"SWAG_{v}{suffix}"] = lambda swag=swag, x=x: swag(x)

@@ -306,3 +306,30 @@ def test_residual_blocks_match_the_guided_reference():
     ref_model(xr).gather(1, t[:, None]).sum().backward()
     torch.testing.assert_close(ours, xr.grad, rtol=1e-5, atol=1e-7)
     assert not torch.allclose(ours, attribution.vanilla(model, x, t)[0])
+
+
+def test_explainers_on_a_compiled_model_give_the_eager_result():
+    from swagfast import SWAG, GradCAM, GradCAMPlusPlus, JitterCAM
+
+    torch.manual_seed(7)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 4),
+    ).eval()
+    with torch.no_grad():
+        model[-1].weight.abs_()  # positive evidence at the ReLU layer, so no CAM is all zero
+    compiled = torch.compile(model, backend="aot_eager")
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    for make in (
+        lambda m: GradCAM(m, "3"),
+        lambda m: GradCAMPlusPlus(m, "3"),
+        lambda m: JitterCAM(m, "3", "grad-cam"),
+        lambda m: SWAG(m, "G", 20),
+    ):
+        eager, ours = make(model)(x), make(compiled)(x)
+        torch.testing.assert_close(ours.heatmap, eager.heatmap, rtol=1e-4, atol=1e-6)

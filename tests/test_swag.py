@@ -272,6 +272,13 @@ def test_overlapped_colour_superpixels_equal_the_sequential_ones(backend):
     assert set(beside.timings) == {"attribution", "superpixels", "pooling", "total"}
 
 
+def test_the_default_connectivity_rule_is_raster_on_the_host():
+    swag = SWAG(RedDetector().eval(), "I")
+    assert swag.connectivity is None and swag.connectivity_for(torch.zeros(1, 3, 8, 8)) == "raster"
+    chosen = SWAG(RedDetector(), "I", connectivity="parallel")
+    assert chosen.connectivity_for(torch.zeros(1, 3, 8, 8)) == "parallel"
+
+
 @pytest.mark.parametrize("backend", ["cpu", "numba"])
 def test_connectivity_rule_reaches_the_superpixels(backend):
     x, _ = red_square_batch(2, size=96)
@@ -396,10 +403,12 @@ def test_overlapped_colour_superpixels_on_cuda_equal_the_sequential_ones():
 def test_overlap_by_default_only_for_one_cuda_clip_under_the_raster_rule():
     model = RedDetector().eval().cuda()
     clip, clips = torch.zeros(1, 3, 2, 32, 32, device="cuda"), torch.zeros(4, 3, 2, 32, 32, device="cuda")
-    assert SWAG(model, "I").uses_overlap(clip)
-    assert not SWAG(model, "I").uses_overlap(clips)
-    assert not SWAG(model, "I").uses_overlap(clip[:, :, 0])  # one photo
-    assert not SWAG(model, "I", connectivity="parallel").uses_overlap(clip)
+    raster = SWAG(model, "I", connectivity="raster")
+    assert raster.uses_overlap(clip)
+    assert not raster.uses_overlap(clips)
+    assert not raster.uses_overlap(clip[:, :, 0])  # one photo
+    assert not SWAG(model, "I").uses_overlap(clip)  # on CUDA the default rule is "parallel"
+    assert SWAG(model, "I").connectivity_for(clip) == "parallel"
     assert not swagfast.SWAGV(model, "I").uses_overlap(clip)  # SWAG-V's rule is "parallel"
     assert SWAG(model, "I", overlap=True).uses_overlap(clips)
     assert not SWAG(model, "I+G").uses_overlap(clip)

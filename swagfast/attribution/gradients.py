@@ -13,7 +13,7 @@ from torch import nn
 from swagfast import baselines
 from swagfast._validate import check_choice, check_score
 from swagfast.attribution.guided import guided_graph
-from swagfast.attribution.layers import keeps_model
+from swagfast.attribution.layers import eager_module, keeps_model
 from swagfast.baselines import sobel_map
 
 Target = int | Sequence[int] | torch.Tensor | None
@@ -21,11 +21,13 @@ METHODS = ("guided", "vanilla", "input_x_gradient", "noise", "sobel")
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)``, checked to be (B, classes) logits. A model that fails on ``x`` because of a
+    """``model(x)``, checked to be (B, classes) logits; a ``torch.compile``'d model runs its eager
+    original (:func:`~swagfast.attribution.layers.eager_module`), so that the hooks of the
+    explainers see its layers. A model that fails on ``x`` because of a
     rank or channel count its first convolution cannot take is a ValueError naming ``x`` (torch's
     RuntimeError as its cause); any other error of the model propagates as it is."""
     try:
-        logits = model(x)
+        logits = eager_module(model)(x)
     except RuntimeError as err:
         problem = _input_mismatch(model, x)
         if problem is None:  # the model's own failure: as it is
@@ -180,7 +182,7 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: st
     check_input(x)
     check_score(score)
     if guided:
-        model = _uncompiled(model)
+        model = eager_module(model)
     xg = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = forward(model, xg)
@@ -190,14 +192,6 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: st
             (grad,) = torch.autograd.grad(out, xg)
     checks.raise_if_failed()  # read once the backward is queued
     return grad, t
-
-
-def _uncompiled(model: nn.Module) -> nn.Module:
-    """The module a ``torch.compile(model)`` wraps (the same parameters, run eagerly), else
-    ``model``: guided backprop needs the eager graph's activations."""
-    original = getattr(model, "_orig_mod", None)
-    compiled = type(model).__name__ == "OptimizedModule" and isinstance(original, nn.Module)
-    return original if compiled else model
 
 
 def vanilla(

@@ -12,6 +12,15 @@ import torch
 from torch import nn
 
 
+def eager_module(model: nn.Module) -> nn.Module:
+    """The module a ``torch.compile(model)`` wraps (the same parameters and submodules, run
+    eagerly), else ``model`` itself. The explainers run their hooked passes on it: a compiled
+    graph hides the activations from autograd hooks, and forward hooks would be traced into it."""
+    original = getattr(model, "_orig_mod", None)
+    compiled = type(model).__name__ == "OptimizedModule" and isinstance(original, nn.Module)
+    return original if compiled else model
+
+
 def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
     """``layer`` as a module of ``model``: the module itself or its dotted name (``"blocks.15"``)."""
     if isinstance(layer, str):

@@ -13,7 +13,7 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._validate import check_bool, check_number
-from swagfast.attribution.layers import capture, keeps_model
+from swagfast.attribution.layers import capture, eager_module, keeps_model
 from swagfast.explainers.cam import CAMS, BaseCAM, cam_name, resize
 from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
@@ -103,7 +103,7 @@ class JitterCAM:
         """
         if layer_shape is None:
             with torch.no_grad(), capture(self.cam.layer) as box:
-                self.model(x[:1])
+                eager_module(self.model)(x[:1])
             layer_shape = tuple(box.output.shape)
         if len(layer_shape) != x.ndim:
             raise ValueError(

@@ -88,9 +88,11 @@ class SWAG:
     seed : int, default 0
         Seed of the "noise" baseline.
     backend : {"auto", "cpu", "cuda", "numba"}
-    connectivity : {"raster", "parallel"}, default "raster" (:class:`SWAGV`: "parallel")
-        The superpixels' connectivity rule (:func:`swagfast.slic`): ``"parallel"`` runs on the
-        device on CUDA (no copy of the labels to the host and back).
+    connectivity : {"raster", "parallel"} or None, default None (:class:`SWAGV`: "parallel")
+        The superpixels' connectivity rule (:func:`swagfast.slic`). None: ``"parallel"`` for
+        CUDA input, which runs on the device (no copy of the labels to the host and back; the
+        two rules explain the photos equally well, ``benchmarks/RESULTS.md``), ``"raster"``
+        (scikit-image's rule, as fast there) on the host.
     overlap : bool or None, default None
         Variant I only (its superpixels do not depend on the attribution): compute them beside
         the attribution, in a worker thread on one CPU thread (on CUDA: on a side stream), so
@@ -135,7 +137,7 @@ class SWAG:
         spacing: tuple[float, float, float] | None = None,
         seed: int = 0,
         backend: str = "auto",
-        connectivity: str = "raster",
+        connectivity: str | None = None,
         overlap: bool | None = None,
         profile: bool = False,
         variant: str | None = None,
@@ -151,7 +153,8 @@ class SWAG:
         check_score(score)
         check_normalisation(mean, std)
         check_seed(seed)
-        check_connectivity_rule(connectivity)
+        if connectivity is not None:
+            check_connectivity_rule(connectivity)
         if overlap is not None and not isinstance(overlap, bool):
             raise TypeError(f"overlap must be a bool or None, got {type(overlap).__name__}")
         if not isinstance(profile, bool):
@@ -224,7 +227,14 @@ class SWAG:
             return False
         if self.overlap is not None:
             return self.overlap
-        return x.device.type == "cuda" and x.ndim == 5 and x.shape[0] == 1 and self.connectivity == "raster"
+        one_clip = x.device.type == "cuda" and x.ndim == 5 and x.shape[0] == 1
+        return one_clip and self.connectivity_for(x) == "raster"
+
+    def connectivity_for(self, x: torch.Tensor) -> str:
+        """The connectivity rule a call on ``x`` uses (``connectivity``, or by device when None)."""
+        if self.connectivity is not None:
+            return self.connectivity
+        return "parallel" if x.device.type == "cuda" else "raster"
 
     def segment(self, x: torch.Tensor, target=None, *, image=None, _clock: _Clock | None = None):
         """(segments, M, target): the superpixels SWAG pools into, the pixel map and the classes."""
@@ -245,7 +255,7 @@ class SWAG:
             w_g=self.w_g,
             max_num_iter=self.max_num_iter,
             backend=self.backend,
-            connectivity=self.connectivity,
+            connectivity=self.connectivity_for(x),
         )
         colour = img if self.mode in ("I", "I+G") else None
         early = None

@@ -3,8 +3,9 @@
 * Jitter-CAM (cam_scale 2: 64 patches) against one batched forward+backward of the same 64
   patches (the floor for any implementation) and against the loop users write today (64 separate
   Grad-CAM calls).
-* Grad-CAM, Score-CAM, Ablation-CAM and Jitter-CAM per image as ratios to Grad-CAM, beside the
-  thesis's Table 5.5 (Titan X, ResNet-50; seconds).
+* Grad-CAM, Score-CAM, Ablation-CAM and Jitter-CAM per image as ratios to the floor (the model's
+  forward plus one backward to the input, no hooks) and to Grad-CAM, beside the thesis's
+  Table 5.5 (Titan X, ResNet-50; seconds), with the forward alone and Captum's LayerGradCam.
 
 Run: ``python benchmarks/bench_cam.py [--device cuda] [--repeats N]``.
 """
@@ -16,11 +17,14 @@ import argparse
 import torch
 import torch.nn.functional as F
 from _common import median_ms_interleaved, report
+from bench_swag import floor as floor_call
+from bench_swag import forward_only
 
 from swagfast import AblationCAM, GradCAM, JitterCAM, ScoreCAM, data, models
 
 THESIS_S = {"Grad-CAM": 0.03, "Score-CAM": 3.83, "Ablation-CAM": 0.60, "Jitter-CAM[Grad-CAM]": 0.37}
 LAYERS = {"efficientnet-lite0": "_bn1", "torchvision:resnet50": "layer4"}
+FLOOR = "floor (forward + backward to the input)"
 
 
 def main() -> None:
@@ -67,7 +71,11 @@ def main() -> None:
         "Score-CAM": ScoreCAM(lite.model, LAYER),
         "Jitter-CAM[Grad-CAM]": jitter,
     }
-    fns = {k: (lambda c=c: c(x)) for k, c in cams.items()}
+    fns = {
+        FLOOR: lambda: floor_call(lite.model, x),
+        "forward alone (no_grad)": lambda: forward_only(lite.model, x),
+    }
+    fns |= {k: (lambda c=c: c(x)) for k, c in cams.items()}
     try:  # the peer: Captum's LayerGradCam, up-sampled to the input as Grad-CAM users do
         from captum.attr import LayerAttribution, LayerGradCam
 
@@ -82,18 +90,19 @@ def main() -> None:
         print("captum is not importable: the Captum LayerGradCam row is left out")
     # the per-channel CAMs take seconds, Grad-CAM and its peer tens of ms: the quick ones get
     # more repeats (their own interleaved run), so their ratio is not two samples' noise
-    quick = ("Grad-CAM", "Captum LayerGradCam")
+    quick = (FLOOR, "forward alone (no_grad)", "Grad-CAM", "Captum LayerGradCam")
     res = median_ms_interleaved(
         {k: f for k, f in fns.items() if k in quick}, max(5, 4 * args.repeats), warmup=1, sync=sync
     )
     slow = {k: f for k, f in fns.items() if k not in quick}
     res |= median_ms_interleaved(slow, max(1, args.repeats // 2), warmup=1, sync=sync)
     res = {k: res[k] for k in fns}  # the table's order
-    g = res["Grad-CAM"]
+    g, lowest = res["Grad-CAM"], res[FLOOR]
     rows = [
         {
             "method": k,
             "device": dev,
+            "x_floor": round(v / lowest, 3),
             "x_gradcam": round(v / g, 2),
             "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2) if k in THESIS_S else None,
             "median_ms": v,
@@ -109,6 +118,7 @@ def main() -> None:
             {
                 "method": "Jitter-CAM[Grad-CAM], B=16",
                 "device": dev,
+                "x_floor": None,
                 "x_gradcam": round(ms / g, 2),
                 "thesis_x_gradcam": None,
                 "median_ms": ms,

@@ -6,7 +6,8 @@ Each variant under SWAG's default connectivity rule (``"raster"`` on the CPU; ``
 the device, on CUDA) and under the other one; variant I also with the other ``overlap`` setting
 than its default for that input (``SWAG.uses_overlap``).
 
-Run: ``python benchmarks/bench_swag.py [--device cuda] [--repeats N] [--lime-samples 1000]``.
+Run: ``python benchmarks/bench_swag.py [--device cuda] [--repeats N] [--lime-samples 1000]
+[--batches 1 8 64] [--autocast bf16]``.
 Timings are interleaved (every round runs each method once) and reported as medians.
 """
 
@@ -71,7 +72,24 @@ def rules(device: str) -> tuple:
     return ((None, ""), (other, f", connectivity={other}"))
 
 
-def timing_rows(lite, photos, device, repeats, batches):
+def autocast(fns: dict, dtype: str | None, device: str) -> dict:
+    """Each timed call under ``torch.autocast`` (the floor's too, so the ratios compare like with
+    like); unchanged for dtype None."""
+    if dtype is None:
+        return fns
+    kind = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+
+    def wrap(fn):
+        def run():
+            with torch.autocast(device.split(":")[0], dtype=kind):
+                return fn()
+
+        return run
+
+    return {k: wrap(f) for k, f in fns.items()}
+
+
+def timing_rows(lite, photos, device, repeats, batches, dtype=None):
     rows = []
     images = list(photos.values()) * (1 + max(batches) // len(photos))  # enough images for the batch
     for B in batches:
@@ -96,7 +114,7 @@ def timing_rows(lite, photos, device, repeats, batches):
             fns["naive (Captum + skimage + bincount)"] = lambda x=x, c=crops: naive_swag(lite.model, x, c)
         elif B == 1:
             print("captum is not importable: the naive (Captum + skimage + bincount) row is left out")
-        res = median_ms_interleaved(fns, repeats, sync=device == "cuda")
+        res = median_ms_interleaved(autocast(fns, dtype, device), repeats, sync=device == "cuda")
         base, lowest = res["guided backprop"], res["floor (forward + backward to the input)"]
         for name, ms in res.items():
             rows.append(
@@ -164,12 +182,14 @@ def main() -> None:
     parser.add_argument("--lime-samples", type=int, default=1000)
     parser.add_argument("--no-lime", action="store_true")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--autocast", choices=("bf16", "fp16"), help="every row under torch.autocast")
     args = parser.parse_args()
     lite = models.load(args.model, device=args.device)
     photos = data.sample_images()
+    suffix = f"_{args.autocast}" if args.autocast else ""
     report(
-        f"bench_swag_{args.device}",
-        timing_rows(lite, photos, args.device, args.repeats, args.batches),
+        f"bench_swag_{args.device}{suffix}",
+        timing_rows(lite, photos, args.device, args.repeats, args.batches, args.autocast),
         reference=None,
     )
     if not args.no_lime and args.device == "cpu":

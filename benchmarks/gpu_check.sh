@@ -57,7 +57,10 @@ step() {  # step SECONDS COMMAND...: run with a limit, record failure, go on
     step 120 "$py" benchmarks/bench_video.py --device cuda --model r2plus1d_18 --batch 1 --repeats 11
     step 120 "$py" benchmarks/bench_video.py --device cuda --model action-demo --batch 1 --repeats 11
     # the thesis's timing model (random init): torchvision's ResNet-50
-    step 180 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 64 --repeats 10
+    step 240 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 8 64 --repeats 10
+    # the same under bf16 autocast (the floor too)
+    step 240 "$py" benchmarks/bench_swag.py --device cuda --model torchvision:resnet50 --batches 1 8 64 \
+      --repeats 5 --autocast bf16
     step 120 "$py" benchmarks/bench_pool.py --device cuda
     step 120 "$py" benchmarks/bench_cam.py --device cuda --model torchvision:resnet50 --repeats 5
     step 180 "$py" benchmarks/bench_failure.py --device cuda --model torchvision:resnet50 --images 256 --batch 64

@@ -1,7 +1,8 @@
 """SWAG-V on 16x112x112 clips (thesis Table 4.4).
 
-* SWAG-V (G, I, I+G) against guided backprop alone on the same model and clip: the overhead of
-  the supervoxels and pooling (goal: SWAG-V at most 1.2x guided backprop).
+* SWAG-V (G, I, I+G) against the floor (the model's forward plus one backward to the input, no
+  hooks) and guided backprop alone on the same model and clip: the overhead of the supervoxels
+  and pooling.
 * Grad-CAM, Grad-CAM++, Saliency Tubes and SWAG-V per clip as ratios to Grad-CAM, beside the
   thesis's Table 4.4 (Titan X, R(2+1)D; seconds).
 * Each variant with SWAG-V's default connectivity rule (``"parallel"``: order-free, on CUDA it
@@ -26,6 +27,7 @@ import statistics
 
 import torch
 from _common import median_ms_interleaved, report
+from bench_swag import floor
 
 from swagfast import SWAGV, GradCAM, GradCAMPlusPlus, SaliencyTubes, attribution, data, models
 from swagfast.testing import r2plus1d_18_replica
@@ -60,6 +62,9 @@ def load(name: str, device: str):
     return net.eval().to(device), "layer4", (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989), origin
 
 
+FLOOR = "floor (forward + backward to the input)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
@@ -72,6 +77,7 @@ def main() -> None:
     clips = data.action_set(args.batch, seed=11)
     x = clips.inputs(mean, std).to(dev)
     fns = {
+        FLOOR: lambda: floor(model, x),
         "guided backprop": lambda: attribution.attribute(model, x, "guided"),
         "Grad-CAM": lambda: GradCAM(model, layer)(x),
         "Grad-CAM++": lambda: GradCAMPlusPlus(model, layer)(x),
@@ -96,6 +102,7 @@ def main() -> None:
                 "device": dev,
                 "batch": args.batch,
                 "median_ms": ms,
+                "x_floor": round(ms / res[FLOOR], 3),
                 "x_guided": round(ms / res["guided backprop"], 3),
                 "x_gradcam": round(ms / res["Grad-CAM"], 3),
                 "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2) if k in THESIS_S else None,

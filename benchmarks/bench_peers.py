@@ -1,7 +1,8 @@
 """Every image explainer, ours and the peers', on the same photo in one run (thesis Table 3.11).
 
 One 224x224 photo (chelsea) on EfficientNet-Lite0, CPU; per method the median wall-clock of
-``--repeats`` calls after a warm-up, as ratios to SWAG_G, beside the thesis's Table 3.11 (Titan
+``--repeats`` calls after a warm-up, as ratios to the floor (the model's forward plus one backward
+to the input, no hooks) and to SWAG_G, beside the thesis's Table 3.11 (Titan
 X, ResNet-50; seconds). Peers: Captum (GuidedBackprop, LayerGradCam, Lime with SWAG's or
 quickshift superpixels), the ``lime`` package (quickshift, 1000 samples), PAIR ``saliency``
 XRAI; RISE with 4000 masks as in the thesis. pytorch-grad-cam needs torchvision, which cannot be
@@ -19,11 +20,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from _common import median_ms_interleaved, report
+from bench_swag import floor
 
 import swagfast
 from swagfast import RISE, SWAG, GradCAM, JitterCAM, attribution, data, models
 from swagfast.explainers import XRAI
 
+FLOOR = "floor (forward + backward to the input)"
 THESIS_S = {  # Table 3.11 (and 3.3, 5.5), Titan X, ResNet-50
     "SWAG_G": 0.10,
     "SWAG_I": 0.18,
@@ -62,6 +65,7 @@ def explainers(
 
     gbp, lgc = GuidedBackprop(m), LayerGradCam(m, m.get_submodule(layer))
     fns = {
+        FLOOR: lambda: floor(m, x),
         "guided backprop": lambda: attribution.attribute(m, x, "guided", target=t),
         "SWAG_G": lambda: SWAG(m, "G", mean=lite.mean, std=lite.std)(x),
         "SWAG_I": lambda: SWAG(m, "I", mean=lite.mean, std=lite.std)(x),
@@ -115,10 +119,11 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Captum's and lime's own deprecation chatter
         res = median_ms_interleaved(fns, args.repeats, warmup=1)
-    g = res["SWAG_G"]
+    g, lowest = res["SWAG_G"], res[FLOOR]
     rows = [
         {
             "method": k,
+            "x_floor": round(v / lowest, 2),
             "x_swag_g": round(v / g, 2),
             "thesis_x_swag_g": round(THESIS_S[k] / THESIS_S["SWAG_G"], 2) if k in THESIS_S else None,
             "median_ms": v,

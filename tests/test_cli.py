@@ -86,7 +86,7 @@ def test_explain_cam_with_target_and_usage_errors(tmp_path, capsys):
         == 0
     )
     row = json.loads((out / "chelsea.json").read_text())
-    assert row["target"]["class"] == 967 and row["layer"] == "_bn1" and row["method"] == "Grad-CAM"
+    assert row["target"]["class"] == 967 and row["layer"] == "_relu_head" and row["method"] == "Grad-CAM"
     assert row["segments"] is None
     assert cli.main(["explain", str(photo), "--target", "1000", "--out", str(out)]) == cli.EXIT_USAGE
     assert "--target must be a class in [0, 1000)" in capsys.readouterr().err

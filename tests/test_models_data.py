@@ -42,10 +42,11 @@ def test_model_uses_relu6_and_is_in_eval_mode(lite0):
 def test_unknown_model_name():
     with pytest.raises(
         ValueError,
-        match="name must be one of efficientnet-lite0, action-demo or 'torchvision:NAME'; got 'resnet'",
+        match="name must be one of efficientnet-lite0, action-demo, 'torchvision:NAME', 'FILE.py:FACTORY' "
+        "or 'package.module:FACTORY'; got 'resnet'",
     ):
         models.load("resnet")
-    with pytest.raises(ValueError, match="weights= is for torchvision models"):
+    with pytest.raises(ValueError, match="weights= is for torchvision and factory models"):
         models.load("efficientnet-lite0", weights="x.pt")
 
 

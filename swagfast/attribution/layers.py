@@ -37,6 +37,84 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
     raise TypeError(f"layer must be an nn.Module or a dotted module name, got {type(layer).__name__}")
 
 
+# Modules whose output is an activation: the feature map a CAM explains is the last one of these
+# that keeps a spatial extent (the layers before them, a batch norm or a convolution, are mostly
+# negative there, and a CAM of negative evidence is zero).
+ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
+    nn.SiLU, nn.Hardswish, nn.Mish, nn.Softplus,
+)  # fmt: skip
+
+
+def feature_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...], bool]]:
+    """``(name, output shape, is an activation)`` of every module of ``model`` that outputs a
+    feature map (a tensor with the input's number of axes and more than one spatial position) in
+    a forward pass of ``x``, in the order the modules finish; a module run several times is listed
+    at its last run. One forward pass without gradients, its hooks removed in ``finally``."""
+    names = {}
+    for name, mod in model.named_modules():
+        names.setdefault(mod, name)  # a module registered twice keeps its first name
+    seen: dict[str, tuple[int, tuple[int, ...], object, bool]] = {}
+    order = [0]
+
+    def hook(mod, _inputs, output):
+        if isinstance(output, torch.Tensor) and output.ndim == x.ndim and output.shape[2:].numel() > 1:
+            order[0] += 1
+            seen[names[mod]] = (order[0], tuple(output.shape), output, isinstance(mod, ACTIVATIONS))
+
+    handles = [m.register_forward_hook(hook) for m in names if m is not model]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    ranked = sorted(seen.items(), key=lambda kv: kv[1][0])
+    last_act = next((v[2] for _, v in reversed(ranked) if v[3]), None)
+    # a block whose output *is* an activation's output (a ResNet stage ending in its ReLU) counts too
+    return [(n, shape, act or (out is last_act)) for n, (_, shape, out, act) in ranked]
+
+
+def find_layer(model: nn.Module, x: torch.Tensor) -> str:
+    """The dotted name of the layer CAMs of ``model`` explain by default, found from one forward
+    pass of the example input ``x``: the last post-activation feature map, i.e. the outermost
+    module whose output is the output of the last activation module that keeps a spatial extent
+    (``layer4`` on a ResNet; the head's activation on an EfficientNet). Without activation
+    modules (activations called as functions), the last module whose feature map is
+    non-negative on ``x``, else the last convolution. ValueError when no module outputs a
+    feature map."""
+    layers = feature_layers(model, x)
+    post = [n for n, _, act in layers if act]
+    if post:
+        return post[-1]
+    if not layers:
+        raise ValueError(
+            f"model has no layer with a feature map (an output of {x.ndim} axes with more than one "
+            f"spatial position) on an input of shape {tuple(x.shape)}; pass layer= explicitly"
+        )
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
+    candidates = {n for n, _, _ in layers}
+    nonneg = _nonnegative(model, x, [n for n, _, _ in layers])
+    return nonneg[-1] if nonneg else next((n for n in reversed(convs) if n in candidates), layers[-1][0])
+
+
+def _nonnegative(model: nn.Module, x: torch.Tensor, names: list[str]) -> list[str]:
+    """Which of ``names`` output a feature map with no negative value on ``x`` (one pass)."""
+    found: dict[str, bool] = {}
+    mods = dict(model.named_modules())
+    handles = [
+        mods[n].register_forward_hook(lambda _m, _i, out, n=n: found.__setitem__(n, bool((out >= 0).all())))
+        for n in names
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [n for n in names if found.get(n)]
+
+
 class Capture:
     """The activations of a layer in the last forward pass (``.output``)."""
 

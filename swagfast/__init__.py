@@ -4,6 +4,8 @@ The native core lives in ``swagfast._C`` (C++, always built) and ``swagfast._C_c
 built when nvcc is found); ``swagfast.kernels`` holds the Numba versions of the same kernels.
 """
 
+import importlib
+
 from swagfast import explainers
 from swagfast._backend import (
     BackendStatus,
@@ -18,8 +20,26 @@ from swagfast.superpixels import MODES, REDUCTIONS, SegmentPool, segment_pool, s
 
 __version__ = "0.1.0"
 
+# submodules imported on first use (``swagfast.models.load(...)`` after ``import swagfast``),
+# so that importing swagfast stays quick; ``explain`` is the high-level entry point
+_LAZY = ("api", "attribution", "baselines", "data", "failure", "metrics", "models", "testing", "viz")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"swagfast.{name}")
+    if name in ("explain", "METHODS"):
+        return getattr(importlib.import_module("swagfast.api"), name)
+    raise AttributeError(f"module 'swagfast' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "explain", "METHODS"})
+
+
 __all__ = [
     *explainers.__all__,
+    "METHODS",  # noqa: F405 (lazy, see __getattr__)
     "MODES",
     "REDUCTIONS",
     "BackendStatus",
@@ -28,6 +48,7 @@ __all__ = [
     "__version__",
     "accumulate_patches",
     "backends",
+    "explain",  # noqa: F405 (lazy, see __getattr__)
     "get_num_threads",
     "segment_pool",
     "set_num_threads",

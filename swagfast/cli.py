@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from swagfast import viz
-from swagfast.explainers.cam import CAMS
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
@@ -54,7 +53,7 @@ def _writable_out(out: Path) -> tuple[str | None, bool]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from swagfast import SWAG, data, models
+    from swagfast import api, data, models
 
     problem = _usage_error(args)
     if problem is None and args.limit < 0:
@@ -69,48 +68,31 @@ def _demo(args: argparse.Namespace) -> int:
     bundle = models.load("efficientnet-lite0", device=args.device)
     photos = data.sample_images()
     names = list(photos)[: args.limit] if args.limit else list(photos)
-    crops = np.stack([bundle.preprocess.crop(photos[n]) for n in names])
-    x = bundle.preprocess.normalize(crops).to(args.device)
-    with torch.no_grad():
-        probs = bundle.model(x).softmax(dim=1)
-    swag = SWAG(bundle.model, args.mode, args.segments, mean=bundle.mean, std=bundle.std)
-    exp = swag(x, image=crops).numpy()
-    overlays = exp.overlay(crops)
-    borders = exp.borders(crops)
+    method = {"G": "swag-g", "I": "swag-i", "I+G": "swag-ig"}[args.mode]
+    exp = api.explain(bundle, [photos[n] for n in names], method, segments=args.segments, fit=args.fit)
+    exp.names = tuple(names)
     out = Path(args.out)
-    summary = []
+    rows = []
     for i, name in enumerate(names):
-        top = probs[i].topk(3)
-        preds = [
-            (int(c), bundle.class_names[int(c)], float(p))
-            for p, c in zip(top.values, top.indices, strict=True)
-        ]
-        panel = np.concatenate([crops[i], overlays[i], borders[i]], axis=1)
-        lines = [f"{name}: {n} ({p:.2f})" for _, n, p in preds[:1]]
-        lines += [f"  {n} ({p:.2f})" for _, n, p in preds[1:]]
-        lines += [f"middle: {exp.method} heatmap, right: its {int(exp.segments[i].max()) + 1} superpixels"]
-        path = viz.write_png(out / f"{name}.png", viz.caption(panel, lines))
-        summary.append(
-            {
-                "image": name,
-                "file": path.name,
-                "method": exp.method,
-                "target": int(exp.target[i]),
-                "top3": [{"class": c, "name": n, "prob": p} for c, n, p in preds],
-            }
-        )
-        print(f"{name:>22}: {preds[0][1]} ({preds[0][2]:.2f}) -> {path}")
+        row = exp.save_item(i, out, tag=method, extra={"input": name, "model": bundle.name})
+        rows.append(row)
+        top = row["top5"][0]
+        print(f"{name:>22}: {top['name']} ({top['prob']:.2f}) -> {out / row['png']}")
     timings = {k: round(v, 4) for k, v in exp.timings.items()}
+    summary = [
+        {"image": r["input"], "file": r["png"], "method": r["method"], "target": r["target"]["class"],
+         "top3": r["top5"][:3]}
+        for r in rows
+    ]  # fmt: skip
     viz.write_bytes_atomic(
         out / "demo.json", json.dumps({"timings_s": timings, "images": summary}, indent=2).encode()
     )
+    viz.write_bytes_atomic(out / "index.html", viz.gallery_html(rows, f"swagfast demo: {exp.method}"))
     print(f"{exp.method} for {len(names)} photos: " + ", ".join(f"{k} {v:.3f} s" for k, v in timings.items()))
+    print(f"index: {out / 'index.html'}")
     return 0
 
 
-LAYER_METHODS = ("jitter-cam", *CAMS)  # the CAM family under the names of explainers.cam.CAMS
-METHODS = ("swag-g", "swag-i", "swag-ig", *LAYER_METHODS, "guided", "rise")
-IMAGE_ONLY, VIDEO_ONLY = ("rise",), ("saliency-tubes",)
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE = 0, 1, 2
 
 
@@ -125,18 +107,24 @@ def _method_name(name: str) -> str:
     return name
 
 
-def _inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """Files to explain (folders expanded to their images and videos, sorted) and problems found."""
+def _inputs(paths: list[str], out: Path) -> tuple[list[Path], list[str]]:
+    """Files to explain (folders expanded to their images and videos, sorted, without what is
+    inside ``out``: a rerun does not explain its own outputs) and problems found."""
     from swagfast.data import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
+    out = out.resolve()
     files, problems = [], []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+                and out not in f.resolve().parents
             )
             if not found:
-                problems.append(f"{p}: folder holds no images or videos")
+                problems.append(f"{p}: folder holds no images or videos (outside --out)")
             files += found
         elif p.is_file():
             files.append(p)
@@ -145,178 +133,97 @@ def _inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    import cv2
-
-    buf = np.fromfile(str(path), dtype=np.uint8) if path.stat().st_size else np.zeros(0, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    return None if img is None else np.ascontiguousarray(img[..., ::-1])
-
-
-def make_explainer(method: str, bundle, layer: str, segments: int | None = None, rise_masks: int = 4000):
-    """``explain(x, crops, target) -> Explanation`` for a CLI method name (images or clips:
-    the swag-* methods are SWAG-V on clips; ``segments`` None = the default, 300 / 120)."""
-    from swagfast import RISE, SWAG, SWAGV, Explanation, JitterCAM, attribution
-    from swagfast.models import ClipPreprocess
-
-    m = bundle.model
-    video = isinstance(bundle.preprocess, ClipPreprocess)
-    if method.startswith("swag-"):
-        mode = {"swag-g": "G", "swag-i": "I", "swag-ig": "I+G"}[method]
-        cls = SWAGV if video else SWAG
-        swag = cls(m, mode, segments or (120 if video else 300), mean=bundle.mean, std=bundle.std)
-        return lambda x, crops, t: swag(x, t, image=crops)
-    if method in CAMS:
-        cam = CAMS[method](m, layer)
-        return lambda x, crops, t: cam(x, t)
-    if method == "jitter-cam":
-        jit = JitterCAM(m, layer)
-        return lambda x, crops, t: jit(x, t)
-    if method == "rise":
-        rise = RISE(m, rise_masks, seed=0)
-        return lambda x, crops, t: rise(x, t)
-
-    def guided(x, crops, t):
-        heat, target = attribution.attribute(m, x, "guided", t)
-        return Explanation(heatmap=heat, target=target, method="guided backprop")
-
-    return guided
-
-
-def _index_html(rows: list[dict], title: str) -> bytes:
-    import html
-    from urllib.parse import quote
-
-    def href(name: str) -> str:  # a file name as a link: URL-quoted ('#', '?', '%'), then escaped
-        return html.escape(quote(name))
-
-    cells = []
-    for r in rows:
-        top, png = r["top5"][0], href(r["png"])
-        video = f'<br><a href="{href(r["video"])}">{html.escape(r["video"])}</a>' if r.get("video") else ""
-        cells.append(
-            f'<tr><td><a href="{png}"><img src="{png}" width="480"></a></td>'
-            f"<td>{html.escape(r['input'])}<br>explained: {html.escape(r['target']['name'])} "
-            f"({r['target']['class']})<br>top-1: {html.escape(top['name'])} ({top['prob']:.2f})<br>"
-            f'<a href="{href(r["json"])}">{html.escape(r["json"])}</a>{video}</td></tr>'
-        )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><table>{''.join(cells)}</table></body></html>"
-    )
-    return page.encode()
-
-
-class _Batch(NamedTuple):
-    """One explained batch: what its items' outputs are made of."""
-
-    exp: object  # the Explanation, as numpy
-    crops: np.ndarray  # (B, [T,] H, W, 3) uint8, what the model saw
-    pictures: tuple  # (overlays, borders or None)
-    probs: torch.Tensor  # (B, classes) softmax
-    bundle: object
-    layer: str
-
-
-def _write_outputs(out: Path, stem: str, f: Path, i: int, batch: _Batch, args) -> dict:
-    """PNG (+ MP4 for clips), optional .npy and the JSON of item ``i``; returns its JSON row."""
-    exp, crops, pictures, probs, bundle, layer = batch
-    top = probs[i].topk(min(5, probs.shape[1]))
-    top5 = [
-        {"class": int(c), "name": bundle.class_names[int(c)], "prob": round(float(p), 5)}
-        for p, c in zip(top.values, top.indices, strict=True)
-    ]
-    t = int(exp.target[i])
-    overlays = pictures[0][i]
-    borders = pictures[1][i] if pictures[1] is not None else None
-    lines = [f"{f.name}: explaining {bundle.class_names[t]} ({t}) with {exp.method}"]
-    lines += [f"  {e['name']} ({e['prob']:.2f})" for e in top5[:3]]
-    row: dict = {"input": str(f), "png": f"{stem}.png", "json": f"{stem}.json"}
-    if crops.ndim == 5:  # a clip: a strip of 8 frames (clip / overlay / borders) and an MP4
-        from swagfast.data import write_clip
-
-        T = crops.shape[1]
-        pick = np.round(np.linspace(0, T - 1, min(8, T))).astype(int)
-        rows_ = [crops[i][pick], overlays[pick]] + ([borders[pick]] if borders is not None else [])
-        strip = np.concatenate([np.concatenate(list(r), axis=1) for r in rows_], axis=0)
-        viz.write_png(out / row["png"], viz.caption(strip, lines))
-        side = np.concatenate([crops[i], overlays], axis=2)
-        write_clip(out / f"{stem}.mp4", np.ascontiguousarray(side))
-        row["video"] = f"{stem}.mp4"
-    else:
-        panels = [crops[i], overlays] + ([borders] if borders is not None else [])
-        viz.write_png(out / row["png"], viz.caption(np.concatenate(panels, axis=1), lines))
-    heat = np.asarray(exp.heatmap[i], dtype=np.float64)
-    row.update(
-        {
-            "method": exp.method,
-            "model": bundle.name,
-            "layer": layer if args.method in LAYER_METHODS else None,
-            "target": {"class": t, "name": bundle.class_names[t]},
-            "top5": top5,
-            "heatmap": {"shape": list(heat.shape), "min": float(heat.min()), "max": float(heat.max())},
-            "segments": int(exp.segments[i].max()) + 1 if exp.segments is not None else None,
-            "batch_timings_s": {k: round(v, 4) for k, v in exp.timings.items()},
-        }
-    )
-    if args.save_heatmaps:
-        import io
-
-        bio = io.BytesIO()
-        np.save(bio, heat.astype(np.float32))
-        viz.write_bytes_atomic(out / f"{stem}.npy", bio.getvalue())
-        row["heatmap_file"] = f"{stem}.npy"
-    viz.write_bytes_atomic(out / row["json"], json.dumps(row, indent=2).encode())
-    return row
-
-
 def _fail(msg: str) -> int:
     print(f"swagfast explain: error: {msg}", file=sys.stderr)
     return EXIT_USAGE
 
 
-def _explainers(args: argparse.Namespace, files: list[Path], skipped: list) -> list | str:
-    """(kind, files, bundle, layer, explain) per kind of input (images, videos) there is, or the
-    usage error that stops the run; files of a kind the method cannot explain go to ``skipped``."""
+def _load(args: argparse.Namespace, kind: str):
+    """The model for ``kind`` with the command line's overrides (errors as ValueError)."""
     from swagfast import models
+    from swagfast.models.own import read_class_names
+
+    if kind == "video":
+        return models.load(args.video_model, device=args.device)
+    classes = read_class_names(args.classes) if args.classes else None
+    return models.load(
+        args.model, device=args.device, weights=args.weights, size=args.size, mean=args.mean,
+        std=args.std, class_names=classes, fit=args.fit,
+    )  # fmt: skip
+
+
+def _layer(args: argparse.Namespace, bundle) -> str:
+    """--layer checked against the model (ValueError listing the layers with a feature map)."""
+    from swagfast.attribution.layers import feature_layers, resolve_layer
+    from swagfast.models.own import probe_input
+
+    if args.layer is None:
+        return bundle.layer
+    try:
+        resolve_layer(bundle.model, args.layer)
+    except (ValueError, TypeError):
+        probe = probe_input(bundle.model, bundle.preprocess.size, getattr(bundle.preprocess, "frames", None))
+        names = [n for n, _, _ in feature_layers(bundle.model, probe)]
+        shown = ", ".join(names[-12:]) + (f" (and {len(names) - 12} before them)" if len(names) > 12 else "")
+        raise ValueError(
+            f"--layer {args.layer!r} is not a layer of the model; layers with a feature map: {shown}"
+        ) from None
+    return args.layer
+
+
+def _explainers(args: argparse.Namespace, files: list[Path], skipped: list) -> list | str:
+    """(kind, files, bundle, method, target) per kind of input (images, videos) there is, or the
+    usage error that stops the run; files of a kind the method cannot explain go to ``skipped``."""
+    from swagfast import api
     from swagfast.data import VIDEO_SUFFIXES
+    from swagfast.models import ClipPreprocess
 
     videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
     images = [f for f in files if f.suffix.lower() not in VIDEO_SUFFIXES]
     kinds = []
-    for kind, group, name in (("image", images, args.model), ("video", videos, args.video_model)):
+    for kind, group in (("image", images), ("video", videos)):
         if not group:
             continue
-        if args.method in (IMAGE_ONLY if kind == "video" else VIDEO_ONLY):
+        if args.method in (api.IMAGE_ONLY if kind == "video" else api.VIDEO_ONLY):
             for f in group:
                 print(
                     f"swagfast explain: skipped {f}: --method {args.method} is not for {kind}s",
                     file=sys.stderr,
                 )
-            skipped += group
+                skipped.append(f"{f}: --method {args.method} is not for {kind}s")
             continue
+        flag = "--model" if kind == "image" else "--video-model"
         try:
-            bundle = models.load(name, device=args.device, weights=args.weights if kind == "image" else None)
-        except (ValueError, FileNotFoundError, RuntimeError) as err:
-            return f"--{'model' if kind == 'image' else 'video-model'} {name}: {err}"
-        is_clip = isinstance(bundle.preprocess, models.ClipPreprocess)
+            bundle = _load(args, kind)
+        except (ValueError, FileNotFoundError, RuntimeError, TypeError) as err:
+            return f"{flag} {args.model if kind == 'image' else args.video_model}: {err}"
+        is_clip = isinstance(bundle.preprocess, ClipPreprocess)
         if is_clip != (kind == "video"):
-            return f"{name} is {'a clip' if is_clip else 'an image'} model; it cannot explain {kind}s"
-        if args.target is not None and not 0 <= args.target < len(bundle.class_names):
-            return f"--target must be a class in [0, {len(bundle.class_names)}), got {args.target}"
-        layer = args.layer or bundle.layer
+            return f"{bundle.name} is {'a clip' if is_clip else 'an image'} model; it cannot explain {kind}s"
         try:
-            explain = make_explainer(args.method, bundle, layer, args.segments)
+            target = api.class_index(args.target, bundle.class_names)
+            if target is not None and not 0 <= target < len(bundle.class_names):
+                n = len(bundle.class_names)
+                return f"--target must be a class in [0, {n}) or a class name, got {args.target}"
+            layer = _layer(args, bundle)
+            method = api.make_method(
+                args.method, bundle, layer, segments=args.segments, rise_masks=args.rise_masks
+            )
         except ValueError as err:
-            return str(err)
-        kinds.append((kind, group, bundle, layer, explain))
+            return str(err).replace("target ", "--target ", 1) if str(err).startswith("target ") else str(err)
+        if args.method in api.LAYER_METHODS:
+            found = "given" if args.layer else "the model's default: its last post-activation feature map"
+            print(f"{bundle.name}: explaining layer {layer!r} ({found})")
+        for note in bundle.assumed:
+            print(f"{bundle.name}: assumed {note}", file=sys.stderr)
+        kinds.append((kind, group, bundle, method, target))
     return kinds or "nothing to explain"
 
 
 class _Run:
     """The outputs of one ``swagfast explain``: file names, rows, what was skipped."""
 
-    def __init__(self, args: argparse.Namespace, out: Path, files: list[Path], skipped: int) -> None:
+    def __init__(self, args: argparse.Namespace, out: Path, files: list[Path], skipped: list[str]) -> None:
         self.args, self.out, self.skipped, self.index_failed = args, out, skipped, False
         self.rows: list[dict] = []
         self.used: set[str] = set()
@@ -325,102 +232,168 @@ class _Run:
     def stem(self, f: Path) -> str:
         """A free name for ``f``'s outputs (``NAME``, ``NAME-2``, ...)."""
         stem, k = f.stem, 2
+        exts = (".png", ".json", ".mp4", ".npy")
         while stem in self.used or any(
-            (self.out / f"{stem}{ext}").resolve() in self.inputs for ext in (".png", ".json", ".mp4", ".npy")
+            (self.out / f"{stem}.{self.args.method}{ext}").resolve() in self.inputs for ext in exts
         ):
             stem, k = f"{f.stem}-{k}", k + 1
         self.used.add(stem)
         return stem
 
     def read(self, kind: str, chunk: list[Path], bundle) -> tuple[list[Path], list[np.ndarray]]:
-        """The readable files of ``chunk`` and their crops; the others are reported."""
-        from swagfast.data import read_clip
+        """The readable files of ``chunk`` and the pictures the model sees of them."""
+        from swagfast import api
 
-        names, crops = [], []
+        names, pictures = [], []
         for f in chunk:
             try:
-                item = read_clip(f) if kind == "video" else _read_rgb(f)
-                why = f"not a readable {kind}"
+                _, picture, _ = api._one_input(f, bundle, 0)
             except (OSError, ValueError) as err:
-                item, why = None, str(err)
-            if item is None:
-                print(f"swagfast explain: skipped {f}: {why}", file=sys.stderr)
-                self.skipped += 1
+                print(f"swagfast explain: skipped {f}: {err}", file=sys.stderr)
+                self.skipped.append(f"{f}: {err}")
                 continue
             names.append(f)
-            crops.append(bundle.preprocess.crop(item))
-        return names, crops
+            pictures.append(picture)
+        return names, pictures
 
-    def explain(self, names: list[Path], crops: list[np.ndarray], bundle, layer: str, explain) -> None:
+    def explain(self, names: list[Path], pictures: list[np.ndarray], bundle, method, target) -> None:
         """Explain one batch and write each item's files (a failed write skips that item)."""
+        from swagfast import api
+
         args = self.args
-        crops_np = np.stack(crops)
-        x = bundle.preprocess.normalize(crops_np).to(args.device)
+        pics = np.stack(pictures)
+        x = bundle.preprocess.normalize(pics).to(args.device)
         with torch.no_grad():
             probs = bundle.model(x).softmax(dim=1)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            exp = explain(x, crops_np, args.target).numpy()
+            exp = method(x, pics, target).numpy()
             if not any("is constant" in str(w.message) for w in caught):  # explainers warn themselves
                 exp.warn_if_constant("the attribution is zero or uniform on these inputs")
         for w in caught:
             print(f"swagfast explain: warning: {w.message}", file=sys.stderr)
-        pictures = (exp.overlay(crops_np), exp.borders(crops_np) if exp.segments is not None else None)
-        batch = _Batch(exp, crops_np, pictures, probs, bundle, layer)
+        exp.images, exp.probs, exp.class_names = pics, probs.cpu().numpy(), tuple(bundle.class_names)
+        exp.names = tuple(self.stem(f) for f in names)
         for i, f in enumerate(names):
-            stem = self.stem(f)
+            info = {"input": str(f), "model": bundle.name}
+            info["layer"] = (args.layer or bundle.layer) if args.method in api.LAYER_METHODS else None
             try:
-                self.rows.append(_write_outputs(self.out, stem, f, i, batch, args))
+                row = exp.save_item(i, self.out, tag=args.method, heatmaps=args.save_heatmaps, extra=info)
             except OSError as err:  # this input's files go; the others are still explained
-                for ext in (".png", ".json", ".mp4", ".npy"):
-                    (self.out / f"{stem}{ext}").unlink(missing_ok=True)
                 print(f"swagfast explain: skipped {f}: cannot write its outputs: {err}", file=sys.stderr)
-                self.skipped += 1
-        if self.rows:
+                self.skipped.append(f"{f}: cannot write its outputs: {err}")
+                continue
+            self.rows.append(row)
+        self.write_index()
+
+    def write_index(self) -> None:
+        """index.html over every explanation in the folder: this run's and earlier runs' of
+        other methods (their JSON rows)."""
+        mine = {r["json"] for r in self.rows}
+        rows = list(self.rows)
+        for j in sorted(self.out.glob("*.json")):
+            if j.name in mine or j.name == "demo.json":
+                continue
             try:
-                viz.write_bytes_atomic(
-                    self.out / "index.html", _index_html(self.rows, f"swagfast explain: {args.method}")
-                )
-            except OSError as err:
-                print(f"swagfast explain: cannot write {self.out / 'index.html'}: {err}", file=sys.stderr)
-                self.index_failed = True
+                row = json.loads(j.read_text())
+            except (OSError, ValueError):
+                continue
+            if (
+                isinstance(row, dict)
+                and {"png", "json", "method", "target"} <= set(row)
+                and row["json"] == j.name
+            ):
+                rows.append(row)
+        rows.sort(key=lambda r: (str(r.get("input", "")), r["json"]))
+        try:
+            viz.write_bytes_atomic(
+                self.out / "index.html", viz.gallery_html(rows, "swagfast explain", skipped=self.skipped)
+            )
+        except OSError as err:
+            print(f"swagfast explain: cannot write {self.out / 'index.html'}: {err}", file=sys.stderr)
+            self.index_failed = True
+
+
+def _estimate(method, bundle, pictures: list[np.ndarray], n: int, device) -> str:
+    """One line: the masked forward passes a slow method makes and the time they should take,
+    from one timed forward pass of a batch of them."""
+    import time
+
+    x = bundle.preprocess.normalize(np.stack(pictures[:1])).to(device)
+    passes = method.extra_passes(x)
+    bs = method.explainer.batch_size_for(x.device) if hasattr(method.explainer, "batch_size_for") else None
+    bs = bs or (method.explainer.batch_size or (64 if x.device.type == "cuda" else 8))
+    with torch.no_grad():
+        batch = x.expand(bs, *x.shape[1:]).contiguous()
+        bundle.model(batch)  # warm-up
+        t0 = time.perf_counter()
+        bundle.model(batch)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        per_batch = time.perf_counter() - t0
+    each = passes / bs * per_batch
+    return (
+        f"{method.name}: {passes} masked forward passes per input, about {each:.0f} s an input and "
+        f"{each * n / 60:.1f} min for {n} (estimated from one timed pass of {bs})"
+    )
+
+
+def _advance(bar, done: int, total: int) -> None:
+    """A progress callback: ``bar`` at ``done`` of ``total``."""
+    bar.total = total
+    bar.update(done - bar.n)
 
 
 def _explain(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from swagfast import api
+
     problem = _usage_error(args)
-    if problem is None and args.batch_size < 1:
-        problem = f"--batch-size must be >= 1, got {args.batch_size}"
-    if problem is None and args.segments is not None and args.segments < 1:
-        problem = f"--segments must be >= 1, got {args.segments}"
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--segments", args.segments),
+        ("--rise-masks", args.rise_masks),
+    ):
+        if problem is None and value is not None and value < 1:
+            problem = f"{flag} must be >= 1, got {value}"
     if problem is not None:
         return _fail(problem)
-    files, problems = _inputs(args.paths)
+    out = Path(args.out)
+    files, problems = _inputs(args.paths, out)
     for p in problems:
         print(f"swagfast explain: skipped {p}", file=sys.stderr)
     kinds = _explainers(args, files, problems)
     if isinstance(kinds, str):
         return _fail(kinds)
-    out = Path(args.out)
     problem, created = _writable_out(out)
     if problem is not None:
         return _fail(problem)
-    run = _Run(args, out, files, len(problems))
-    for kind, group, bundle, layer, explain in kinds:
-        batches = [group[i : i + args.batch_size] for i in range(0, len(group), args.batch_size)]
-        for chunk in tqdm(
-            batches, disable=args.quiet or len(batches) < 2, desc=f"explain {kind}s", unit="batch"
-        ):
-            names, crops = run.read(kind, chunk, bundle)
+    run = _Run(args, out, files, problems)
+    for kind, group, bundle, method, target in kinds:
+        slow = args.method in api.SLOW
+        step = 1 if slow else args.batch_size  # a slow method's input is written as soon as it is done
+        bar = tqdm(total=len(group), disable=args.quiet, desc=f"{args.method} {kind}s", unit=kind)
+        inner = tqdm(
+            total=0, disable=args.quiet or not slow, desc="  masked passes", unit="pass", leave=False
+        )
+        method.set_progress(functools.partial(_advance, inner))
+        for i in range(0, len(group), step):
+            names, pictures = run.read(kind, group[i : i + step], bundle)
+            if names and slow and i == 0:
+                print(_estimate(method, bundle, pictures, len(group), args.device), file=sys.stderr)
             if names:
-                run.explain(names, crops, bundle, layer, explain)
+                inner.reset()
+                run.explain(names, pictures, bundle, method, target)
+            bar.update(len(group[i : i + step]))
+        inner.close()
+        bar.close()
     if not run.rows:
         if created and not any(out.iterdir()):
             out.rmdir()
-        return _fail(f"none of the {run.skipped} inputs could be explained")
+        return _fail(f"none of the {len(run.skipped)} inputs could be explained")
     print(
-        f"explained {len(run.rows)} of {len(run.rows) + run.skipped} inputs with {args.method}; "
+        f"explained {len(run.rows)} of {len(run.rows) + len(run.skipped)} inputs with {args.method}; "
         f"index: {out / 'index.html'}"
     )
     return EXIT_SKIPPED if run.skipped or run.index_failed else EXIT_OK
@@ -476,8 +449,94 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explain(sub, methods: tuple[str, ...]) -> None:
+    """The ``explain`` command's arguments."""
+    ex = sub.add_parser(
+        "explain",
+        help="explain images and videos (files or folders) with any method and any model",
+        description="Explain each input with --method on --model. Each input gets NAME.METHOD.png "
+        "(what the model saw | heatmap over it | superpixel borders for SWAG, with a colour bar and "
+        "the top classes) and NAME.METHOD.json (classes, target, timings); videos (16 frames, "
+        "112x112, explained by --video-model) also get NAME.METHOD.mp4 (H.264, the clip beside its "
+        "overlay). index.html shows every explanation in --out. Each input's files are written as "
+        "soon as it is done (atomically), so an interrupted run keeps what it finished; a rerun skips "
+        "what is inside --out.",
+        epilog="your own model: --model path/to/file.py:make (make() returns an nn.Module, or a dict "
+        "with 'model' and any of 'size', 'mean', 'std', 'class_names', 'layer'); or "
+        "--model package.module:make. exit status: 0 every input explained; 1 some inputs were "
+        "skipped (unreadable, missing, or their outputs could not be written) or index.html could "
+        "not be written, the rest explained; 2 bad arguments, an --out that cannot be written to, or "
+        "nothing to explain or nothing readable.",
+    )
+    ex.add_argument("paths", nargs="+", help="image / video files and/or folders (searched recursively)")
+    ex.add_argument(
+        "--method", default="swag-g", type=_method_name, choices=methods, help="explainer (default: swag-g)"
+    )
+    ex.add_argument(
+        "--model", default="efficientnet-lite0",
+        help="efficientnet-lite0 (default), torchvision:NAME, FILE.py:FACTORY or package.module:FACTORY",
+    )  # fmt: skip
+    ex.add_argument(
+        "--weights", default=None, help="a state-dict file for the model (torchvision or your own)"
+    )
+    ex.add_argument(
+        "--size", type=int, default=None, help="the model's input side in pixels (default: its own, else 224)"
+    )
+    ex.add_argument(
+        "--mean",
+        type=float,
+        nargs=3,
+        default=None,
+        help="normalisation mean, R G B (default: its own, else ImageNet's)",
+    )
+    ex.add_argument(
+        "--std",
+        type=float,
+        nargs=3,
+        default=None,
+        help="normalisation std, R G B (default: its own, else ImageNet's)",
+    )
+    ex.add_argument(
+        "--classes",
+        default=None,
+        help="class names: a JSON list or one name per line (default: its own, else numbers)",
+    )
+    ex.add_argument(
+        "--fit", default="resize", choices=["resize", "crop"],
+        help="resize: the whole picture (default); crop: its central square (the ImageNet protocol)",
+    )  # fmt: skip
+    ex.add_argument(
+        "--layer", default=None,
+        help="layer for the CAM methods (default: the model's last post-activation feature map, found)",
+    )  # fmt: skip
+    ex.add_argument(
+        "--target", default=None, help="class to explain: an index or a class name (default: top-1)"
+    )
+    ex.add_argument(
+        "--video-model", default="action-demo", help="clip model for video inputs (default: action-demo)"
+    )
+    ex.add_argument("--segments", type=int, default=None, help="SWAG superpixels (default: 300; videos 120)")
+    ex.add_argument(
+        "--rise-masks", type=int, default=4000, help="RISE's random masks per input (default: 4000)"
+    )
+    ex.add_argument(
+        "--batch-size", type=int, default=8, help="inputs per batch (default: 8; 1 for the slow methods)"
+    )
+    ex.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    ex.add_argument("--out", default="explain-out", help="output folder (default: explain-out)")
+    ex.add_argument(
+        "--save-heatmaps", action="store_true", help="also write NAME.METHOD.npy (float32 heatmap)"
+    )
+    ex.add_argument("--quiet", action="store_true", help="no progress bars")
+    ex.set_defaults(func=_explain)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import swagfast
+    from swagfast.api import METHODS
+
     parser = argparse.ArgumentParser(prog="swagfast", description="Fast explanations for CNNs.")
+    parser.add_argument("--version", action="version", version=f"swagfast {swagfast.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="explain the bundled sample photos with SWAG on the embedded model")
     demo.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
@@ -492,37 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SWAG mode (default: G)",
     )
     demo.add_argument("--segments", type=int, default=300, help="superpixels per photo (default: 300)")
+    demo.add_argument(
+        "--fit", default="resize", choices=["resize", "crop"],
+        help="resize: the whole photo (default); crop: its central square",
+    )  # fmt: skip
     demo.set_defaults(func=_demo)
-    ex = sub.add_parser(
-        "explain",
-        help="explain images and videos (files or folders) with any method; PNG/MP4 + JSON + index.html",
-        description="Explain each input: images give NAME.png (photo | heatmap overlay | superpixel "
-        "borders for SWAG, with the top classes); videos (read as 16 frames, 112x112, explained by "
-        "--video-model with SWAG-V for swag-*) give NAME.png (8 frames) and NAME.mp4 (clip beside "
-        "its overlay). Each also gets NAME.json (classes, target, timings); index.html lists all. "
-        "Each file is written atomically as it is finished, so an interrupted run keeps what it did.",
-        epilog="exit status: 0 every input explained; 1 some inputs were skipped (unreadable, missing, "
-        "or their outputs could not be written) or index.html could not be written, the rest explained; "
-        "2 bad arguments, an --out that cannot be written to, or nothing to explain or nothing readable.",
-    )
-    ex.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    ex.add_argument(
-        "--method", default="swag-g", type=_method_name, choices=METHODS, help="explainer (default: swag-g)"
-    )
-    ex.add_argument("--model", default="efficientnet-lite0", help="efficientnet-lite0 or torchvision:NAME")
-    ex.add_argument("--weights", default=None, help="state-dict file for a torchvision model")
-    ex.add_argument("--layer", default=None, help="layer for CAM methods (default: the model's last block)")
-    ex.add_argument("--target", type=int, default=None, help="class to explain (default: top-1 prediction)")
-    ex.add_argument(
-        "--video-model", default="action-demo", help="clip model for video inputs (default: action-demo)"
-    )
-    ex.add_argument("--segments", type=int, default=None, help="SWAG superpixels (default: 300; videos 120)")
-    ex.add_argument("--batch-size", type=int, default=8, help="images per batch (default: 8)")
-    ex.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    ex.add_argument("--out", default="explain-out", help="output folder (default: explain-out)")
-    ex.add_argument("--save-heatmaps", action="store_true", help="also write NAME.npy (float32 heatmap)")
-    ex.add_argument("--quiet", action="store_true", help="no progress bar")
-    ex.set_defaults(func=_explain)
+    _add_explain(sub, METHODS)
     for prefix, helptext in (
         ("bench", "run benchmark scripts (benchmarks/bench_*.py): speed and memory tables against peers"),
         ("eval", "run evaluation scripts (benchmarks/eval_*.py): the thesis's accuracy tables"),

@@ -18,14 +18,18 @@ def test_demo_writes_real_pngs_and_summary(tmp_path, capsys):
     assert [s["top3"][0]["class"] for s in images] == [285, 967]
     assert all(s["method"] == "SWAG_G" for s in images)
     assert set(summary["timings_s"]) == {"attribution", "superpixels", "pooling", "total"}
+    assert [s["file"] for s in images] == ["chelsea.swag-g.png", "coffee.swag-g.png"]
     for s in images:
         img = cv2.imread(str(tmp_path / s["file"]))
         assert img is not None and img.shape[1] == 3 * 224 and img.shape[0] > 224
+        img = img[20:]  # under the panels' titles
         photo, heat, borders = img[:224, :224].astype(int), img[:224, 224:448].astype(int), img[:224, 448:]
         assert abs(heat - photo).mean() > 5  # the heatmap is drawn over the photo
         assert ((borders[..., 0] == 0) & (borders[..., 1] == 255) & (borders[..., 2] == 255)).sum() > 1000
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
     assert "Egyptian cat" in capsys.readouterr().out
+    page = (tmp_path / "index.html").read_text()
+    assert 'src="chelsea.swag-g.png"' in page and "coffee" in page
 
 
 def test_info_lists_backends(capsys):
@@ -56,22 +60,23 @@ def test_explain_folder_writes_png_json_and_index_and_skips_unreadable(tmp_path,
     assert code == cli.EXIT_SKIPPED  # broken.png was reported and skipped; the others explained
     err = capsys.readouterr().err
     assert "broken.png" in err and "skipped" in err and "notes.txt" not in err
-    rows = {r: json.loads((out / f"{r}.json").read_text()) for r in ("chelsea", "coffee")}
+    rows = {r: json.loads((out / f"{r}.swag-g.json").read_text()) for r in ("chelsea", "coffee")}
     assert rows["chelsea"]["top5"][0]["class"] == 285 and rows["coffee"]["top5"][0]["class"] == 967
     assert rows["chelsea"]["target"] == {"class": 285, "name": rows["chelsea"]["top5"][0]["name"]}
     assert rows["chelsea"]["method"] == "SWAG_G" and 150 <= rows["chelsea"]["segments"] <= 330
     for r in rows:
-        img = cv2.imread(str(out / f"{r}.png"))
+        img = cv2.imread(str(out / f"{r}.swag-g.png"))
         assert img.shape[1] == 3 * 224
-        heat = np.load(out / f"{r}.npy")
+        heat = np.load(out / f"{r}.swag-g.npy")
         assert heat.shape == (224, 224) and heat.max() > heat.min()
     page = (out / "index.html").read_text()
-    assert 'src="chelsea.png"' in page and 'href="coffee.json"' in page and "broken" not in page
+    assert 'src="chelsea.swag-g.png"' in page and 'href="coffee.swag-g.json"' in page
+    assert "<video" not in page and "Skipped (1)" in page and "broken.png" in page  # listed as skipped
     assert not list(out.glob(".*.tmp"))
     # written through private temporary files, they end with the mode a plain write gives
     umask = os.umask(0o022)
     os.umask(umask)
-    for f in ("chelsea.png", "chelsea.json", "chelsea.npy", "index.html"):
+    for f in ("chelsea.swag-g.png", "chelsea.swag-g.json", "chelsea.swag-g.npy", "index.html"):
         assert stat.S_IMODE((out / f).stat().st_mode) == 0o666 & ~umask, f
 
 
@@ -85,7 +90,7 @@ def test_explain_cam_with_target_and_usage_errors(tmp_path, capsys):
         )
         == 0
     )
-    row = json.loads((out / "chelsea.json").read_text())
+    row = json.loads((out / "chelsea.grad-cam.json").read_text())
     assert row["target"]["class"] == 967 and row["layer"] == "_relu_head" and row["method"] == "Grad-CAM"
     assert row["segments"] is None
     assert cli.main(["explain", str(photo), "--target", "1000", "--out", str(out)]) == cli.EXIT_USAGE
@@ -117,7 +122,8 @@ def test_explain_duplicate_names_do_not_overwrite(tmp_path):
         )
         == 0
     )
-    a, b = json.loads((out / "chelsea.json").read_text()), json.loads((out / "chelsea-2.json").read_text())
+    a = json.loads((out / "chelsea.grad-cam.json").read_text())
+    b = json.loads((out / "chelsea-2.grad-cam.json").read_text())
     assert a["top5"][0]["class"] == 285 and b["top5"][0]["class"] == 967
 
 
@@ -154,12 +160,12 @@ def test_bench_with_a_relative_dir_and_bad_args(tmp_path, capfd, monkeypatch):
 def test_explain_never_overwrites_its_inputs_and_checks_device_and_out(tmp_path, capsys):
     folder = _photo_folder(tmp_path)
     photo = folder / "nested" / "chelsea.jpg"
-    png = folder / "chelsea.png"
+    png = folder / "chelsea.grad-cam.png"
     png.write_bytes(cv2.imencode(".png", cv2.imread(str(photo)))[1].tobytes())
     before = png.read_bytes()
-    code = cli.main(["explain", str(png), "--method", "grad-cam", "--out", str(folder), "--quiet"])
-    assert code == 0 and png.read_bytes() == before  # its panel went to chelsea-2.png
-    assert json.loads((folder / "chelsea-2.json").read_text())["input"] == str(png)
+    argv = ["explain", str(photo), str(png), "--method", "grad-cam", "--out", str(folder), "--quiet"]
+    assert cli.main(argv) == 0 and png.read_bytes() == before  # chelsea.jpg's figure went to chelsea-2
+    assert json.loads((folder / "chelsea-2.grad-cam.json").read_text())["input"] == str(photo)
     for argv, msg in (
         (["--device", "nonsense"], "--device must be a torch device such as cpu or cuda:0, got 'nonsense'"),
         (["--out", str(png)], "--out must be a folder, got the file"),
@@ -191,7 +197,10 @@ def test_index_links_are_url_quoted():
         "target": {"name": "cat", "class": 1},
         "top5": [{"name": "cat", "prob": 0.5}],
     }
-    page = cli._index_html([row], "t").decode()
+    from swagfast import viz
+
+    row["method"] = "m"
+    page = viz.gallery_html([row], "t").decode()
     assert 'src="a%231.png"' in page and 'href="a%231.json"' in page and ">a#1.json<" in page
 
 
@@ -230,7 +239,7 @@ def test_one_failed_write_skips_that_input_and_explains_the_others(tmp_path, cap
     real = viz.write_bytes_atomic
 
     def flaky(path, data):
-        if path.name == "chelsea.json":
+        if path.name == "chelsea.swag-g.json":
             raise OSError(28, "No space left on device")
         real(path, data)
 
@@ -240,10 +249,10 @@ def test_one_failed_write_skips_that_input_and_explains_the_others(tmp_path, cap
     err = capsys.readouterr().err
     assert "chelsea.jpg: cannot write its outputs" in err and "No space left" in err
     assert not list(out.glob("chelsea*"))  # nothing half-written: its PNG went with the failed JSON
-    assert (out / "coffee.json").exists() and (out / "coffee.png").exists()
-    assert (
-        "coffee.png" in (out / "index.html").read_text() and "chelsea" not in (out / "index.html").read_text()
-    )
+    assert (out / "coffee.swag-g.json").exists() and (out / "coffee.swag-g.png").exists()
+    page = (out / "index.html").read_text()
+    assert 'src="coffee.swag-g.png"' in page and "chelsea.swag-g" not in page
+    assert "chelsea.jpg: cannot write its outputs" in page  # listed as skipped
 
 
 def test_a_constant_heatmap_is_reported_by_the_cli(tmp_path, capsys):
@@ -253,15 +262,21 @@ def test_a_constant_heatmap_is_reported_by_the_cli(tmp_path, capsys):
 
     from swagfast import Explanation
 
+    from swagfast import api
+
     def blank(method, bundle, layer, segments=None, rise_masks=4000):  # an attribution that is all zero
-        return lambda x, crops, t: Explanation(
-            heatmap=torch.zeros(x.shape[0], *x.shape[2:]),
-            target=torch.zeros(x.shape[0], dtype=torch.long),
-            method="blank",
+        return api.Method(
+            method,
+            None,
+            lambda x, crops, t: Explanation(
+                heatmap=torch.zeros(x.shape[0], *x.shape[2:]),
+                target=torch.zeros(x.shape[0], dtype=torch.long),
+                method="blank",
+            ),
         )
 
     folder = _photo_folder(tmp_path)
-    with mock.patch.object(cli, "make_explainer", blank):
+    with mock.patch.object(api, "make_method", blank):
         code = cli.main(
             ["explain", str(folder), "--method", "guided", "--out", str(tmp_path / "o"), "--quiet"]
         )

@@ -30,6 +30,7 @@ LAYERS = [
     "models",
     "metrics",
     "failure",
+    "api",
     "swagfast",  # the package's own namespace (``from swagfast import SWAG``)
     "testing",
     "_fuzz",

@@ -66,31 +66,53 @@ def read_clip(path: str | os.PathLike, frames: int = 16, size: int = 112) -> np.
 
 
 def write_clip(path: str | os.PathLike, clip: np.ndarray, fps: float = 8.0) -> Path:
-    """Write a (T, H, W, 3) uint8 RGB clip as an MP4 (mp4v) or AVI (MJPG) by the suffix,
-    atomically (temporary file, then renamed)."""
-    import cv2
-
+    """Write a (T, H, W, 3) uint8 RGB clip atomically (temporary file, then renamed), by the
+    suffix: ``.mp4`` as H.264 (yuv420p, the profile every browser plays; written with PyAV's
+    libx264, an odd width or height padded by one white pixel) or ``.avi`` as MJPG (OpenCV)."""
     path = Path(path)
     clip = np.asarray(clip)
     if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8 or 0 in clip.shape:
         raise ValueError(f"clip must be a non-empty (T, H, W, 3) uint8 array, got {clip.shape} {clip.dtype}")
     check_positive(fps, "fps")
-    codec = {".mp4": "mp4v", ".avi": "MJPG"}.get(path.suffix.lower())
-    if codec is None:
+    if path.suffix.lower() not in (".mp4", ".avi"):
         raise ValueError(f"path must end in .mp4 or .avi, got {path.name!r}")
     if path.is_dir():
         raise ValueError(f"path must be a file to write, got the folder {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, (clip.shape[2], clip.shape[1]))
     try:
-        if not writer.isOpened():
-            raise ValueError(f"OpenCV cannot write {path.suffix} here (codec {codec})")
-        for frame in clip:
-            writer.write(np.ascontiguousarray(frame[..., ::-1]))
-        writer.release()
+        (_write_h264 if path.suffix.lower() == ".mp4" else _write_mjpg)(tmp, clip, fps)
         tmp.replace(path)
     finally:
-        writer.release()
         tmp.unlink(missing_ok=True)  # whatever failed, no temporary file is left
     return path
+
+
+def _write_h264(path: Path, clip: np.ndarray, fps: float) -> None:
+    from fractions import Fraction
+
+    import av
+
+    T, H, W = clip.shape[:3]
+    pad = ((0, 0), (0, H % 2), (0, W % 2), (0, 0))
+    clip = np.pad(clip, pad, constant_values=255) if H % 2 or W % 2 else clip
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"
+        stream.options = {"crf": "20", "movflags": "+faststart"}
+        for frame in clip:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        out.mux(stream.encode())
+
+
+def _write_mjpg(path: Path, clip: np.ndarray, fps: float) -> None:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (clip.shape[2], clip.shape[1]))
+    try:
+        if not writer.isOpened():
+            raise ValueError("OpenCV cannot write .avi here (codec MJPG)")
+        for frame in clip:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    finally:
+        writer.release()

@@ -38,8 +38,9 @@ from swagfast.attribution.cam_weights import (
     layer_activations,
     xgradcam_weights,
 )
-from swagfast.attribution.layers import capture, keeps_model, resolve_layer
+from swagfast.attribution.layers import capture, keeps_model
 from swagfast.baselines import unit_range
+from swagfast.explainers._compat import PeerSpellings, layer_list, peer_arguments
 from swagfast.explainers.explanation import Explanation
 
 
@@ -51,22 +52,48 @@ def resize(cam: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
 
 
-class BaseCAM:
-    """Shared machinery; subclasses define ``weights`` (and gradient-free ones ``needs_grad``)."""
+class BaseCAM(PeerSpellings):
+    """Shared machinery; subclasses define ``weights`` (and gradient-free ones ``needs_grad``).
+
+    ``layer`` is a module or a dotted module name (``"layer4"``), or a list of them: the CAM of
+    each, resized to the input and scaled to [0, 1] per item, averaged (pytorch-grad-cam's rule
+    for several ``target_layers``, which is also accepted by that name). A ``with`` block,
+    ``input_tensor=`` / ``targets=`` and ``attribute`` work as in pytorch-grad-cam and Captum.
+    """
 
     name = "CAM"
     needs_grad = True
 
     def __init__(
-        self, model: nn.Module, layer: nn.Module | str, *, score: str = "logit", batch_size: int | None = None
+        self,
+        model: nn.Module,
+        layer: nn.Module | str | list | None = None,
+        *,
+        score: str = "logit",
+        batch_size: int | None = None,
+        target_layers: list | None = None,
     ) -> None:
         check_model(model)
         check_score(score)
         check_batch_size(batch_size)
         self.model = model
-        self.layer = resolve_layer(model, layer)
+        self.layers = layer_list(layer, target_layers, model)
+        self.layer = self.layers[0]
         self.score = score
         self._batch_size = batch_size
+
+    progress = None
+    """Called as ``progress(done, total)`` with the extra forward passes (masked inputs) done so
+    far and in all, after each batch of them (Score-CAM, Ablation-CAM); None: nothing."""
+
+    def _tick(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def extra_passes(self, x: torch.Tensor, channels: int) -> int:
+        """Masked forward passes a call on ``x`` makes for a layer of ``channels`` channels (0 for
+        the gradient CAMs)."""
+        return 0 if self.needs_grad else len(x) * channels
 
     def batch_size_for(self, device: torch.device) -> int:
         """Images per extra forward pass (Score-/Ablation-CAM masks, Jitter-CAM patches)."""
@@ -83,9 +110,12 @@ class BaseCAM:
 
     # -- the raw map ---------------------------------------------------------------------------
 
-    def activations(self, x: torch.Tensor, target=None):
-        """(A, G, logits, target): activations, class-score gradients (None if not needed)."""
-        return layer_activations(self.model, self.layer, x, target, self.score, need_grad=self.needs_grad)
+    def activations(self, x: torch.Tensor, target=None, layer: nn.Module | None = None):
+        """(A, G, logits, target): activations of ``layer`` (default: the first layer),
+        class-score gradients (None if not needed)."""
+        return layer_activations(
+            self.model, layer or self.layer, x, target, self.score, need_grad=self.needs_grad
+        )
 
     formula = None  # the gradient CAMs' weights from (A, G): a function of swagfast.attribution.cam_weights
 
@@ -96,19 +126,37 @@ class BaseCAM:
         return self.formula(A, G)
 
     @keeps_model
-    def raw(self, x: torch.Tensor, target=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The CAM at the layer's resolution (not normalised) and the explained classes."""
-        A, G, logits, t = self.activations(x, target)
+    def raw(self, x: torch.Tensor, target=None, layer: nn.Module | None = None):
+        """The CAM of ``layer`` (default: the first layer) at its resolution (not normalised)
+        and the explained classes."""
+        A, G, logits, t = self.activations(x, target, layer)
         w = self.weights(A, G, x, t, logits)
         cam = torch.einsum("bk,bk...->b...", w, A).clamp_min(0)
         return cam, t
 
+    @peer_arguments
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         t0 = time.perf_counter()
+        if len(self.layers) > 1:
+            return self._averaged(x, target, t0)
         cam, t = self.raw(x, target)
         heat = resize(cam, tuple(x.shape[2:]))
         return Explanation(
             heatmap=heat, target=t, method=self.name, raw=cam, timings={"total": time.perf_counter() - t0}
+        ).warn_if_constant(self.zero_cause())
+
+    def _averaged(self, x: torch.Tensor, target, t0: float) -> Explanation:
+        """The mean over ``self.layers`` of each layer's CAM at input size, scaled to [0, 1]."""
+        maps, t = [], target
+        for layer in self.layers:
+            cam, t = self.raw(x, t, layer)
+            maps.append(unit_range(resize(cam, tuple(x.shape[2:]))))
+        heat = torch.stack(maps).mean(0)
+        return Explanation(
+            heatmap=heat,
+            target=t,
+            method=f"{self.name} ({len(self.layers)} layers averaged)",
+            timings={"total": time.perf_counter() - t0},
         ).warn_if_constant(self.zero_cause())
 
 
@@ -160,12 +208,13 @@ class ScoreCAM(BaseCAM):
     def __init__(
         self,
         model: nn.Module,
-        layer: nn.Module | str,
+        layer: nn.Module | str | list | None = None,
         *,
         score: str = "softmax",
         batch_size: int | None = None,
+        target_layers: list | None = None,
     ) -> None:
-        super().__init__(model, layer, score=score, batch_size=batch_size)
+        super().__init__(model, layer, score=score, batch_size=batch_size, target_layers=target_layers)
 
     def weights(self, A, G, x, t, logits):
         B, K = A.shape[:2]
@@ -178,6 +227,7 @@ class ScoreCAM(BaseCAM):
                     masks = unit_range(resize(A[b, k0 : k0 + bs], size))
                     out = self.model(x[b : b + 1] * masks.unsqueeze(1))
                     w[b, k0 : k0 + len(masks)] = attr.class_score(out, t[b].expand(len(out)), self.score)
+                    self._tick(b * K + k0 + len(masks), B * K)
         return w.to(A.dtype)
 
 
@@ -207,6 +257,7 @@ class AblationCAM(BaseCAM):
                         out = self.model(x[b : b + 1].expand(len(ks), *x.shape[1:]))
                     yk = attr.class_score(out, t[b].expand(len(ks)), self.score)
                     w[b, k0 : k0 + len(ks)] = (y[b] - yk) / torch.where(y[b] != 0, y[b], 1.0)
+                    self._tick(b * K + k0 + len(ks), B * K)
         return w.to(A.dtype)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import warnings
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,6 +81,15 @@ class Explanation:
     timings : dict of str to seconds
         Wall-clock per stage. On CUDA only meaningful when the explainer was asked to
         ``profile`` (which synchronises at stage boundaries).
+    images : (B, [T,] H, W, 3) uint8 or None
+        What the model saw, as pictures (set by :func:`swagfast.explain`; needed by
+        :meth:`figure` and :meth:`save`).
+    names : tuple of str or None
+        A name per item (the input's file stem, or ``"input-N"``), used for file names.
+    class_names : tuple of str or None
+        The model's class names, for captions and the JSON.
+    probs : (B, classes) or None
+        The model's softmax on the input, for the top classes in captions and the JSON.
     """
 
     heatmap: torch.Tensor
@@ -87,6 +100,10 @@ class Explanation:
     pixel_map: torch.Tensor | None = None
     raw: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    images: np.ndarray | None = None
+    names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    probs: torch.Tensor | None = None
     # a constant-heatmap check computed on the device and not yet reported (see warn_if_constant)
     _unreported: tuple | None = field(default=None, repr=False)
 
@@ -124,7 +141,7 @@ class Explanation:
             **{
                 f.name: _np(getattr(self, f.name))
                 for f in fields(self)
-                if f.name not in ("method", "timings", "_unreported")
+                if f.name not in ("method", "timings", "_unreported", "images", "names", "class_names")
             },
         )
 
@@ -135,7 +152,8 @@ class Explanation:
                 return f"{type(v).__name__}{tuple(v.shape)} {str(v.dtype).removeprefix('torch.')}{where}"
             return repr(v)
 
-        shown = (f for f in fields(self) if f.name not in ("timings", "_unreported"))
+        hidden = ("timings", "_unreported", "class_names")
+        shown = (f for f in fields(self) if f.name not in hidden and getattr(self, f.name) is not None)
         parts = [f"{f.name}={describe(getattr(self, f.name))}" for f in shown]
         parts.append(f"timings={{{', '.join(f'{k!r}: {v:.4f}' for k, v in self.timings.items())}}}")
         return f"Explanation({', '.join(parts)})"
@@ -154,3 +172,114 @@ class Explanation:
         seg = _np(self.segments)
         imgs = _images_hwc(images, seg.shape[0], seg.ndim - 1)
         return np.stack([viz.draw_borders(img, s, colour) for img, s in zip(imgs, seg, strict=True)])
+
+    # -- figures and files -------------------------------------------------------------------
+
+    def _class(self, c: int) -> str:
+        return self.class_names[c] if self.class_names and 0 <= c < len(self.class_names) else f"class {c}"
+
+    def top(self, i: int, k: int = 5) -> list[dict]:
+        """The ``k`` most probable classes of item ``i`` (``class``, ``name``, ``prob``), or []
+        without ``probs``."""
+        if self.probs is None:
+            return []
+        p = np.asarray(_np(self.probs[i]), dtype=np.float64)
+        order = np.argsort(-p, kind="stable")[: min(k, len(p))]
+        return [{"class": int(c), "name": self._class(int(c)), "prob": round(float(p[c]), 5)} for c in order]
+
+    def figure(self, i: int) -> np.ndarray:
+        """Item ``i`` as one RGB picture: what the model saw, the heatmap over it and, with
+        segments, their borders, each titled; the colour bar; a caption with the explained class
+        and the top classes. A clip shows 8 of its frames, a row each, numbered."""
+        if self.images is None:
+            raise ValueError("figure needs the pictures the model saw: set images= (swagfast.explain does)")
+        seen = np.asarray(self.images[i])
+        heat = np.asarray(_np(self.heatmap[i]), dtype=np.float64)
+        over = viz.overlay(seen, heat)
+        segs = None if self.segments is None else np.asarray(_np(self.segments[i]))
+        t = int(_np(self.target[i]))
+        name = self.names[i] if self.names else f"input-{i}"
+        lines = [f"{name}: explaining {self._class(t)} ({t}) with {self.method}"]
+        lines += [f"  {e['name']} ({e['prob']:.2f})" for e in self.top(i, 3)]
+        if seen.ndim == 4:  # a clip: frames as columns, one row per panel
+            pick = [int(f) for f in np.round(np.linspace(0, len(seen) - 1, min(8, len(seen))))]
+            rows, labels = [seen[pick], over[pick]], ["clip", "heatmap"]
+            if segs is not None:
+                rows.append(viz.draw_borders(seen, segs)[pick])
+                labels.append("supervoxels")
+            body = viz.labelled_strip(rows, labels, pick)
+        else:
+            h, w = seen.shape[:2]
+            panels = [viz.titled(seen, f"input ({w}x{h})"), viz.titled(over, f"{self.method} heatmap")]
+            if segs is not None:
+                panels.append(viz.titled(viz.draw_borders(seen, segs), f"{int(segs.max()) + 1} superpixels"))
+            body = np.concatenate(panels, axis=1)
+        body = np.concatenate([body, viz.colour_bar(body.shape[1])], axis=0)
+        return viz.caption(body, lines)
+
+    def save(
+        self, folder, *, tag: str | None = None, heatmaps: bool = False, extra: dict | None = None
+    ) -> list[dict]:
+        """Write every item's files into ``folder`` (see :meth:`save_item`); their JSON rows."""
+        return [
+            self.save_item(i, folder, tag=tag, heatmaps=heatmaps, extra=extra)
+            for i in range(len(self.target))
+        ]
+
+    def save_item(
+        self, i: int, folder, *, tag: str | None = None, heatmaps: bool = False, extra: dict | None = None
+    ) -> dict:
+        """Write item ``i``'s files into ``folder`` and return its JSON row: ``NAME.TAG.png``
+        (:meth:`figure`), for a clip ``NAME.TAG.mp4`` (H.264: the clip beside its overlay),
+        with ``heatmaps`` ``NAME.TAG.npy`` (float32), and ``NAME.TAG.json`` (method, target, top
+        classes, heatmap range, segments, timings, the file names, and ``extra``). ``NAME`` is
+        the item's name, ``TAG`` the method (file-name safe) unless given, so that two methods
+        can share a folder. Each file is written atomically; when a write fails, the item's
+        files written so far are removed and the error is raised."""
+        out = Path(folder)
+        tag = tag or re.sub(r"[^a-z0-9+]+", "-", self.method.lower()).strip("-")
+        name = self.names[i] if self.names else f"input-{i}"
+        written: list[Path] = []
+        try:
+            return self._save_item(
+                i, out, f"{name}.{tag}", written, heatmaps, {"name": name, **(extra or {})}
+            )
+        except BaseException:
+            for p in written:
+                p.unlink(missing_ok=True)
+            raise
+
+    def _save_item(self, i: int, out: Path, stem: str, written: list, heatmaps: bool, row: dict) -> dict:
+        from swagfast.data import write_clip
+
+        written.append(out / f"{stem}.png")
+        viz.write_png(written[-1], self.figure(i))
+        row["png"] = f"{stem}.png"
+        if np.asarray(self.images[i]).ndim == 4:
+            seen = np.asarray(self.images[i])
+            side = np.concatenate([seen, viz.overlay(seen, np.asarray(_np(self.heatmap[i])))], axis=2)
+            written.append(out / f"{stem}.mp4")
+            write_clip(written[-1], np.ascontiguousarray(side))
+            row["video"] = f"{stem}.mp4"
+        heat = np.asarray(_np(self.heatmap[i]), dtype=np.float64)
+        t = int(_np(self.target[i]))
+        row.update(
+            {
+                "method": self.method,
+                "target": {"class": t, "name": self._class(t)},
+                "top5": self.top(i),
+                "heatmap": {"shape": list(heat.shape), "min": float(heat.min()), "max": float(heat.max())},
+                "segments": int(_np(self.segments[i]).max()) + 1 if self.segments is not None else None,
+                "batch_timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            }
+        )
+        if heatmaps:
+            bio = io.BytesIO()
+            np.save(bio, heat.astype(np.float32))
+            written.append(out / f"{stem}.npy")
+            viz.write_bytes_atomic(written[-1], bio.getvalue())
+            row["heatmap_file"] = f"{stem}.npy"
+        row["json"] = f"{stem}.json"
+        written.append(out / row["json"])
+        viz.write_bytes_atomic(written[-1], json.dumps(row, indent=2).encode())
+        return row

@@ -14,12 +14,13 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._validate import check_bool, check_number
 from swagfast.attribution.layers import capture, eager_module, keeps_model
+from swagfast.explainers._compat import PeerSpellings, peer_arguments
 from swagfast.explainers.cam import CAMS, BaseCAM, cam_name, resize
 from swagfast.explainers.explanation import Explanation
 from swagfast.patches import accumulate_patches
 
 
-class JitterCAM:
+class JitterCAM(PeerSpellings):
     """Jitter-CAM over any base CAM.
 
     For an input side ``p`` and base CAM side ``m`` (e.g. 224 and 7): ``k = p / m`` pixels per
@@ -57,7 +58,7 @@ class JitterCAM:
     def __init__(
         self,
         model: nn.Module,
-        layer: nn.Module | str,
+        layer: nn.Module | str | list | None = None,
         base: str | type[BaseCAM] = "grad-cam",
         *,
         cam_scale: float = 2.0,
@@ -66,6 +67,7 @@ class JitterCAM:
         score: str | None = None,
         jitter_time: bool = False,
         backend: str = "auto",
+        target_layers: list | None = None,
     ) -> None:
         if isinstance(base, str):
             base = CAMS[cam_name(base)]
@@ -83,7 +85,9 @@ class JitterCAM:
             raise TypeError(f"cam_size must be a positive int or a sequence of them, got {cam_size!r}")
         check_bool(jitter_time, "jitter_time")
         kw = {} if score is None else {"score": score}  # None: the base CAM's own default
-        self.cam = base(model, layer, batch_size=batch_size, **kw)
+        self.cam = base(model, layer, batch_size=batch_size, target_layers=target_layers, **kw)
+        if len(self.cam.layers) > 1:
+            raise ValueError(f"Jitter-CAM explains one layer, got {len(self.cam.layers)} layers")
         self.model = model
         self.cam_scale = cam_scale
         self.cam_size = None if cam_size is None else tuple(int(s) for s in cam_size)
@@ -133,6 +137,7 @@ class JitterCAM:
         k = tuple(pp // mm for pp, mm in zip(p, m, strict=True))
         return m, d, k
 
+    @peer_arguments
     @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)

@@ -11,10 +11,11 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._validate import check_int, check_model, check_normalisation, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
+from swagfast.explainers._compat import PeerSpellings, peer_arguments
 from swagfast.explainers.explanation import Explanation
 
 
-class XRAI:
+class XRAI(PeerSpellings):
     """XRAI (Kapishnikov et al.) through the PAIR ``saliency`` package (``saliency.core.XRAI``).
 
     The package drives the model through a callback that returns input gradients; the image is
@@ -32,6 +33,7 @@ class XRAI:
         self.model, self.batch_size, self.steps = model, batch_size, steps
 
     @keeps_model
+    @peer_arguments
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         import saliency.core as saliency
 
@@ -83,7 +85,7 @@ def lime_heatmap(exp, label: int) -> np.ndarray:
     return lut[exp.segments]
 
 
-class LIME:
+class LIME(PeerSpellings):
     """LIME (Ribeiro et al.) through the ``lime`` package (``lime_image.LimeImageExplainer``).
 
     Each image is handed to ``lime`` as RGB in [0, 1] (``x`` un-normalised with ``mean`` /
@@ -119,6 +121,7 @@ class LIME:
         self.std = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
     @keeps_model
+    @peer_arguments
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         import warnings
 

@@ -13,10 +13,11 @@ from swagfast import attribution as attr
 from swagfast._backend import resolve_batch_size
 from swagfast._validate import check_batch_size, check_int, check_model, check_number, check_score, check_seed
 from swagfast.attribution.layers import keeps_model
+from swagfast.explainers._compat import PeerSpellings, peer_arguments
 from swagfast.explainers.explanation import Explanation
 
 
-class RISE:
+class RISE(PeerSpellings):
     """RISE: ``S_c = sum_i f_c(x * M_i) M_i / (N p)`` over N random masks.
 
     Each mask is an ``s x s`` grid of cells kept with probability ``p``, upsampled bilinearly to
@@ -38,6 +39,9 @@ class RISE:
     """
 
     name = "RISE"
+    progress = None
+    """Called as ``progress(done, total)`` with the masked forward passes done so far and in all,
+    after each batch of them; None: nothing."""
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class RISE:
         idx = (rows * up.shape[-1] + cols).flatten(2)
         return up.flatten(2).gather(2, idx).view(n, H, W)
 
+    @peer_arguments
     @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         attr.check_input(x)
@@ -103,6 +108,8 @@ class RISE:
                     out = self.model(x[b : b + 1] * m.unsqueeze(1))
                     out = out.softmax(1) if self.score == "softmax" else out
                     sal[b] += torch.einsum("n,nhw->hw", out[:, t[b]].float(), m)
+                    if self.progress is not None:
+                        self.progress(i * B + (b + 1) * len(m), self.n_masks * B)
             sal /= self.n_masks * self.p
         return Explanation(
             heatmap=sal,

@@ -13,6 +13,7 @@ from torch import nn
 from swagfast import attribution as attr
 from swagfast._overlap import start_overlapped
 from swagfast._validate import check_choice, check_model, check_normalisation, check_score, check_seed
+from swagfast.explainers._compat import PeerSpellings, peer_arguments
 from swagfast.explainers.explanation import Explanation
 from swagfast.superpixels import (
     MODES,
@@ -55,7 +56,7 @@ def _renamed(old: str, old_value, new: str, value):
     return old_value
 
 
-class SWAG:
+class SWAG(PeerSpellings):
     """SWAG / SWAG-V: pixel attributions mean-pooled into (gradient-augmented) SLIC segments.
 
     ``E(R_i) = mean of M over segment R_i`` with ``M = max_c |g|`` of guided backpropagation;
@@ -281,6 +282,7 @@ class SWAG:
             clock.timings.update({f"superpixels.{k}": v for k, v in stages.items()})
         return segments, M, t
 
+    @peer_arguments
     def __call__(self, x: torch.Tensor, target=None, *, image=None) -> Explanation:
         """Explain ``x`` (B, 3, H, W) or (B, 3, T, H, W), normalised as the model expects.
 

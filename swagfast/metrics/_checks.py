@@ -6,6 +6,14 @@ import numpy as np
 import torch
 
 
+def heatmaps_of(heatmaps):
+    """``heatmaps`` as given, or an :class:`~swagfast.Explanation`'s ``heatmap``: every metric
+    takes either."""
+    from swagfast.explainers.explanation import Explanation
+
+    return heatmaps.heatmap if isinstance(heatmaps, Explanation) else heatmaps
+
+
 def check_heatmaps(heatmaps: torch.Tensor | np.ndarray, name: str = "heatmaps") -> None:
     """A metric's heatmaps: at least one item, real numbers, every value finite (a NaN would
     otherwise rank, threshold or point somewhere arbitrary and score as if it meant something)."""

@@ -11,7 +11,7 @@ from torch import nn
 from swagfast._backend import resolve_batch_size
 from swagfast._validate import check_choice, check_int
 from swagfast.attribution.layers import keeps_model
-from swagfast.metrics._checks import check_heatmaps, descending_order
+from swagfast.metrics._checks import check_heatmaps, descending_order, heatmaps_of
 
 SUBSTRATES = ("zero", "blur", "mean")
 
@@ -59,7 +59,7 @@ def _curves(model, x, heatmap, steps, substrate, batch_size, insert: bool) -> Cu
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim not in (4, 5):
         raise ValueError(f"x must be a (B, C, H, W) or (B, C, T, H, W) tensor, got shape {tuple(x.shape)}")
-    heatmap = torch.as_tensor(heatmap, device=x.device)
+    heatmap = torch.as_tensor(heatmaps_of(heatmap), device=x.device)
     expected = (x.shape[0], *x.shape[2:])
     if tuple(heatmap.shape) != expected:
         raise ValueError(
@@ -110,7 +110,7 @@ def deletion(
     ----------
     model : nn.Module
     x : (B, C, H, W) or (B, C, T, H, W), normalised input
-    heatmap : (B, H, W) or (B, T, H, W)
+    heatmap : (B, H, W) or (B, T, H, W), or an Explanation
         Ranking; ties broken by pixel index (deterministic).
     steps : int, default 28
         Number of deletion steps (224x224: 1,792 pixels a step; 16x112x112: 7,168 voxels).

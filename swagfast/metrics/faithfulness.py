@@ -13,7 +13,7 @@ from swagfast._backend import resolve_batch_size
 from swagfast.attribution import resolve_target
 from swagfast.attribution.layers import keeps_model
 from swagfast.baselines import unit_range
-from swagfast.metrics._checks import check_heatmaps
+from swagfast.metrics._checks import check_heatmaps, heatmaps_of
 
 
 class Faithfulness(NamedTuple):
@@ -46,7 +46,7 @@ def faithfulness(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    heatmap = torch.as_tensor(heatmap, device=x.device)
+    heatmap = torch.as_tensor(heatmaps_of(heatmap), device=x.device)
     expected = (x.shape[0], *x.shape[2:])
     if x.ndim < 3 or tuple(heatmap.shape) != expected:
         raise ValueError(
@@ -78,6 +78,7 @@ def model_contrast_score(
     """
 
     def g(heat, correct):
+        heat = heatmaps_of(heat)
         heat = torch.as_tensor(np.asarray(heat) if not isinstance(heat, torch.Tensor) else heat)
         check_heatmaps(heat)
         h = unit_heatmap(heat)

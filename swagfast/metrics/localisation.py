@@ -10,7 +10,7 @@ import torch
 
 from swagfast._validate import check_int, check_number
 from swagfast.baselines import unit_range
-from swagfast.metrics._checks import check_heatmaps
+from swagfast.metrics._checks import check_heatmaps, heatmaps_of
 
 FAMILIES = {
     "value": np.round(np.arange(0.0, 0.951, 0.05), 2),  # t in 0:0.05:0.95
@@ -150,7 +150,7 @@ def weak_localisation(
     Localisation
         Error % at the best threshold of each family, the threshold, and the whole curve.
     """
-    h = _np(heatmaps)
+    h = _np(heatmaps_of(heatmaps))
     if h.ndim not in (3, 4):
         raise ValueError(f"heatmaps must have shape (B, H, W) or (B, T, H, W), got {h.shape}")
     check_heatmaps(h)
@@ -197,7 +197,7 @@ def pointing_game(heatmaps, masks, *, tolerance: int = 15, difficult=None) -> Po
     (e.g. small objects or images with distractors). Items whose mask is empty are skipped.
     """
     tol = check_int(tolerance, "tolerance", low=0)  # pixels
-    h, m = _np(heatmaps), _np(masks).astype(bool)
+    h, m = _np(heatmaps_of(heatmaps)), _np(masks).astype(bool)
     if h.ndim != 3 or m.shape != h.shape:
         raise ValueError(f"heatmaps and masks must both be (B, H, W), got {h.shape} and {m.shape}")
     check_heatmaps(h)

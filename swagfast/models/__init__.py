@@ -246,8 +246,8 @@ def _is_video(arch: str) -> bool:
 
 
 def load(
-    name: str = "efficientnet-lite0",
-    device: str | torch.device = "cpu",
+    name: str | nn.Module = "efficientnet-lite0",
+    device: str | torch.device | None = "cpu",
     *,
     weights: str | None = None,
     size: int | None = None,
@@ -276,6 +276,8 @@ def load(
         normalisation. Nothing is downloaded. Video architectures (``r2plus1d_18``, ``r3d_18``,
         ``mc3_18``, ...) get a :class:`ClipPreprocess` (16 frames, 112x112, Kinetics
         normalisation) and 400 numbered class names.
+        An ``nn.Module``: taken as a factory's model (below), named by its class; it is put in
+        eval mode and moved to ``device`` in place.
         ``"path/to/file.py:FACTORY"`` or ``"package.module:FACTORY"``: a user's model. ``FACTORY``
         is an ``nn.Module`` instance or is called without arguments and returns either an
         ``nn.Module`` or a dict with ``"model"`` and any of ``"size"``, ``"mean"``, ``"std"``,
@@ -283,7 +285,8 @@ def load(
         neither the arguments nor the factory give is assumed and listed in ``assumed``: 224x224
         input, ImageNet mean and std, class names ``"class N"`` (or the model's ``class_names``
         attribute), the layer found by :func:`default_layer` on an example input.
-    device : str or torch.device, default "cpu"
+    device : str, torch.device or None, default "cpu"
+        Where the model goes (None: where it is).
     weights : str, optional
         A state-dict file for a torchvision or factory model (strictly loaded; a checkpoint
         dict with a ``"state_dict"`` entry is taken too).
@@ -300,13 +303,17 @@ def load(
     """
     from swagfast.models import own
 
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if name in MODELS and weights is not None:
+    if isinstance(name, nn.Module):  # a model in hand: as a factory's, named by its class
+        module, name = name, type(name).__name__
+    elif not isinstance(name, str):
+        raise TypeError(f"name must be a str or an nn.Module, got {type(name).__name__}")
+    else:
+        module = None
+    if module is None and name in MODELS and weights is not None:
         raise ValueError("weights= is for torchvision and factory models; the embedded model brings its own")
     fields: dict = {}
     assumed: list[str] = []
-    if name.startswith("torchvision:"):
+    if module is None and name.startswith("torchvision:"):
         arch = name.split(":", 1)[1]
         model = _torchvision(arch, weights)
         if _is_video(arch):  # Kinetics-400 clip models: 16 x 112 x 112, Kinetics normalisation
@@ -314,16 +321,16 @@ def load(
             names = tuple(f"class {i}" for i in range(400))
         else:
             pre, names = Preprocess(224, own.IMAGENET_MEAN, own.IMAGENET_STD), _imagenet_class_names()
-    elif name == "action-demo":
+    elif module is None and name == "action-demo":
         from swagfast.data.actions import ACTIONS
         from swagfast.models.action import MEAN, STD, load_action_demo
 
         model, pre, names = load_action_demo(), ClipPreprocess(16, 112, MEAN, STD), ACTIONS
-    elif name in MODELS:
+    elif module is None and name in MODELS:
         model, pre = _efficientnet_lite0(), Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
         names = _imagenet_class_names()
-    elif own.is_factory_spec(name):
-        fields = own.factory_fields(own.call_factory(name), name)
+    elif module is not None or own.is_factory_spec(name):
+        fields = own.factory_fields(module if module is not None else own.call_factory(name), name)
         model = fields["model"]
         if weights is not None:
             own.load_weights(model, weights)
@@ -342,7 +349,7 @@ def load(
             f"name must be one of {', '.join(MODELS)}, 'torchvision:NAME', 'FILE.py:FACTORY' or "
             f"'package.module:FACTORY'; got {name!r}"
         )
-    model = model.to(device).eval()
+    model = (model if device is None else model.to(device)).eval()
     pre = _replace_preprocess(pre, size=size, mean=mean, std=std, frames=frames, fit=fit or fields.get("fit"))
     probe = own.probe_input(model, pre.size, getattr(pre, "frames", None))
     if fields:  # a user's model: its output checked, its class names counted

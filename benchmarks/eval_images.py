@@ -58,11 +58,13 @@ THESIS = {  # METHODS.md §7 (ResNet-50 on ImageNet; orderings, not absolute val
 
 
 def methods(lite, rise_masks):
-    m, mean, std = lite.model, lite.mean, lite.std
+    # the CAMs explain the model's default layer: the head's post-activation map (`_relu_head`);
+    # tables dated before 2026-12-08 used `_bn1`, the batch norm before that activation
+    m, mean, std, L = lite.model, lite.mean, lite.std, lite.layer
     out = {
         "guided backprop": lambda x: attribution.attribute(m, x, "guided")[0],
-        "Grad-CAM": lambda x: GradCAM(m, "_bn1")(x).heatmap,
-        "Jitter-CAM": lambda x: JitterCAM(m, "_bn1")(x).heatmap,
+        "Grad-CAM": lambda x: GradCAM(m, L)(x).heatmap,
+        "Jitter-CAM": lambda x: JitterCAM(m, L)(x).heatmap,
         "SWAG_G": lambda x: SWAG(m, "G", mean=mean, std=std)(x).heatmap,
         "SWAG_I": lambda x: SWAG(m, "I", mean=mean, std=std)(x).heatmap,
         "SWAG_I+G": lambda x: SWAG(m, "I+G", mean=mean, std=std)(x).heatmap,
@@ -79,15 +81,11 @@ def methods(lite, rise_masks):
         out["RISE"] = lambda x: RISE(m, rise_masks, seed=0)(x).heatmap
     out.update(
         {
-            "Grad-CAM++": lambda x: GradCAMPlusPlus(m, "_bn1")(x).heatmap,
-            "XGrad-CAM": lambda x: XGradCAM(m, "_bn1")(x).heatmap,
-            "Grad-AMap": lambda x: GradAMapCAM(m, "_bn1")(x).heatmap,
-            "Score-CAM": lambda x: ScoreCAM(m, "_bn1")(x).heatmap,
-            "Ablation-CAM": lambda x: AblationCAM(m, "_bn1")(x).heatmap,
-            # after the head's ReLU6 (`_swish`, called last on the head) instead of the batch norm
-            # before it: the CAMs that weight by the activations themselves need them >= 0
-            "XGrad-CAM (head ReLU6)": lambda x: XGradCAM(m, "_swish")(x).heatmap,
-            "Score-CAM (head ReLU6)": lambda x: ScoreCAM(m, "_swish")(x).heatmap,
+            "Grad-CAM++": lambda x: GradCAMPlusPlus(m, L)(x).heatmap,
+            "XGrad-CAM": lambda x: XGradCAM(m, L)(x).heatmap,
+            "Grad-AMap": lambda x: GradAMapCAM(m, L)(x).heatmap,
+            "Score-CAM": lambda x: ScoreCAM(m, L)(x).heatmap,
+            "Ablation-CAM": lambda x: AblationCAM(m, L)(x).heatmap,
             "LIME": lambda x: LIME(m, mean=mean, std=std, num_samples=1000, seed=0)(x).heatmap,
             "XRAI": lambda x: XRAI(m)(x).heatmap,
         }

@@ -239,3 +239,19 @@ def gallery_html(rows: list[dict], title: str, skipped: list[str] | None = None)
         f"<main>{''.join(cards)}</main>{missing}</body></html>"
     )
     return page.encode()
+
+
+__all__ = [
+    "caption",
+    "colour_bar",
+    "draw_borders",
+    "gallery_html",
+    "labelled_strip",
+    "normalize_heatmap",
+    "overlay",
+    "segment_borders",
+    "titled",
+    "wrap",
+    "write_bytes_atomic",
+    "write_png",
+]

@@ -33,15 +33,21 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in ci_lines
 
 
-def test_readme_python_example_runs():
-    """The README's usage block is executed as it stands (so it cannot rot)."""
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """The README's python blocks are executed as they stand, in order (so they cannot rot)."""
     text = (ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else None
     if text is None:
         pytest.skip("README.md is not next to the tests (installed test run)")
-    block = re.search(r"```python\n(.*?)```", text, re.S)
-    assert block, "README must show a python example"
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2, "README must show the own-model example and the API tour"
+    monkeypatch.chdir(tmp_path)  # the own-model example saves its figures to the working directory
     scope: dict = {}
-    exec(compile(block.group(1), "README.md", "exec"), scope)  # noqa: S102
+    exec(compile(blocks[0], "README.md", "exec"), scope)  # noqa: S102
+    assert scope["exp"].heatmap.shape == (1, 128, 128) and int(scope["exp"].target[0]) == 0
+    assert (tmp_path / "my-explanations" / "input-0.swag-g.png").exists()
+    assert scope["rows"][0]["target"] == {"class": 0, "name": "cat"}
+    scope = {}
+    exec(compile(blocks[1], "README.md", "exec"), scope)  # noqa: S102
     assert scope["exp"].target.tolist() == [285, 967]
     assert tuple(scope["jit"].raw.shape) == (2, 14, 14)
     assert scope["labels"].shape == (2, 224, 224)
@@ -148,3 +154,17 @@ def test_functions_stay_short_and_take_few_positional_arguments():
                 where = f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
                 found.append(f"{where}: {lines} lines, {positional} positional")
     assert not found, "\n".join(found)
+
+
+def test_the_api_reference_is_what_the_docstrings_give():
+    """docs/API.md is generated from the docstrings by docs/make_api.py; the committed file must
+    match (so the reference cannot drift from the code)."""
+    script = ROOT / "docs" / "make_api.py"
+    if not script.exists():
+        pytest.skip("docs/ is not next to the tests (installed test run)")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("swagfast_make_api", script)
+    make_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_api)
+    assert (ROOT / "docs" / "API.md").read_text() == make_api.render(), "run python docs/make_api.py"

@@ -169,6 +169,8 @@ def class_score(logits: torch.Tensor, target: torch.Tensor, score: str) -> torch
 
 
 def check_input(x: torch.Tensor) -> None:
+    """An explainer's input: a floating-point (B, C, H, W) or (B, C, T, H, W) tensor (TypeError
+    for another type or dtype, ValueError for another number of axes)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not x.dtype.is_floating_point:

@@ -153,6 +153,25 @@ class PeakMemory:
         return statistics.median(self.once(fn) for _ in range(repeats))
 
 
+def ratio_rows(
+    res: dict[str, float], floor: str, base: str, base_key: str, thesis: dict, floor_digits: int = 2, **extra
+) -> list[dict]:
+    """A row per timed method of ``res`` (median ms): its ratio to the ``floor`` row, to the
+    ``base`` row (column ``base_key``) and the thesis's ratio to ``base`` where it has the method;
+    ``extra`` fields follow the method's name."""
+    return [
+        {
+            "method": k,
+            **extra,
+            "x_floor": round(v / res[floor], floor_digits),
+            base_key: round(v / res[base], 2),
+            f"thesis_{base_key}": round(thesis[k] / thesis[base], 2) if k in thesis else None,
+            "median_ms": v,
+        }
+        for k, v in res.items()
+    ]
+
+
 def report(name: str, rows: list[dict], reference: str | None, extra: dict | None = None) -> None:
     """Print a markdown table (with ratios to the row whose method is ``reference``, if given)
     and write the rows as JSON to benchmarks/results/NAME.json. Rows without ``median_ms``

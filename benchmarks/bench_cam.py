@@ -16,7 +16,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import median_ms_interleaved, report
+from _common import median_ms_interleaved, ratio_rows, report
 from bench_swag import floor as floor_call
 from bench_swag import forward_only
 
@@ -97,18 +97,7 @@ def main() -> None:
     slow = {k: f for k, f in fns.items() if k not in quick}
     res |= median_ms_interleaved(slow, max(1, args.repeats // 2), warmup=1, sync=sync)
     res = {k: res[k] for k in fns}  # the table's order
-    g, lowest = res["Grad-CAM"], res[FLOOR]
-    rows = [
-        {
-            "method": k,
-            "device": dev,
-            "x_floor": round(v / lowest, 3),
-            "x_gradcam": round(v / g, 2),
-            "thesis_x_gradcam": round(THESIS_S[k] / THESIS_S["Grad-CAM"], 2) if k in THESIS_S else None,
-            "median_ms": v,
-        }
-        for k, v in res.items()
-    ]
+    rows = ratio_rows(res, FLOOR, "Grad-CAM", "x_gradcam", THESIS_S, floor_digits=3, device=dev)
     if sync:  # the GPU check also times Jitter-CAM at B=16
         x16 = x.expand(16, *x.shape[1:]).contiguous()
         ms = median_ms_interleaved(
@@ -119,7 +108,7 @@ def main() -> None:
                 "method": "Jitter-CAM[Grad-CAM], B=16",
                 "device": dev,
                 "x_floor": None,
-                "x_gradcam": round(ms / g, 2),
+                "x_gradcam": round(ms / res["Grad-CAM"], 2),
                 "thesis_x_gradcam": None,
                 "median_ms": ms,
             }

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from _common import median_ms_interleaved, report
+from _common import median_ms_interleaved, ratio_rows, report
 from bench_swag import floor
 
 import swagfast
@@ -119,17 +119,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Captum's and lime's own deprecation chatter
         res = median_ms_interleaved(fns, args.repeats, warmup=1)
-    g, lowest = res["SWAG_G"], res[FLOOR]
-    rows = [
-        {
-            "method": k,
-            "x_floor": round(v / lowest, 2),
-            "x_swag_g": round(v / g, 2),
-            "thesis_x_swag_g": round(THESIS_S[k] / THESIS_S["SWAG_G"], 2) if k in THESIS_S else None,
-            "median_ms": v,
-        }
-        for k, v in res.items()
-    ]
+    rows = ratio_rows(res, FLOOR, "SWAG_G", "x_swag_g", THESIS_S)
     report(
         "bench_peers_cpu", rows, reference=None, extra={"thesis_seconds": THESIS_S, "samples": args.samples}
     )

@@ -33,7 +33,14 @@ def first_explanation_s(photo: np.ndarray) -> float:
         cv2.imwrite(str(path), photo[..., ::-1])
         t0 = time.perf_counter()
         subprocess.run(
-            [str(Path(sys.executable).parent / "swagfast"), "explain", str(path), "--out", str(Path(tmp) / "o"), "--quiet"],
+            [
+                str(Path(sys.executable).parent / "swagfast"),
+                "explain",
+                str(path),
+                "--out",
+                str(Path(tmp) / "o"),
+                "--quiet",
+            ],
             check=True,
             capture_output=True,
         )
@@ -71,12 +78,17 @@ def main() -> None:
                 "s_per_photo": seconds,
             }
         )
-        print(f"{method:>15}: {len(rows[-1]['constant'])} of {len(use)} constant, {seconds:.2f} s a photo", flush=True)
+        print(
+            f"{method:>15}: {len(rows[-1]['constant'])} of {len(use)} constant, {seconds:.2f} s a photo",
+            flush=True,
+        )
     cold = [first_explanation_s(photos["chelsea"]) for _ in range(3)]
     print(f"first explanation from the command line (fresh process): {np.median(cold):.1f} s (median of 3)")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "check_methods.json").write_text(
-        json.dumps({"machine": machine(), "args": vars(args), "methods": rows, "first_explanation_s": cold}, indent=2)
+        json.dumps(
+            {"machine": machine(), "args": vars(args), "methods": rows, "first_explanation_s": cold}, indent=2
+        )
     )
 
 

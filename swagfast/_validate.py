@@ -5,9 +5,10 @@ helpers it calls trust them."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -133,3 +134,37 @@ def check_seed(seed) -> None:
     """TypeError unless ``seed`` is an int (what ``torch.Generator.manual_seed`` takes)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+
+
+def _keyword_options(source: Callable, skip: Iterable[str] = ()) -> list[inspect.Parameter]:
+    skip = set(skip)
+    params = inspect.signature(source).parameters.values()
+    return [p for p in params if p.kind is p.KEYWORD_ONLY and p.name not in skip]
+
+
+def forwarded_options(name: str, given: dict, source: Callable, skip: Iterable[str] = ()) -> dict:
+    """``given`` (a ``**options`` of function ``name``) completed with the defaults of
+    ``source``'s keyword-only parameters (less ``skip``): one parameter list serves two public
+    functions. A keyword ``source`` does not take is a TypeError naming it and the options."""
+    params = {p.name: p.default for p in _keyword_options(source, skip)}
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise TypeError(
+            f"{name}() got an unexpected keyword argument {unknown[0]!r}; its options are {', '.join(params)}"
+        )
+    return {**params, **given}
+
+
+def with_options_of(source: Callable, skip: Iterable[str] = ()) -> Callable:
+    """Decorator for a function that takes ``source``'s keyword-only options as ``**options``
+    (see :func:`forwarded_options`): its signature, as ``help`` and ``inspect`` show it, lists
+    them in place of ``**options``."""
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        taken = {p.name for p in own} | set(skip)
+        fn.__signature__ = sig.replace(parameters=own + _keyword_options(source, taken))
+        return fn
+
+    return decorate

@@ -260,9 +260,7 @@ def test_a_constant_heatmap_is_reported_by_the_cli(tmp_path, capsys):
 
     import torch
 
-    from swagfast import Explanation
-
-    from swagfast import api
+    from swagfast import Explanation, api
 
     def blank(method, bundle, layer, segments=None, rise_masks=4000):  # an attribution that is all zero
         return api.Method(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import swagfast
-from swagfast import GradCAM, JitterCAM, RISE, ScoreCAM, api, cli, data, models
+from swagfast import RISE, GradCAM, JitterCAM, ScoreCAM, api, cli, data, models
 from swagfast.baselines import unit_range
 from swagfast.explainers.cam import resize
 
@@ -192,8 +192,17 @@ def test_the_command_line_explains_a_users_model_from_a_file(tmp_path, capsys, c
     photo = tmp_path / "cat.jpg"
     cv2.imwrite(str(photo), chelsea[..., ::-1])
     out = tmp_path / "out"
-    argv = ["explain", str(photo), "--model", f"{tmp_path / 'mine.py'}:make", "--classes", str(tmp_path / "classes.txt")]
-    assert cli.main([*argv, "--method", "grad-cam", "--target", "espresso", "--out", str(out), "--quiet"]) == 0
+    argv = [
+        "explain",
+        str(photo),
+        "--model",
+        f"{tmp_path / 'mine.py'}:make",
+        "--classes",
+        str(tmp_path / "classes.txt"),
+    ]
+    assert (
+        cli.main([*argv, "--method", "grad-cam", "--target", "espresso", "--out", str(out), "--quiet"]) == 0
+    )
     said = capsys.readouterr()
     assert "explaining layer '3'" in said.out  # found: the last ReLU
     row = json.loads((out / "cat.grad-cam.json").read_text())

@@ -10,6 +10,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def script(relative: str):
+    """A script of the checkout imported as a module (skips when the checkout is not here)."""
+    import importlib.util
+
+    path = ROOT / relative
+    if not path.exists():
+        pytest.skip(f"{relative} is not next to the tests (installed test run)")
+    spec = importlib.util.spec_from_file_location(f"swagfast_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```bash\n(.*?)```", text, re.S)
@@ -56,14 +69,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
 def test_results_tables_are_what_the_json_gives():
     """Every marked table of benchmarks/RESULTS.md is regenerated from benchmarks/results/*.json
     by benchmarks/report.py; the committed document must match (so no table is typed by hand)."""
-    report_py = ROOT / "benchmarks" / "report.py"
-    if not report_py.exists():
-        pytest.skip("benchmarks/ is not next to the tests (installed test run)")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("swagfast_bench_report", report_py)
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    report = script("benchmarks/report.py")
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     assert len(report.MARK.findall(text)) >= 13
     assert report.regenerate(text) == text, "run python benchmarks/report.py"
@@ -159,12 +165,5 @@ def test_functions_stay_short_and_take_few_positional_arguments():
 def test_the_api_reference_is_what_the_docstrings_give():
     """docs/API.md is generated from the docstrings by docs/make_api.py; the committed file must
     match (so the reference cannot drift from the code)."""
-    script = ROOT / "docs" / "make_api.py"
-    if not script.exists():
-        pytest.skip("docs/ is not next to the tests (installed test run)")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("swagfast_make_api", script)
-    make_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_api)
+    make_api = script("docs/make_api.py")
     assert (ROOT / "docs" / "API.md").read_text() == make_api.render(), "run python docs/make_api.py"

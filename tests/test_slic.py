@@ -465,3 +465,29 @@ def test_avx2_and_baseline_builds_give_identical_results(tmp_path):
     assert str(out["avx2"]["isa"]) == "avx2" and str(out["baseline"]["isa"]) == "baseline"
     for key in ("lab", "i", "g", "ig", "v"):
         np.testing.assert_array_equal(out["avx2"][key], out["baseline"][key], err_msg=key)
+
+
+def test_supervoxels_and_insertion_share_one_parameter_list():
+    """supervoxels takes slic's options and insertion deletion's, from one parameter list each:
+    the signature shows them, an unknown keyword is a TypeError naming it."""
+    import inspect
+
+    from swagfast.metrics import deletion, insertion
+
+    sv = inspect.signature(swagfast.supervoxels).parameters
+    assert list(sv)[:3] == ["clip", "n_segments", "spacing"] and sv["n_segments"].default == 120
+    assert [p for p in sv if p not in ("clip", "n_segments", "spacing")] == [
+        p for p in inspect.signature(swagfast.slic).parameters if p not in ("image", "n_segments", "spacing")
+    ]
+    assert inspect.signature(insertion).parameters.keys() == inspect.signature(deletion).parameters.keys()
+    clip = np.zeros((2, 8, 8, 3), np.uint8)
+    with pytest.raises(
+        TypeError, match="supervoxels\\(\\) got an unexpected keyword argument 'w_x'; its options"
+    ):
+        swagfast.supervoxels(clip, 4, w_x=3)
+    with pytest.raises(TypeError, match="insertion\\(\\) got an unexpected keyword argument 'step'"):
+        insertion(None, None, None, step=3)
+    clip = photo_clip(4, 24)
+    a = swagfast.supervoxels(clip, 6, mode="I", w_c=5.0)
+    b = swagfast.supervoxels(clip, 6, mode="I", w_c=5.0, w_g=10.0, max_num_iter=10, connectivity="raster")
+    assert a.shape == (4, 24, 24) and np.array_equal(a, b) and a.max() > 0  # slic's defaults filled in

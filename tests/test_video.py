@@ -174,15 +174,15 @@ def test_explain_cli_handles_videos_and_images(tmp_path, clips):
     cv2.imwrite(str(folder / "cat.png"), img[..., ::-1])
     out = tmp_path / "out"
     assert cli.main(["explain", str(folder), "--method", "swag-g", "--out", str(out), "--quiet"]) == 0
-    row = json.loads((out / "bar.json").read_text())
-    assert row["model"] == "action-demo" and row["method"] == "SWAG-V_G" and row["video"] == "bar.mp4"
+    row = json.loads((out / "bar.swag-g.json").read_text())
+    assert row["model"] == "action-demo" and row["method"] == "SWAG-V_G" and row["video"] == "bar.swag-g.mp4"
     assert row["top5"][0]["name"] == ACTIONS[int(clips.labels[0])]
     assert row["heatmap"]["shape"] == [16, 112, 112]
-    back = read_clip(out / "bar.mp4", frames=16, size=112)
+    back = read_clip(out / "bar.swag-g.mp4", frames=16, size=112)
     assert back.shape == (16, 112, 112, 3)
-    assert json.loads((out / "cat.json").read_text())["model"] == "efficientnet-lite0"
+    assert json.loads((out / "cat.swag-g.json").read_text())["model"] == "efficientnet-lite0"
     page = (out / "index.html").read_text()
-    assert 'href="bar.mp4"' in page and 'src="cat.png"' in page
+    assert '<video src="bar.swag-g.mp4"' in page and 'src="cat.swag-g.png"' in page
     assert (
         cli.main(["explain", str(folder / "bar.avi"), "--method", "rise", "--out", str(out)])
         == cli.EXIT_USAGE

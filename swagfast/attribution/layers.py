@@ -46,6 +46,18 @@ ACTIVATIONS = (
 )  # fmt: skip
 
 
+def _hooked_pass(model: nn.Module, x: torch.Tensor, hooks: dict) -> None:
+    """One forward pass of ``x`` without gradients with a forward hook on each module of
+    ``hooks``, all removed in ``finally``."""
+    handles = [m.register_forward_hook(fn) for m, fn in hooks.items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def feature_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...], bool]]:
     """``(name, output shape, is an activation)`` of every module of ``model`` that outputs a
     feature map (a tensor with the input's number of axes and more than one spatial position) in
@@ -62,13 +74,7 @@ def feature_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[i
             order[0] += 1
             seen[names[mod]] = (order[0], tuple(output.shape), output, isinstance(mod, ACTIVATIONS))
 
-    handles = [m.register_forward_hook(hook) for m in names if m is not model]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_pass(model, x, {m: hook for m in names if m is not model})
     ranked = sorted(seen.items(), key=lambda kv: kv[1][0])
     last_act = next((v[2] for _, v in reversed(ranked) if v[3]), None)
     # a block whose output *is* an activation's output (a ResNet stage ending in its ReLU) counts too
@@ -102,16 +108,11 @@ def _nonnegative(model: nn.Module, x: torch.Tensor, names: list[str]) -> list[st
     """Which of ``names`` output a feature map with no negative value on ``x`` (one pass)."""
     found: dict[str, bool] = {}
     mods = dict(model.named_modules())
-    handles = [
-        mods[n].register_forward_hook(lambda _m, _i, out, n=n: found.__setitem__(n, bool((out >= 0).all())))
-        for n in names
-    ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_pass(
+        model,
+        x,
+        {mods[n]: lambda _m, _i, out, n=n: found.__setitem__(n, bool((out >= 0).all())) for n in names},
+    )
     return [n for n in names if found.get(n)]
 
 

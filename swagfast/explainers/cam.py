@@ -63,17 +63,19 @@ class BaseCAM(PeerSpellings):
 
     name = "CAM"
     needs_grad = True
+    default_score = "logit"  # the class score weighted (``score=``): Score-CAM's is the softmax
 
     def __init__(
         self,
         model: nn.Module,
         layer: nn.Module | str | list | None = None,
         *,
-        score: str = "logit",
+        score: str | None = None,
         batch_size: int | None = None,
         target_layers: list | None = None,
     ) -> None:
         check_model(model)
+        score = self.default_score if score is None else score
         check_score(score)
         check_batch_size(batch_size)
         self.model = model
@@ -204,17 +206,7 @@ class ScoreCAM(BaseCAM):
 
     name = "Score-CAM"
     needs_grad = False
-
-    def __init__(
-        self,
-        model: nn.Module,
-        layer: nn.Module | str | list | None = None,
-        *,
-        score: str = "softmax",
-        batch_size: int | None = None,
-        target_layers: list | None = None,
-    ) -> None:
-        super().__init__(model, layer, score=score, batch_size=batch_size, target_layers=target_layers)
+    default_score = "softmax"
 
     def weights(self, A, G, x, t, logits):
         B, K = A.shape[:2]

@@ -84,8 +84,7 @@ class JitterCAM(PeerSpellings):
         ):
             raise TypeError(f"cam_size must be a positive int or a sequence of them, got {cam_size!r}")
         check_bool(jitter_time, "jitter_time")
-        kw = {} if score is None else {"score": score}  # None: the base CAM's own default
-        self.cam = base(model, layer, batch_size=batch_size, target_layers=target_layers, **kw)
+        self.cam = base(model, layer, batch_size=batch_size, target_layers=target_layers, score=score)
         if len(self.cam.layers) > 1:
             raise ValueError(f"Jitter-CAM explains one layer, got {len(self.cam.layers)} layers")
         self.model = model

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from swagfast._validate import check_int, check_score
+from swagfast._validate import check_int, check_score, forwarded_options, with_options_of
 from swagfast.attribution.layers import resolve_layer
 from swagfast.failure import store
 from swagfast.failure.scores import METHODS, check_method, score_batch
@@ -327,6 +327,7 @@ class FilterStats:
         return cls(root, _temporary=temporary, _written=True)
 
     @classmethod
+    @with_options_of(fit.__func__, skip=("device",))
     def fit_ray(
         cls,
         dataset,
@@ -339,14 +340,7 @@ class FilterStats:
         index_column: str | None = None,
         batch_size: int = 64,
         concurrency: int = 2,
-        method: str = "grad-amap",
-        score: str = "logit",
-        quantiles: Sequence[float] = DEFAULT_QUANTILES,
-        top_k: int = 9,
-        directory: str | os.PathLike | None = None,
-        index_offset: int = 0,
-        buffer_rows: int = 65536,
-        progress: bool = True,
+        **options,
     ) -> FilterStats:
         """:meth:`fit` on a Ray Data ``Dataset``: scores are computed by ``concurrency`` actors
         (``map_batches``), each holding a copy of the model, and streamed back to this process,
@@ -355,7 +349,9 @@ class FilterStats:
         ``dataset`` has a column of images (each (C, H, W) or (C, T, H, W), already normalised)
         and one of integer labels; ``index_column`` names sample indices, otherwise rows are
         numbered from ``index_offset`` in dataset order (order is preserved for the run). With
-        the same batches the statistics equal :meth:`fit`'s exactly.
+        the same batches the statistics equal :meth:`fit`'s exactly. The other options (``method``,
+        ``score``, ``quantiles``, ``top_k``, ``directory``, ``index_offset``, ``buffer_rows``,
+        ``progress``) are :meth:`fit`'s, with its defaults.
         """
         try:
             import ray.data
@@ -363,7 +359,11 @@ class FilterStats:
             raise ImportError(f'fit_ray needs Ray Data: pip install "swagfast[ray]" ({err})') from None
         from swagfast.failure.ray_fit import RayScorer
 
-        call = locals()
+        call = {
+            **forwarded_options("fit_ray", options, cls.fit, skip=("device",)),
+            "num_classes": num_classes,
+        }
+        method, score = call["method"], call["score"]
         _check_stats_method(method, score)
         name = layer_name(model, layer)
         ctx = ray.data.DataContext.get_current()

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from swagfast._backend import resolve_batch_size
-from swagfast._validate import check_choice, check_int
+from swagfast._validate import check_choice, check_int, forwarded_options, with_options_of
 from swagfast.attribution.layers import keeps_model
 from swagfast.metrics._checks import check_heatmaps, descending_order, heatmaps_of
 
@@ -124,15 +124,9 @@ def deletion(
     return _curves(model, x, heatmap, steps, substrate, batch_size, insert=False)
 
 
-def insertion(
-    model: nn.Module,
-    x: torch.Tensor,
-    heatmap,
-    *,
-    steps: int = 28,
-    substrate: str = "zero",
-    batch_size: int | None = None,
-) -> Curves:
+@with_options_of(deletion)
+def insertion(model: nn.Module, x: torch.Tensor, heatmap, **options) -> Curves:
     """Insertion: start from the substrate and restore the most important pixels first (higher AUC
-    = better). Same arguments as :func:`deletion`."""
-    return _curves(model, x, heatmap, steps, substrate, batch_size, insert=True)
+    = better). Same arguments and defaults as :func:`deletion`."""
+    o = forwarded_options("insertion", options, deletion)
+    return _curves(model, x, heatmap, o["steps"], o["substrate"], o["batch_size"], insert=True)

@@ -73,8 +73,24 @@ def fit_picture(image: np.ndarray, size: int, fit: str) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
 
 
+class _Normalising:
+    """What both preprocessings do: ``normalize`` a stack of the pictures the model sees
+    ((B, H, W, 3) images or (B, T, H, W, 3) clips, uint8 or float in [0, 1]) into the model's
+    channel-first float32 input, and, when called, fit each item (``picture``) first."""
+
+    _items, _axes = "images", 3  # what the items are called, and their number of axes
+
+    def normalize(self, pictures: np.ndarray) -> torch.Tensor:
+        return _normalise(pictures, self._items, self._axes + 1, self.mean, self.std)
+
+    def __call__(self, items: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        return self.normalize(
+            np.stack([self.picture(i) for i in _checked_items(items, self._items, self._axes)])
+        )
+
+
 @dataclass(frozen=True)
-class Preprocess:
+class Preprocess(_Normalising):
     """Fit, resize and normalise RGB photos (uint8, or float in [0, 1]) into the model's input.
 
     ``picture(image)`` gives the (size, size, 3) uint8 picture the model sees (for overlays):
@@ -107,16 +123,9 @@ class Preprocess:
         """The central square of ``image`` resized to (size, size, 3), whatever ``fit`` is."""
         return center_crop_resize(image, self.size)
 
-    def normalize(self, images: np.ndarray) -> torch.Tensor:
-        """(B, H, W, 3) uint8 (or float in [0, 1]) -> (B, 3, H, W) float32 normalised."""
-        return _normalise(images, "images", 4, self.mean, self.std)
-
-    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        return self.normalize(np.stack([self.picture(img) for img in _checked_items(images, "images", 3)]))
-
 
 @dataclass(frozen=True)
-class ClipPreprocess:
+class ClipPreprocess(_Normalising):
     """Frame sampling, centre crop, resize and normalisation of RGB clips (uint8, or float in [0, 1]).
 
     ``crop(clip)`` maps a (T, H, W, 3) uint8 clip to the (frames, size, size, 3) the model sees
@@ -137,13 +146,7 @@ class ClipPreprocess:
         return np.stack([center_crop_resize(np.ascontiguousarray(clip[i]), self.size) for i in idx])
 
     picture = crop  # what the model sees, as Preprocess.picture
-
-    def normalize(self, clips: np.ndarray) -> torch.Tensor:
-        """(B, T, H, W, 3) uint8 (or float in [0, 1]) -> (B, 3, T, H, W) float32 normalised."""
-        return _normalise(clips, "clips", 5, self.mean, self.std)
-
-    def __call__(self, clips: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        return self.normalize(np.stack([self.crop(c) for c in _checked_items(clips, "clips", 4)]))
+    _items, _axes = "clips", 4
 
 
 @dataclass(frozen=True)

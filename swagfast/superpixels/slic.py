@@ -21,7 +21,14 @@ from swagfast._backend import (
     kernel,
     resolve_backend,
 )
-from swagfast._validate import check_bool, check_int, check_number, check_positive
+from swagfast._validate import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive,
+    forwarded_options,
+    with_options_of,
+)
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -476,23 +483,13 @@ def slic(
     return _slic_nd(params, image, gradient, channel_axis, backend, timings)
 
 
+@with_options_of(slic)
 def supervoxels(
     clip: ArrayLike | None,
     n_segments: int = 120,
     *,
-    gradient: ArrayLike | None = None,
-    mode: str = "I",
-    w_c: float = 10.0,
-    w_g: float = 10.0,
-    max_num_iter: int = 10,
-    enforce_connectivity: bool = True,
-    connectivity: str = "raster",
-    min_size_factor: float = 0.25,
-    max_size_factor: float = 3.0,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    channel_axis: int | None = None,
-    backend: str = "auto",
-    timings: dict[str, float] | None = None,
+    **options,
 ) -> ArrayLike:
     """3-D SLIC supervoxels for video (thesis 4.3): :func:`slic` over (T, H, W) volumes.
 
@@ -504,12 +501,13 @@ def supervoxels(
     clip : (T, H, W, 3) or (B, T, H, W, 3) numpy array; (3, T, H, W) or (B, 3, T, H, W) tensor
         RGB uint8 or float in [0, 1]; None in mode ``"G"``.
     gradient : (T, H, W) or (B, T, H, W), optional
-    Other parameters (``timings`` included) as :func:`slic`. The SWAG-V defaults are
-    ``mode="I+G", w_c=20, w_g=9``.
+    Other parameters (``timings`` included) as :func:`slic`, with its defaults. The SWAG-V
+    defaults are ``mode="I+G", w_c=20, w_g=9``.
 
     Returns
     -------
     labels : int32, (T, H, W) or (B, T, H, W)
     """
-    params = SlicParams.check(3, **_options(locals()))
-    return _slic_nd(params, clip, gradient, channel_axis, backend, timings)
+    o = forwarded_options("supervoxels", options, slic, skip=("spacing",))
+    params = SlicParams.check(3, **_options({**o, "n_segments": n_segments, "spacing": spacing}))
+    return _slic_nd(params, clip, o["gradient"], o["channel_axis"], o["backend"], o["timings"])

@@ -50,6 +50,12 @@ def first_explanation_s(photo: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit-slow", type=int, default=0, help="photos for the slow methods (0: all nine)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="only these; their rows replace those of the last run's JSON",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     lite = models.load()
@@ -57,7 +63,7 @@ def main() -> None:
     names = list(photos)
     rows = []
     for method in api.METHODS:
-        if method in api.VIDEO_ONLY:
+        if method in api.VIDEO_ONLY or (args.methods and method not in args.methods):
             continue
         use = names[: args.limit_slow] if method in api.SLOW and args.limit_slow else names
         t0 = time.perf_counter()

@@ -237,7 +237,32 @@ def soak() -> str:
     )
 
 
+def check_methods() -> str:
+    d = load("check_methods")
+    rows = [
+        [
+            r["method"],
+            r["layer"] or "",
+            str(r["photos"]),
+            str(len(r["constant"])),
+            f"{r['min_range']:.3g}",
+            f"{r['s_per_photo']:.2f}",
+        ]
+        for r in d["methods"]
+    ]
+    cold = sorted(d["first_explanation_s"])
+    each = ", ".join(f"{c:.1f}" for c in cold)
+    text = table(
+        ["method", "layer", "photos", "constant heatmaps", "smallest heatmap range", "s per photo"], rows
+    )
+    return text + (
+        f"\nFirst explanation from the command line (a fresh process: import, model, one photo, "
+        f"SWAG_G): median {cold[len(cold) // 2]:.1f} s of {len(cold)} ({each}).\n"
+    )
+
+
 VIEWS = {
+    "check_methods": check_methods,
     "fuzz": fuzz,
     "soak": soak,
     "eval_images:deletion": eval_images_deletion,

@@ -26,10 +26,21 @@ from swagfast.models import ClipPreprocess, LoadedModel, Preprocess
 
 SWAG_MODES = {"swag-g": "G", "swag-i": "I", "swag-ig": "I+G"}
 LAYER_METHODS = ("jitter-cam", *CAMS)  # the methods that explain a layer (``layer=``)
-METHODS = (*SWAG_MODES, *LAYER_METHODS, "guided", "rise")
+# per-pixel attributions by their command-line name and swagfast.attribution's
+PIXEL_METHODS = {
+    "guided": "guided",
+    "vanilla": "vanilla",
+    "input-x-gradient": "input_x_gradient",
+    "deconvolution": "deconvolution",
+    "integrated-gradients": "integrated_gradients",
+    "smoothgrad": "smoothgrad",
+    "smoothgrad-sq": "smoothgrad_sq",
+    "vargrad": "vargrad",
+}
+METHODS = (*SWAG_MODES, *LAYER_METHODS, *PIXEL_METHODS, "occlusion", "rise")
 """Every method by the one name the command line, :func:`explain` and the dataset tools use."""
-IMAGE_ONLY, VIDEO_ONLY = ("rise",), ("saliency-tubes",)
-SLOW = ("score-cam", "ablation-cam", "rise")
+IMAGE_ONLY, VIDEO_ONLY = ("rise", "occlusion"), ("saliency-tubes",)
+SLOW = ("score-cam", "ablation-cam", "rise", "occlusion")
 """Methods that run a forward pass per mask: hundreds to thousands per input."""
 
 
@@ -67,6 +78,8 @@ class Method:
         """Masked forward passes a call on ``x`` makes (0 but for :data:`SLOW` methods)."""
         if self.name == "rise":
             return len(x) * self.explainer.n_masks
+        if self.name == "occlusion":
+            return len(x) * len(self.explainer.windows(*x.shape[-2:]))
         if self.name in SLOW:
             from swagfast.attribution.layers import capture
 
@@ -88,7 +101,7 @@ def make_method(
     SWAG-V on a clip model; ``layer`` (default: the bundle's) for the CAMs and Jitter-CAM;
     ``segments`` superpixels for SWAG (default 300; supervoxels 120); ``rise_masks`` for RISE."""
     from swagfast import attribution
-    from swagfast.explainers import RISE, SWAG, SWAGV, JitterCAM
+    from swagfast.explainers import RISE, SWAG, SWAGV, JitterCAM, Occlusion
 
     method = method_name(method)
     m, video = bundle.model, isinstance(bundle.preprocess, ClipPreprocess)
@@ -110,15 +123,19 @@ def make_method(
     if method == "rise":
         rise = RISE(m, rise_masks, seed=0)
         return Method(method, rise, lambda x, pics, t: rise(x, t))
+    if method == "occlusion":
+        occ = Occlusion(m)
+        return Method(method, occ, lambda x, pics, t: occ(x, t))
 
-    def guided(x, pics, t):
+    def pixels(x, pics, t):
         t0 = time.perf_counter()
-        heat, target = attribution.attribute(m, x, "guided", t)
+        heat, target = attribution.attribute(m, x, PIXEL_METHODS[method], t)
+        name = "guided backprop" if method == "guided" else method
         return Explanation(
-            heatmap=heat, target=target, method="guided backprop", timings={"total": time.perf_counter() - t0}
+            heatmap=heat, target=target, method=name, timings={"total": time.perf_counter() - t0}
         )
 
-    return Method(method, None, guided)
+    return Method(method, None, pixels)
 
 
 # -- inputs ----------------------------------------------------------------------------------

@@ -48,6 +48,35 @@ def segment_pool_reference(
 # ---- helpers shared by the tests -------------------------------------------------------------
 
 
+def cam_reference(A: np.ndarray, G: np.ndarray, kind: str, weights: np.ndarray | None = None) -> np.ndarray:
+    """The CAM of activations ``A`` and class-score gradients ``G`` ((B, K, h, w), float64),
+    written from the papers' formulas for the test suite, before any resizing:
+
+    * ``"hirescam"``: ``ReLU(sum_k G_k A_k)``; ``"elementwise"``: ``sum_k ReLU(G_k A_k)``;
+      ``"layercam"``: ``ReLU(sum_k ReLU(G_k) A_k)``;
+    * ``"eigen-cam"`` / ``"eigen-grad-cam"``: ``ReLU`` of the projection of ``A`` (``G A``), as
+      (positions, K), on its first right singular vector, signed to sum to >= 0;
+    * ``"eigen-smooth"``: the same projection of ``weights_k A_k`` (a weighted CAM's channels).
+    """
+    A, G = np.asarray(A, np.float64), np.asarray(G, np.float64)
+    if kind == "hirescam":
+        return np.maximum((G * A).sum(1), 0)
+    if kind == "elementwise":
+        return np.maximum(G * A, 0).sum(1)
+    if kind == "layercam":
+        return np.maximum((np.maximum(G, 0) * A).sum(1), 0)
+    M = {"eigen-cam": A, "eigen-grad-cam": G * A}.get(kind)
+    if M is None:
+        M = np.asarray(weights, np.float64)[:, :, None, None] * A
+    out = []
+    for m in M:
+        flat = m.reshape(m.shape[0], -1).T
+        _, _, vt = np.linalg.svd(flat, full_matrices=False)
+        p = flat @ vt[0]
+        out.append(np.maximum(p if p.sum() >= 0 else -p, 0).reshape(m.shape[1:]))
+    return np.stack(out)
+
+
 def to_backend(a: np.ndarray, backend: str):
     """numpy for host backends (also exercising the numpy path), a CUDA tensor for cuda."""
     if backend == "cuda":

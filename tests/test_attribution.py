@@ -67,3 +67,97 @@ def test_target_handling_errors():
         attribution.vanilla(tiny_linear(), torch.ones(1, 1, 2, 2), score="prob")
     with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
         attribution.vanilla(tiny_linear(), torch.ones(4))
+
+
+def _relu_net():
+    with torch.random.fork_rng():
+        torch.manual_seed(11)
+        return nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 5),
+        ).double().eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_right", "riemann_trapezoid", "riemann_middle"])
+def test_integrated_gradients_equal_captums(method):
+    from captum.attr import IntegratedGradients
+
+    net = _relu_net()
+    x = torch.randn(3, 3, 10, 10, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    base = torch.full_like(x, -0.3)
+    got, t = attribution.integrated_gradients(
+        net, x, [1, 2, 4], baseline=base, n_steps=32, method=method, internal_batch_size=7
+    )
+    ref = IntegratedGradients(net).attribute(x, base, target=[1, 2, 4], n_steps=32, method=method)
+    if method == "riemann_trapezoid":  # Captum's end weights are 1/(2n), the rule's 1/(2(n-1))
+        ref = ref * 32 / 31
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-10)
+    assert t.tolist() == [1, 2, 4]
+
+
+def test_integrated_gradients_by_the_formula_and_complete():
+    net = _relu_net()
+    x = torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    got, t = attribution.integrated_gradients(net, x, 3, n_steps=64, method="riemann_right")
+    # the formula, written out: (x - 0) times the mean gradient at k/64 x, k = 1..64
+    grads = []
+    for k in range(1, 65):
+        xi = (k / 64 * x).requires_grad_(True)
+        (g,) = torch.autograd.grad(net(xi)[:, 3].sum(), xi)
+        grads.append(g)
+    torch.testing.assert_close(got, x * torch.stack(grads).mean(0), rtol=1e-5, atol=1e-12)
+    # completeness at 64 steps (the default rule) where the score moves well along the path; where
+    # it barely moves, the ReLUs' kinks make the relative error larger (more steps close it)
+    got, _ = attribution.integrated_gradients(net, x, 0, n_steps=64)
+    with torch.no_grad():
+        gap = net(x)[:, 0] - net(torch.zeros_like(x))[:, 0]
+    total = got.sum(dim=(1, 2, 3))
+    assert ((total - gap).abs() <= 0.01 * gap.abs()).all(), (total, gap)
+
+
+def test_noise_tunnel_by_the_formula():
+    net = _relu_net()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(14), dtype=torch.float64)
+    n, sigma = 6, 0.2
+    gen = torch.Generator().manual_seed(5)
+    noise = sigma * torch.randn((n, *x.shape), generator=gen, dtype=x.dtype)
+    grads = []
+    for k in range(n):
+        xi = (x + noise[k]).requires_grad_(True)
+        (g,) = torch.autograd.grad(net(xi)[:, 1].sum(), xi)
+        grads.append(g)
+    g = torch.stack(grads)
+    refs = {
+        "smoothgrad": g.mean(0),
+        "smoothgrad_sq": g.pow(2).mean(0),
+        "vargrad": g.var(0, unbiased=False),
+    }
+    for kind, ref in refs.items():
+        got, _ = attribution.noise_tunnel(net, x, 1, kind=kind, n_samples=n, stdev=sigma, seed=5)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-12, msg=kind)
+    # around guided backprop instead of the vanilla gradient
+    got, _ = attribution.noise_tunnel(net, x, 1, attribution=attribution.guided, n_samples=2, stdev=0.0)
+    torch.testing.assert_close(got, attribution.guided(net, x, 1)[0])
+
+
+def test_deconvolution_equals_captums_and_serves_swag():
+    import warnings
+
+    from captum.attr import Deconvolution
+
+    import swagfast
+
+    net = _relu_net()
+    x = torch.randn(2, 3, 10, 10, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    got, _ = attribution.deconvolution(net, x, [0, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Captum announces its hooks
+        ref = Deconvolution(net).attribute(x, target=[0, 3])
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-12)
+    assert not torch.allclose(got, attribution.guided(net, x, [0, 3])[0])  # a different rule
+    for method in ("deconvolution", "integrated_gradients", "smoothgrad"):
+        exp = swagfast.SWAG(net.float(), "G", 8, attribution=method)(x.float(), [0, 3])
+        pix, _ = attribution.attribute(net.float(), x.float(), method, [0, 3])
+        torch.testing.assert_close(exp.pixel_map, pix)
+        assert method in exp.method
+        net.double()

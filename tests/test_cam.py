@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -361,3 +362,102 @@ def test_capture_ignores_other_threads_forward_passes():
     assert torch.equal(seen["out"], expected)  # the edit did not reach the other thread
     assert torch.equal(box.output, torch.zeros_like(model.body(x)))  # the record is this thread's
     assert torch.equal(mine, model.fc(torch.zeros(2, 6)))
+
+
+def _cam_net():
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        return nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 4),
+        ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind"),
+    [
+        ("HiResCAM", "hirescam"),
+        ("GradCAMElementWise", "elementwise"),
+        ("LayerCAM", "layercam"),
+        ("EigenCAM", "eigen-cam"),
+        ("EigenGradCAM", "eigen-grad-cam"),
+    ],
+)
+def test_the_position_wise_and_eigen_cams_match_their_formulas(cls, kind):
+    import swagfast
+    from swagfast.attribution.cam_weights import layer_activations
+    from swagfast.testing import cam_reference
+
+    net = _cam_net()
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(4))
+    A, G, _, t = layer_activations(net, net[2], x, [0, 2, 3])  # the layer before the ReLU: signed
+    ref = cam_reference(A.double().numpy(), G.double().numpy(), kind)
+    cam = getattr(swagfast, cls)(net, "2")
+    raw, got_t = cam.raw(x, [0, 2, 3])
+    assert torch.equal(got_t, t)
+    np.testing.assert_allclose(raw.double().numpy(), ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    assert ref.max() > 0  # a map that ranks something
+    exp = cam(x, [0, 2, 3])
+    assert (
+        exp.heatmap.shape == (3, 12, 12)
+        and cam.name in swagfast.CAMS[next(k for k, v in swagfast.CAMS.items() if v is type(cam))].name
+    )
+
+
+def test_eigen_smooth_and_aug_smooth_on_any_cam():
+    from swagfast.attribution.cam_weights import gradcam_weights, layer_activations
+    from swagfast.baselines import unit_range
+    from swagfast.explainers.cam import resize
+    from swagfast.testing import cam_reference
+
+    net = _cam_net()
+    x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(5))
+    A, G, _, _ = layer_activations(net, net[2], x, 1)
+    ref = cam_reference(
+        A.double().numpy(), G.double().numpy(), "eigen-smooth", gradcam_weights(A, G).double().numpy()
+    )
+    got = GradCAM(net, "2", eigen_smooth=True).raw(x, 1)[0]
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    # aug_smooth: the mean of the [0, 1]-scaled heatmaps of six inputs (flips x 0.9 / 1 / 1.1), flipped back
+    maps = []
+    for flip in (False, True):
+        for factor in (0.9, 1.0, 1.1):
+            xa = (x.flip(-1) if flip else x) * factor
+            h = unit_range(resize(GradCAM(net, "2").raw(xa, 1)[0], (12, 12)))
+            maps.append(h.flip(-1) if flip else h)
+    smooth = GradCAM(net, "2", aug_smooth=True)(x, 1)
+    torch.testing.assert_close(smooth.heatmap, torch.stack(maps).mean(0), rtol=1e-6, atol=1e-6)
+    assert "augmentation-smoothed" in smooth.method
+    with pytest.raises(TypeError, match="eigen_smooth must be a bool"):
+        GradCAM(net, "2", eigen_smooth="yes")
+
+
+def test_guided_gradcam_and_occlusion_equal_captums():
+    import warnings
+
+    from captum.attr import GuidedGradCam
+    from captum.attr import Occlusion as CaptumOcclusion
+
+    from swagfast import GuidedGradCAM, Occlusion, attribution
+
+    net = _cam_net().double()
+    x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    got = GuidedGradCAM(net, "3")(x, [1, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Captum announces its hooks
+        ref = GuidedGradCam(net, net[3]).attribute(x, target=[1, 2], interpolate_mode="bilinear")
+    torch.testing.assert_close(got.heatmap, ref.abs().amax(1), rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(got.pixel_map, attribution.attribute(net, x, "guided", [1, 2])[0])
+    for window, stride in ((4, 2), (5, 3)):
+        occ = Occlusion(net, window, stride, baseline=0.3, batch_size=5)(x, [1, 2])
+        ref = CaptumOcclusion(net).attribute(
+            x,
+            sliding_window_shapes=(3, window, window),
+            strides=(3, stride, stride),
+            baselines=0.3,
+            target=[1, 2],
+        )
+        # Captum sums in float32
+        torch.testing.assert_close(occ.heatmap, ref[:, 0].double(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="window must be at most the image side 12, got 13"):
+        Occlusion(net, 13)(x)

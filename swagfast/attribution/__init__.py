@@ -7,6 +7,7 @@ from swagfast.attribution.gradients import (
     check_input,
     check_logits,
     class_score,
+    deconvolution,
     forward,
     guided,
     input_x_gradient,
@@ -18,6 +19,7 @@ from swagfast.attribution.gradients import (
     vanilla,
 )
 from swagfast.attribution.guided import guided_graph, unknown_activations
+from swagfast.attribution.paths import integrated_gradients, noise_tunnel, path_points
 
 __all__ = [
     "METHODS",
@@ -26,11 +28,15 @@ __all__ = [
     "check_input",
     "check_logits",
     "class_score",
+    "deconvolution",
     "forward",
     "guided",
     "guided_graph",
     "input_x_gradient",
+    "integrated_gradients",
     "noise_map",
+    "noise_tunnel",
+    "path_points",
     "pixel_map",
     "random_target",
     "resolve_target",

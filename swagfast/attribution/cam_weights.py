@@ -82,3 +82,36 @@ def xgradcam_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
 def grad_amap_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """Grad-AMap (thesis eq. 6.6): ``mean_ij(g_kij A_kij)``, signed, (B, K)."""
     return (G * A).mean(dim=_spatial_dims(A))
+
+
+# -- per-position CAMs: maps of channel contributions (B, K, ...) rather than channel weights --
+
+
+def hirescam_maps(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """HiResCAM (Draelos & Carin): ``G_k * A_k`` at every position, (B, K, ...); the CAM is
+    ``ReLU(sum_k)`` of it."""
+    return G * A
+
+
+def elementwise_maps(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM element-wise (pytorch-grad-cam's): ``ReLU(G_k * A_k)`` at every position."""
+    return (G * A).clamp_min(0)
+
+
+def layercam_maps(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """LayerCAM (Jiang et al.): ``ReLU(G_k) * A_k`` at every position."""
+    return G.clamp_min(0) * A
+
+
+def first_component(M: torch.Tensor) -> torch.Tensor:
+    """The projection of each item's (K, ...) maps on their first right singular vector:
+    ``M^T v_1`` with ``M`` as (positions, K), ``v_1`` the leading right singular vector
+    (Eigen-CAM). The vector's sign, which the SVD leaves open, is chosen so that the projection
+    sums to a non-negative value (the map points at the evidence, not away from it). (B, ...)."""
+    B, K = M.shape[:2]
+    flat = M.reshape(B, K, -1).transpose(1, 2).float()  # (B, positions, K)
+    _, _, vh = torch.linalg.svd(flat, full_matrices=False)
+    proj = flat @ vh[:, 0, :].unsqueeze(-1)  # (B, positions, 1)
+    proj = proj.squeeze(-1)
+    sign = torch.where(proj.sum(dim=1, keepdim=True) < 0, -1.0, 1.0)
+    return (proj * sign).reshape(B, *M.shape[2:]).to(M.dtype)

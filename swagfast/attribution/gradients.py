@@ -17,7 +17,18 @@ from swagfast.attribution.layers import eager_module, keeps_model
 from swagfast.baselines import sobel_map
 
 Target = int | Sequence[int] | torch.Tensor | None
-METHODS = ("guided", "vanilla", "input_x_gradient", "noise", "sobel")
+METHODS = (
+    "guided",
+    "vanilla",
+    "input_x_gradient",
+    "deconvolution",
+    "integrated_gradients",
+    "smoothgrad",
+    "smoothgrad_sq",
+    "vargrad",
+    "noise",
+    "sobel",
+)
 
 
 def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -180,17 +191,20 @@ def check_input(x: torch.Tensor) -> None:
 
 
 @keeps_model
-def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided: bool):
+def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided):
+    """The gradient of the class score to ``x``; ``guided``: False, True (guided backprop) or
+    "deconvolution" (the rule of the ReLU-like nodes, see :func:`guided_graph`)."""
     check_input(x)
     check_score(score)
     if guided:
         model = eager_module(model)
     xg = x.detach().requires_grad_(True)
+    rule = "deconvolution" if guided == "deconvolution" else "guided"
     with torch.enable_grad():
         logits = forward(model, xg)
         t, checks = _resolve_target(logits, target)
         out = class_score(logits, checks.safe_target(), score).sum()
-        with guided_graph(out, model) if guided else contextlib.nullcontext():
+        with guided_graph(out, model, rule) if guided else contextlib.nullcontext():
             (grad,) = torch.autograd.grad(out, xg)
     checks.raise_if_failed()  # read once the backward is queued
     return grad, t
@@ -238,6 +252,14 @@ def input_x_gradient(
     return grad * x.detach(), t
 
 
+def deconvolution(
+    model: nn.Module, x: torch.Tensor, target: Target = None, *, score: str = "logit"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deconvolution (Zeiler & Fergus): as :func:`vanilla`, with every ReLU-like unit passing the
+    positive part of its incoming gradient whatever its forward input was (Captum's rule)."""
+    return _input_gradient(model, x, target, score, guided="deconvolution")
+
+
 def pixel_map(grad: torch.Tensor) -> torch.Tensor:
     """``M = max_c |g_c|`` over the channel axis 1: (B, C, ...) -> (B, ...) (METHODS.md §1)."""
     return grad.abs().amax(dim=1)
@@ -262,7 +284,10 @@ def attribute(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel map ``M`` (B, ...) for ``method`` and the explained targets (B,).
 
-    ``method``: "guided", "vanilla", "input_x_gradient" (``max_c |g|`` of that gradient), or the
+    ``method``: "guided", "vanilla", "input_x_gradient", "deconvolution",
+    "integrated_gradients" (zero baseline, 50 Gauss-Legendre steps), "smoothgrad",
+    "smoothgrad_sq", "vargrad" (the noise tunnel around the vanilla gradient, 25 samples, noise
+    0.15 of the input's range, seeded by ``seed``): ``max_c |a|`` of that attribution; or the
     sanity baselines "noise" (uniform, seeded) and "sobel" (edges of ``image``, or of ``x``).
     The baselines still run the model once to resolve ``target``.
     """
@@ -274,6 +299,17 @@ def attribute(
         if method == "noise":
             return noise_map(x, seed), t
         return sobel_map(image if image is not None else x).to(x.dtype), t
-    fn = {"guided": guided, "vanilla": vanilla, "input_x_gradient": input_x_gradient}[method]
-    grad, t = fn(model, x, target, score=score)
+    if method == "integrated_gradients":
+        from swagfast.attribution.paths import integrated_gradients
+
+        grad, t = integrated_gradients(model, x, target, score=score)
+    elif method in ("smoothgrad", "smoothgrad_sq", "vargrad"):
+        from swagfast.attribution.paths import noise_tunnel
+
+        grad, t = noise_tunnel(model, x, target, kind=method, score=score, seed=seed)
+    else:
+        fn = {"guided": guided, "vanilla": vanilla, "input_x_gradient": input_x_gradient}.get(
+            method, deconvolution
+        )
+        grad, t = fn(model, x, target, score=score)
     return pixel_map(grad), t

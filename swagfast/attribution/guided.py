@@ -61,6 +61,13 @@ def _positive(grad_inputs, grad_outputs):
     return (g.clamp_min_(0),)
 
 
+def _deconvolution(grad_inputs, grad_outputs):
+    """Deconvolution's rule for a ReLU-like node: the incoming gradient's positive part, whatever
+    the forward input was (Zeiler & Fergus; Captum's ``Deconvolution``)."""
+    (incoming,) = grad_outputs
+    return None if incoming is None else (incoming.clamp_min(0),)
+
+
 def _leaky_as_relu(mask: torch.Tensor):
     def hook(grad_inputs, grad_outputs):
         return (grad_outputs[0].clamp_min(0) * mask,)
@@ -80,7 +87,7 @@ def _graph(root) -> Iterator:
                 todo.append(nxt)
 
 
-def _hook_graph(root, handles: list, unknown: set) -> None:
+def _hook_graph(root, handles: list, unknown: set, rule: str) -> None:
     for node in _graph(root):
         name = node.name()
         if name in _MASKING_NODES:
@@ -88,7 +95,9 @@ def _hook_graph(root, handles: list, unknown: set) -> None:
             if lo != 0:
                 unknown.add(f"hardtanh(min_val={lo})")
                 continue
-            handles.append(node.register_hook(_positive))
+            handles.append(node.register_hook(_positive if rule == "guided" else _deconvolution))
+        elif name in _LEAKY_NODES and rule == "deconvolution":
+            handles.append(node.register_hook(_deconvolution))
         elif name in _LEAKY_NODES:
             mask = getattr(node, _LEAKY_NODES[name]) > 0
             handles.append(node.register_hook(_leaky_as_relu(mask)))
@@ -103,10 +112,12 @@ def _hook_graph(root, handles: list, unknown: set) -> None:
 
 
 @contextlib.contextmanager
-def guided_graph(score: torch.Tensor, model: nn.Module | None = None) -> Iterator[None]:
+def guided_graph(score: torch.Tensor, model: nn.Module | None = None, rule: str = "guided") -> Iterator[None]:
     """Context in which back-propagating ``score`` is guided: every ReLU-like node of the graph
     behind it passes only positive gradient. The hooks are removed on leaving, also when the body
     raises; the graph is not changed otherwise (back-propagate it once, inside the context).
+    ``rule="deconvolution"``: each passes the positive part of its incoming gradient whatever its
+    forward input was (deconvolution) instead.
 
     Warns (UserWarning) naming any activation that is not ReLU-like, found among ``model``'s
     modules or in the graph. ValueError for a graph with a ``torch.compile``'d part.
@@ -115,7 +126,7 @@ def guided_graph(score: torch.Tensor, model: nn.Module | None = None) -> Iterato
     unknown: set[str] = set()
     try:
         if score.grad_fn is not None:
-            _hook_graph(score.grad_fn, handles, unknown)
+            _hook_graph(score.grad_fn, handles, unknown, rule)
         yield
     finally:
         for h in handles:
@@ -123,8 +134,8 @@ def guided_graph(score: torch.Tensor, model: nn.Module | None = None) -> Iterato
     seen = sorted(set(unknown_activations(model) if model is not None else ()) | unknown)
     if seen:
         warnings.warn(
-            "guided backprop: these activations are not ReLU-like and keep their ordinary gradient: "
-            + ", ".join(seen),
+            f"{'guided backprop' if rule == 'guided' else rule}: these activations are not ReLU-like and "
+            "keep their ordinary gradient: " + ", ".join(seen),
             UserWarning,
             stacklevel=3,
         )

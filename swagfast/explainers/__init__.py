@@ -4,15 +4,22 @@ from swagfast.explainers.cam import (
     CAMS,
     AblationCAM,
     BaseCAM,
+    EigenCAM,
+    EigenGradCAM,
     GradAMapCAM,
     GradCAM,
+    GradCAMElementWise,
     GradCAMPlusPlus,
+    GuidedGradCAM,
+    HiResCAM,
+    LayerCAM,
     SaliencyTubes,
     ScoreCAM,
     XGradCAM,
 )
 from swagfast.explainers.explanation import Explanation
 from swagfast.explainers.jitter import JitterCAM
+from swagfast.explainers.occlusion import Occlusion
 from swagfast.explainers.peers import LIME, XRAI
 from swagfast.explainers.rise import RISE
 from swagfast.explainers.swag import (
@@ -34,11 +41,18 @@ __all__ = [
     "SWAGV",
     "AblationCAM",
     "BaseCAM",
+    "EigenCAM",
+    "EigenGradCAM",
     "Explanation",
     "GradAMapCAM",
     "GradCAM",
+    "GradCAMElementWise",
     "GradCAMPlusPlus",
+    "GuidedGradCAM",
+    "HiResCAM",
     "JitterCAM",
+    "LayerCAM",
+    "Occlusion",
     "RISE",
     "SaliencyTubes",
     "ScoreCAM",

@@ -30,12 +30,16 @@ from torch import nn
 
 from swagfast import attribution as attr
 from swagfast._backend import resolve_batch_size
-from swagfast._validate import check_batch_size, check_model, check_score
+from swagfast._validate import check_batch_size, check_bool, check_model, check_score
 from swagfast.attribution.cam_weights import (
+    elementwise_maps,
+    first_component,
     grad_amap_weights,
     gradcam_weights,
     gradcampp_weights,
+    hirescam_maps,
     layer_activations,
+    layercam_maps,
     xgradcam_weights,
 )
 from swagfast.attribution.layers import capture, keeps_model
@@ -73,16 +77,21 @@ class BaseCAM(PeerSpellings):
         score: str | None = None,
         batch_size: int | None = None,
         target_layers: list | None = None,
+        eigen_smooth: bool = False,
+        aug_smooth: bool = False,
     ) -> None:
         check_model(model)
         score = self.default_score if score is None else score
         check_score(score)
         check_batch_size(batch_size)
+        check_bool(eigen_smooth, "eigen_smooth")
+        check_bool(aug_smooth, "aug_smooth")
         self.model = model
         self.layers = layer_list(layer, target_layers, model)
         self.layer = self.layers[0]
         self.score = score
         self._batch_size = batch_size
+        self.eigen_smooth, self.aug_smooth = eigen_smooth, aug_smooth
 
     progress = None
     """Called as ``progress(done, total)`` with the extra forward passes (masked inputs) done so
@@ -120,6 +129,8 @@ class BaseCAM(PeerSpellings):
         )
 
     formula = None  # the gradient CAMs' weights from (A, G): a function of swagfast.attribution.cam_weights
+    maps = None  # or, for the per-position CAMs, the channel contributions (B, K, ...) from (A, G)
+    projected = False  # the CAM is the first principal component of the contributions (Eigen-CAM)
 
     def weights(self, A, G, x, t, logits) -> torch.Tensor:
         """(B, K) channel weights; the gradient CAMs apply their ``formula``, the others override."""
@@ -132,13 +143,24 @@ class BaseCAM(PeerSpellings):
         """The CAM of ``layer`` (default: the first layer) at its resolution (not normalised)
         and the explained classes."""
         A, G, logits, t = self.activations(x, target, layer)
-        w = self.weights(A, G, x, t, logits)
-        cam = torch.einsum("bk,bk...->b...", w, A).clamp_min(0)
-        return cam, t
+        if self.maps is not None:
+            M = self.maps(A, G)
+        else:
+            w = self.weights(A, G, x, t, logits)
+            if not (self.eigen_smooth or self.projected):
+                return torch.einsum("bk,bk...->b...", w, A).clamp_min(0), t
+            M = w.view(*w.shape, *([1] * (A.ndim - 2))) * A
+        cam = first_component(M) if (self.eigen_smooth or self.projected) else M.sum(dim=1)
+        return cam.clamp_min(0), t
 
     @peer_arguments
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
         t0 = time.perf_counter()
+        if self.aug_smooth:
+            return self._augmented(x, target, t0)
+        return self._explain(x, target, t0)
+
+    def _explain(self, x: torch.Tensor, target, t0: float) -> Explanation:
         if len(self.layers) > 1:
             return self._averaged(x, target, t0)
         cam, t = self.raw(x, target)
@@ -158,6 +180,30 @@ class BaseCAM(PeerSpellings):
             heatmap=heat,
             target=t,
             method=f"{self.name} ({len(self.layers)} layers averaged)",
+            timings={"total": time.perf_counter() - t0},
+        ).warn_if_constant(self.zero_cause())
+
+    # pytorch-grad-cam's test-time augmentation: horizontal flip x intensity 0.9, 1, 1.1
+    AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
+
+    def _augmented(self, x: torch.Tensor, target, t0: float) -> Explanation:
+        """``aug_smooth``: the mean over :data:`AUGMENTATIONS` of the heatmap of each augmented
+        input (its layers averaged as usual), scaled to [0, 1] per item and flipped back. The
+        class is resolved once, on the input as it is."""
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # one augmented map may be blank; the mean is checked
+            plain = self._explain(x, target, t0)
+            maps, t = [unit_range(plain.heatmap)], plain.target
+            for flip, factor in self.AUGMENTATIONS:
+                if (flip, factor) != (False, 1.0):
+                    heat = unit_range(self._explain((x.flip(-1) if flip else x) * factor, t, t0).heatmap)
+                    maps.append(heat.flip(-1) if flip else heat)
+        return Explanation(
+            heatmap=torch.stack(maps).mean(0),
+            target=t,
+            method=f"{self.name} (augmentation-smoothed)",
             timings={"total": time.perf_counter() - t0},
         ).warn_if_constant(self.zero_cause())
 
@@ -184,6 +230,67 @@ class GradAMapCAM(BaseCAM):
     """Grad-AMap-CAM, thesis eq. 6.6: weights = mean_ij(dy_c/dA_kij * A_kij) (signed)."""
 
     name, formula = "Grad-AMap-CAM", staticmethod(grad_amap_weights)
+
+
+class HiResCAM(BaseCAM):
+    """HiResCAM (Draelos & Carin): ``ReLU(sum_k G_k * A_k)``, the gradient and the activation
+    multiplied position by position instead of the gradient averaged first (the map shows what
+    the score used, exactly, for a model whose head is a linear layer after global pooling)."""
+
+    name, maps = "HiResCAM", staticmethod(hirescam_maps)
+
+
+class GradCAMElementWise(BaseCAM):
+    """Grad-CAM element-wise (pytorch-grad-cam's variant): ``sum_k ReLU(G_k * A_k)``."""
+
+    name, maps = "Grad-CAM element-wise", staticmethod(elementwise_maps)
+
+
+class LayerCAM(BaseCAM):
+    """LayerCAM (Jiang et al.): ``ReLU(sum_k ReLU(G_k) * A_k)``, position by position: fine
+    maps from earlier layers as well as the last."""
+
+    name, maps = "LayerCAM", staticmethod(layercam_maps)
+
+
+class EigenCAM(BaseCAM):
+    """Eigen-CAM (Muhammad & Yeasin): the projection of the activations on their first right
+    singular vector, with no gradient and no class (the same map whatever ``target``); the
+    SVD's sign chosen so that the map sums to a non-negative value. Follows the paper: the
+    activations are not centred first (pytorch-grad-cam centres them)."""
+
+    name, needs_grad, projected = "Eigen-CAM", False, True
+
+    def weights(self, A, G, x, t, logits):
+        return torch.ones(A.shape[:2], device=A.device, dtype=A.dtype)
+
+
+class EigenGradCAM(BaseCAM):
+    """Eigen-Grad-CAM: the first principal component (as :class:`EigenCAM`) of ``G_k * A_k``,
+    so that it depends on the class."""
+
+    name, maps, projected = "Eigen-Grad-CAM", staticmethod(hirescam_maps), True
+
+
+class GuidedGradCAM(GradCAM):
+    """Guided Grad-CAM (Selvaraju et al.): guided backprop multiplied by the Grad-CAM upsampled
+    to the input; the heatmap is ``Grad-CAM * max_c |guided_c|`` (the CAM is >= 0) and
+    ``pixel_map`` the guided ``max_c |g_c|`` alone. One more backward pass than Grad-CAM."""
+
+    name = "Guided Grad-CAM"
+
+    def _explain(self, x: torch.Tensor, target, t0: float) -> Explanation:
+        cam = super()._explain(x, target, t0)
+        grad, _ = attr.guided(self.model, x, cam.target, score=self.score)
+        pix = attr.pixel_map(grad)
+        return Explanation(
+            heatmap=cam.heatmap * pix,
+            target=cam.target,
+            method=self.name,
+            pixel_map=pix,
+            raw=cam.raw,
+            timings={"total": time.perf_counter() - t0},
+        ).warn_if_constant(self.zero_cause())
 
 
 class SaliencyTubes(GradCAM):
@@ -258,10 +365,16 @@ class AblationCAM(BaseCAM):
 CAMS = {
     "grad-cam": GradCAM,
     "grad-cam++": GradCAMPlusPlus,
+    "hirescam": HiResCAM,
+    "grad-cam-elementwise": GradCAMElementWise,
+    "layercam": LayerCAM,
+    "eigen-cam": EigenCAM,
+    "eigen-grad-cam": EigenGradCAM,
     "xgrad-cam": XGradCAM,
     "grad-amap-cam": GradAMapCAM,
     "score-cam": ScoreCAM,
     "ablation-cam": AblationCAM,
+    "guided-grad-cam": GuidedGradCAM,
     "saliency-tubes": SaliencyTubes,
 }
 # the names before this release, accepted with a DeprecationWarning for one release

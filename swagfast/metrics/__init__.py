@@ -13,6 +13,13 @@ from swagfast.metrics.localisation import (
     weak_localisation,
 )
 from swagfast.metrics.removal import RemovalCurve, filter_removal_auc, remove_top_pixels, roar
+from swagfast.metrics.sanity import (
+    Randomisation,
+    infidelity,
+    max_sensitivity,
+    randomisation_test,
+    rank_correlation,
+)
 
 __all__ = [
     "FAMILIES",
@@ -21,17 +28,22 @@ __all__ = [
     "Localisation",
     "RemovalCurve",
     "PointingGame",
+    "Randomisation",
     "auc",
     "box_iou",
     "crop_box",
     "deletion",
     "evaluate_folder",
     "faithfulness",
+    "infidelity",
     "filter_removal_auc",
     "insertion",
     "mask_box",
+    "max_sensitivity",
     "model_contrast_score",
     "pointing_game",
+    "randomisation_test",
+    "rank_correlation",
     "remove_top_pixels",
     "roar",
     "summarise",

@@ -120,3 +120,50 @@ def test_max_sensitivity_equals_captums():
 
     ref = sensitivity_max(captum_explain, X, perturb_func=perturb, n_perturb_samples=5, target=2)
     torch.testing.assert_close(got, ref.double(), rtol=1e-6, atol=1e-12)
+
+
+def test_linear_imputation_solves_the_neighbour_equations():
+    from swagfast.metrics import linear_imputation
+
+    rng = np.random.default_rng(0)
+    img = rng.random((2, 7, 6))
+    removed = rng.random((7, 6)) < 0.4
+    got = linear_imputation(img, removed)
+    np.testing.assert_array_equal(got[:, ~removed], img[:, ~removed])  # known pixels kept
+    # every imputed pixel is the weighted mean of its neighbours inside the image (edges 1/6,
+    # corners 1/12), written out here pixel by pixel
+    for y, x in zip(*np.nonzero(removed), strict=True):
+        total, weight = np.zeros(2), 0.0
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if (dy, dx) != (0, 0) and 0 <= y + dy < 7 and 0 <= x + dx < 6:
+                    w = 1 / 12 if dy and dx else 1 / 6
+                    total += w * got[:, y + dy, x + dx]
+                    weight += w
+        np.testing.assert_allclose(got[:, y, x], total / weight, rtol=1e-10)
+    flat = np.full((1, 5, 5), 0.25)
+    np.testing.assert_allclose(linear_imputation(flat, rng.random((5, 5)) < 0.5), flat)
+
+
+def test_road_morf_and_lerf_on_a_model_that_looks_at_one_patch():
+    from swagfast.metrics import road
+
+    class Patch(nn.Module):  # class 1 when the top-left patch is bright
+        def forward(self, x):
+            s = x[:, :, :4, :4].mean(dim=(1, 2, 3))
+            return torch.stack([torch.zeros_like(s), 20 * (s - 0.5)], 1)
+
+    x = torch.zeros(2, 3, 12, 12)
+    x[:, :, :4, :4] = 1.0
+    heat = torch.zeros(2, 12, 12)
+    heat[:, :4, :4] = 1.0  # the right explanation
+    morf = road(Patch(), x, heat, order="morf", percent=(5, 12), noise=0.0)
+    lerf = road(Patch(), x, heat, order="lerf", percent=(5, 12, 50), noise=0.0)
+    assert morf.accuracy.tolist() == [1.0, 0.0]  # 5% (7 px) of the 16 leaves the class; all 16 kill it
+    assert (lerf.accuracy == 1).all() and (lerf.probs > 0.99).all()  # the background does not matter
+    again = road(Patch(), x, heat, order="morf", percent=(5, 12), noise=0.1, seed=1)
+    np.testing.assert_array_equal(
+        again.probs, road(Patch(), x, heat, order="morf", percent=(5, 12), noise=0.1, seed=1).probs
+    )
+    with pytest.raises(ValueError, match="percent must be shares strictly between 0 and 100"):
+        road(Patch(), x, heat, percent=(0, 50))

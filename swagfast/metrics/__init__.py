@@ -13,6 +13,7 @@ from swagfast.metrics.localisation import (
     weak_localisation,
 )
 from swagfast.metrics.removal import RemovalCurve, filter_removal_auc, remove_top_pixels, roar
+from swagfast.metrics.road import RoadCurve, linear_imputation, road
 from swagfast.metrics.sanity import (
     Randomisation,
     infidelity,
@@ -27,6 +28,7 @@ __all__ = [
     "Faithfulness",
     "Localisation",
     "RemovalCurve",
+    "RoadCurve",
     "PointingGame",
     "Randomisation",
     "auc",
@@ -38,6 +40,7 @@ __all__ = [
     "infidelity",
     "filter_removal_auc",
     "insertion",
+    "linear_imputation",
     "mask_box",
     "max_sensitivity",
     "model_contrast_score",
@@ -45,6 +48,7 @@ __all__ = [
     "randomisation_test",
     "rank_correlation",
     "remove_top_pixels",
+    "road",
     "roar",
     "summarise",
     "unit_heatmap",

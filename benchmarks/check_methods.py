@@ -50,6 +50,7 @@ def first_explanation_s(photo: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit-slow", type=int, default=0, help="photos for the slow methods (0: all nine)")
+    parser.add_argument("--photos", type=int, default=9, help="photos for every method (default: all nine)")
     parser.add_argument(
         "--methods",
         nargs="+",
@@ -60,7 +61,7 @@ def main() -> None:
     torch.manual_seed(0)
     lite = models.load()
     photos = data.sample_images()
-    names = list(photos)
+    names = list(photos)[: args.photos]
     rows = []
     for method in api.METHODS:
         if method in api.VIDEO_ONLY or (args.methods and method not in args.methods):

@@ -261,7 +261,15 @@ def check_methods() -> str:
     )
 
 
+def eval_sanity() -> str:
+    rows = load("eval_sanity")["rows"]
+    layers = rows[0]["layers"]
+    body = [[f"{i + 1}. {layer}"] + [f"{r['mean'][i]:.3f}" for r in rows] for i, layer in enumerate(layers)]
+    return table(["randomised up to (cascading)", *(r["method"] for r in rows)], body)
+
+
 VIEWS = {
+    "eval_sanity": eval_sanity,
     "check_methods": check_methods,
     "fuzz": fuzz,
     "soak": soak,

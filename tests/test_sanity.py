@@ -56,7 +56,7 @@ def test_randomisation_test_by_hand_and_the_model_left_alone(mode):
         if mode == "independent":
             work = copy.deepcopy(model)
         with torch.no_grad():
-            for p in dict(work.named_modules())[name].parameters(recurse=False):
+            for p in dict(work.named_modules())[name].parameters():
                 std = float(p.std()) if p.numel() > 1 else 1.0
                 p.copy_(float(p.mean()) + std * torch.randn(p.shape, generator=gen).double())
         np.testing.assert_allclose(res.correlation[i], rank_correlation(original, gradient(work, X, t)))

@@ -62,10 +62,10 @@ def _learnable(model: nn.Module) -> list[str]:
 
 
 def _randomise(module: nn.Module, gen: torch.Generator) -> None:
-    """Each parameter of ``module`` redrawn from a normal with its own mean and standard deviation
-    (1 when it has one value or none)."""
+    """Each parameter of ``module`` and its submodules redrawn from a normal with its own mean and
+    standard deviation (1 when it has one value or none)."""
     with torch.no_grad():
-        for p in module.parameters(recurse=False):
+        for p in module.parameters():
             std = float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 1.0
             noise = torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.device, p.dtype)
             p.copy_(float(p.mean()) + std * noise)
@@ -88,8 +88,9 @@ def randomisation_test(
     keeps the earlier randomisations), in ``"independent"`` mode one layer at a time. A method
     whose map survives randomisation (correlation near 1) does not explain the model.
 
-    ``explain(model, x, target)`` returns (B, ...) heatmaps; ``layers`` are dotted module names
-    (default: every module with parameters of its own, output first); ``target`` defaults to
+    ``explain(model, x, target)`` returns (B, ...) heatmaps; ``layers`` are dotted module names,
+    each randomised with its submodules (default: every module with parameters of its own,
+    output first; a whole block can be one step); ``target`` defaults to
     the trained model's top-1 classes, kept for every copy. The model itself is not changed.
     """
     check_model(model)

@@ -181,9 +181,12 @@ def _items(inputs) -> list:
     return [inputs]
 
 
-def _one_input(item, bundle: LoadedModel, k: int):
-    """(name, picture or None, model input or None) of one item; a float tensor is the model's
-    input as it is (its picture is recovered by undoing the normalisation)."""
+def read_input(item, bundle: LoadedModel, k: int = 0):
+    """``(name, picture, model input)`` of one input for ``bundle``'s model: a file is read (an
+    image, or a video for a clip model) and a picture fitted by the model's preprocessing, so
+    ``picture`` is what the model sees and ``model input`` None; a float tensor is the model's
+    input as it is (then ``picture`` is None). ``name`` is the file's stem or ``input-k``.
+    ValueError naming the input when it cannot be read or has the wrong shape."""
     from swagfast.data import VIDEO_SUFFIXES, read_clip
 
     pre, video = bundle.preprocess, isinstance(bundle.preprocess, ClipPreprocess)
@@ -246,7 +249,7 @@ def prepare(inputs, bundle: LoadedModel, device=None) -> tuple[torch.Tensor, np.
     std = torch.tensor(pre.std).view(mean.shape)
     names, xs, pics = [], [], []
     for k, item in enumerate(_split(inputs, bundle)):
-        name, pic, x = _one_input(item, bundle, k)
+        name, pic, x = read_input(item, bundle, k)
         if x is None:
             x = pre.normalize(pic[None])[0]
         else:
@@ -437,4 +440,15 @@ def _concat(parts: list[Explanation]) -> Explanation:
     return out
 
 
-__all__ = ["LAYER_METHODS", "METHODS", "SLOW", "Method", "class_index", "explain", "make_method", "prepare"]
+__all__ = [
+    "LAYER_METHODS",
+    "METHODS",
+    "SLOW",
+    "Method",
+    "class_index",
+    "explain",
+    "make_method",
+    "prepare",
+    "read_image",
+    "read_input",
+]

@@ -247,7 +247,7 @@ class _Run:
         names, pictures = [], []
         for f in chunk:
             try:
-                _, picture, _ = api._one_input(f, bundle, 0)
+                _, picture, _ = api.read_input(f, bundle, 0)
             except (OSError, ValueError) as err:
                 print(f"swagfast explain: skipped {f}: {err}", file=sys.stderr)
                 self.skipped.append(f"{f}: {err}")

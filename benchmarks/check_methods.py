@@ -89,14 +89,22 @@ def main() -> None:
             f"{method:>15}: {len(rows[-1]['constant'])} of {len(use)} constant, {seconds:.2f} s a photo",
             flush=True,
         )
-    cold = [first_explanation_s(photos["chelsea"]) for _ in range(3)]
-    print(f"first explanation from the command line (fresh process): {np.median(cold):.1f} s (median of 3)")
+    out = RESULTS / "check_methods.json"
+    result = {"machine": machine(), "args": vars(args), "methods": rows}
+    if args.methods:  # a partial run: its rows merged into the last run's, in METHODS' order
+        last = json.loads(out.read_text())
+        mine = {r["method"]: r for r in rows}
+        both = {**{r["method"]: r for r in last["methods"]}, **mine}
+        result["methods"] = [both[m] for m in api.METHODS if m in both]
+        result["first_explanation_s"] = last["first_explanation_s"]
+        result["runs"] = [*last.get("runs", [{"machine": last["machine"], "args": last["args"]}])]
+        result["runs"].append({"machine": result["machine"], "args": vars(args)})
+    else:
+        result["first_explanation_s"] = [first_explanation_s(photos["chelsea"]) for _ in range(3)]
+    cold = np.median(result["first_explanation_s"])
+    print(f"first explanation from the command line (fresh process): {cold:.1f} s (median of 3)")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "check_methods.json").write_text(
-        json.dumps(
-            {"machine": machine(), "args": vars(args), "methods": rows, "first_explanation_s": cold}, indent=2
-        )
-    )
+    out.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -257,13 +257,14 @@ def prepare(inputs, bundle: LoadedModel, device=None) -> tuple[torch.Tensor, np.
             unit = (x.cpu().float() * std + mean).clamp(0, 1)
             pic = (unit.movedim(0, -1).numpy() * 255).round().astype(np.uint8)
         names.append(name)
-        xs.append(x.float().cpu())
+        xs.append(x)
         pics.append(pic)
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
         raise ValueError(f"inputs given as model tensors must all have one shape, got {sorted(shapes)}")
     device = torch.device(device) if device is not None else _model_device(bundle.model)
-    return torch.stack(xs).to(device), np.stack(pics), tuple(_unique(names))
+    x = torch.stack([x.to(device, torch.float32) for x in xs])  # a device tensor stays where it is
+    return x, np.stack(pics), tuple(_unique(names))
 
 
 def _unique(names: list[str]) -> list[str]:

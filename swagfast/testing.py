@@ -77,6 +77,23 @@ def cam_reference(A: np.ndarray, G: np.ndarray, kind: str, weights: np.ndarray |
     return np.stack(out)
 
 
+def two_conv_net(
+    seed: int, width: int = 6, classes: int = 4, pool: int = 1, dtype: torch.dtype = torch.float32
+) -> torch.nn.Module:
+    """A small eval-mode ReLU CNN for the tests: conv(3 -> 6) ReLU, conv(6 -> width) ReLU (modules
+    "0" to "3"), adaptive average pool to ``pool`` x ``pool``, a linear classifier; its weights
+    from ``seed`` without moving the process's random streams."""
+    from torch import nn
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, width, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(width * pool * pool, classes),
+        )  # fmt: skip
+    return net.to(dtype).eval()
+
+
 def to_backend(a: np.ndarray, backend: str):
     """numpy for host backends (also exercising the numpy path), a CUDA tensor for cuda."""
     if backend == "cuda":

@@ -70,12 +70,9 @@ def test_target_handling_errors():
 
 
 def _relu_net():
-    with torch.random.fork_rng():
-        torch.manual_seed(11)
-        return nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 5),
-        ).double().eval()  # fmt: skip
+    from swagfast.testing import two_conv_net
+
+    return two_conv_net(11, classes=5, pool=2, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("method", ["gausslegendre", "riemann_right", "riemann_trapezoid", "riemann_middle"])

@@ -365,12 +365,9 @@ def test_capture_ignores_other_threads_forward_passes():
 
 
 def _cam_net():
-    with torch.random.fork_rng():
-        torch.manual_seed(3)
-        return nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 4),
-        ).eval()  # fmt: skip
+    from swagfast.testing import two_conv_net
+
+    return two_conv_net(3, width=5)
 
 
 @pytest.mark.parametrize(
@@ -449,7 +446,7 @@ def test_guided_gradcam_and_occlusion_equal_captums():
     torch.testing.assert_close(got.heatmap, ref.abs().amax(1), rtol=1e-5, atol=1e-12)
     torch.testing.assert_close(got.pixel_map, attribution.attribute(net, x, "guided", [1, 2])[0])
     for window, stride in ((4, 2), (5, 3)):
-        occ = Occlusion(net, window, stride, baseline=0.3, batch_size=5)(x, [1, 2])
+        occ = Occlusion(net, window=window, stride=stride, baseline=0.3, batch_size=5)(x, [1, 2])
         ref = CaptumOcclusion(net).attribute(
             x,
             sliding_window_shapes=(3, window, window),
@@ -460,4 +457,4 @@ def test_guided_gradcam_and_occlusion_equal_captums():
         # Captum sums in float32
         torch.testing.assert_close(occ.heatmap, ref[:, 0].double(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="window must be at most the image side 12, got 13"):
-        Occlusion(net, 13)(x)
+        Occlusion(net, window=13)(x)

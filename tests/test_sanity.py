@@ -13,15 +13,11 @@ from torch import nn
 
 from swagfast import GradCAM, attribution
 from swagfast.metrics import infidelity, max_sensitivity, randomisation_test, rank_correlation
+from swagfast.testing import two_conv_net
 
 
 def net():
-    with torch.random.fork_rng():
-        torch.manual_seed(21)
-        return nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4),
-        ).double().eval()  # fmt: skip
+    return two_conv_net(21, dtype=torch.float64)
 
 
 X = torch.randn(3, 3, 10, 10, generator=torch.Generator().manual_seed(22), dtype=torch.float64)

@@ -4,6 +4,7 @@ from swagfast._validate import SCORES
 from swagfast.attribution.gradients import (
     METHODS,
     attribute,
+    check_images,
     check_input,
     check_logits,
     class_score,
@@ -25,6 +26,7 @@ __all__ = [
     "METHODS",
     "SCORES",
     "attribute",
+    "check_images",
     "check_input",
     "check_logits",
     "class_score",

@@ -190,6 +190,13 @@ def check_input(x: torch.Tensor) -> None:
         raise ValueError(f"x must have shape (B, C, H, W) or (B, C, T, H, W), got {tuple(x.shape)}")
 
 
+def check_images(x: torch.Tensor, method: str) -> None:
+    """:func:`check_input` for a method that explains images only (B, C, H, W)."""
+    check_input(x)
+    if x.ndim != 4:
+        raise ValueError(f"{method} explains images (B, C, H, W), got {tuple(x.shape)}")
+
+
 @keeps_model
 def _input_gradient(model: nn.Module, x: torch.Tensor, target: Target, score: str, guided):
     """The gradient of the class score to ``x``; ``guided``: False, True (guided backprop) or

@@ -4,6 +4,8 @@ replaced by a baseline, averaged over the windows that cover each pixel."""
 from __future__ import annotations
 
 import time
+from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -16,6 +18,7 @@ from swagfast.explainers._compat import PeerSpellings, peer_arguments
 from swagfast.explainers.explanation import Explanation
 
 
+@dataclass(eq=False)
 class Occlusion(PeerSpellings):
     """Occlusion with square windows slid over the image, every channel occluded together.
 
@@ -36,26 +39,24 @@ class Occlusion(PeerSpellings):
     batch_size : int, optional (default 64 on a GPU, 8 on the CPU)
     """
 
-    name = "Occlusion"
-    progress = None
+    model: nn.Module
+    _: KW_ONLY
+    window: int = 16
+    stride: int = 8
+    baseline: float = 0.0
+    score: str = "logit"
+    batch_size: int | None = None
+    name: ClassVar[str] = "Occlusion"
+    progress: ClassVar = None
     """Called as ``progress(done, total)`` with the occluded passes done so far and in all."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        window: int = 16,
-        stride: int = 8,
-        *,
-        baseline: float = 0.0,
-        score: str = "logit",
-        batch_size: int | None = None,
-    ) -> None:
-        check_model(model)
-        self.window, self.stride = check_int(window, "window"), check_int(stride, "stride")
-        self.baseline = check_number(baseline, "baseline")
-        check_score(score)
-        check_batch_size(batch_size)
-        self.model, self.score, self.batch_size = model, score, batch_size
+    def __post_init__(self) -> None:
+        check_model(self.model)
+        check_int(self.window, "window")
+        check_int(self.stride, "stride")
+        check_number(self.baseline, "baseline")
+        check_score(self.score)
+        check_batch_size(self.batch_size)
 
     def windows(self, H: int, W: int) -> list[tuple[int, int]]:
         """The top-left corners of the windows on an H x W image."""
@@ -72,12 +73,10 @@ class Occlusion(PeerSpellings):
     @peer_arguments
     @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
-        attr.check_input(x)
-        if x.ndim != 4:
-            raise ValueError(f"Occlusion explains images (B, C, H, W), got {tuple(x.shape)}")
         t0 = time.perf_counter()
+        attr.check_images(x, "Occlusion")
+        corners = self.windows(*x.shape[-2:])
         B, _, H, W = x.shape
-        corners = self.windows(H, W)
         bs = resolve_batch_size(self.batch_size, x.device)
         with torch.no_grad():
             logits = attr.forward(self.model, x)
@@ -99,10 +98,6 @@ class Occlusion(PeerSpellings):
                         total[b, y : y + self.window, x0 : x0 + self.window] += drop[k].to(dtype)
                     if self.progress is not None:
                         self.progress(b * len(corners) + i + len(chunk), B * len(corners))
-            heat = total / count
-        return Explanation(
-            heatmap=heat,
-            target=t,
-            method=f"Occlusion({self.window}/{self.stride})",
-            timings={"total": time.perf_counter() - t0},
-        ).warn_if_constant("no window changed the class score")
+        name, took = f"Occlusion({self.window}/{self.stride})", {"total": time.perf_counter() - t0}
+        exp = Explanation(heatmap=total / count, target=t, method=name, timings=took)
+        return exp.warn_if_constant("no window changed the class score")

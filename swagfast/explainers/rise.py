@@ -92,9 +92,7 @@ class RISE(PeerSpellings):
     @peer_arguments
     @keeps_model
     def __call__(self, x: torch.Tensor, target=None) -> Explanation:
-        attr.check_input(x)
-        if x.ndim != 4:
-            raise ValueError(f"RISE explains images (B, C, H, W), got {tuple(x.shape)}")
+        attr.check_images(x, "RISE")
         t0 = time.perf_counter()
         B, _, H, W = x.shape
         bs = resolve_batch_size(self.batch_size, x.device)

@@ -96,9 +96,7 @@ def road(
 
     ``x`` (B, C, H, W) is the normalised input; ``heatmap`` (B, H, W) or an Explanation."""
     check_model(model)
-    attr.check_input(x)
-    if x.ndim != 4:
-        raise ValueError(f"ROAD works on images (B, C, H, W), got {tuple(x.shape)}")
+    attr.check_images(x, "ROAD")
     check_choice(order, "order", ("morf", "lerf"))
     check_number(noise, "noise", low=0)
     check_seed(seed)

@@ -33,9 +33,11 @@ for which in before after; do
   echo "$which $commit: build ${build}s, tests ${tests}s ($summary)"
   rows+=("{\"which\": \"$which\", \"commit\": \"$commit\", \"build_s\": $build, \"tests_s\": $tests, \"summary\": \"$summary\"}")
 done
+# run from the scratch folder, so that the source tree's swagfast does not shadow the install
+cd "$WORK"
 "$WORK/after/.venv/bin/python" - "$ROOT/benchmarks/results/build_test_time.json" "${rows[@]}" <<'EOF'
 import json, sys
-sys.path.insert(0, sys.argv[1].rsplit("/results/", 1)[0])
+sys.path.append(sys.argv[1].rsplit("/results/", 1)[0])
 from _common import machine
 rows = [json.loads(r) for r in sys.argv[2:]]
 json.dump({"machine": machine(), "rows": rows}, open(sys.argv[1], "w"), indent=2)

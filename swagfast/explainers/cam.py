@@ -191,9 +191,8 @@ class BaseCAM(PeerSpellings):
         input (its layers averaged as usual), scaled to [0, 1] per item and flipped back. The
         class is resolved once, on the input as it is."""
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # one augmented map may be blank; the mean is checked
+            # one augmented map may be blank; the mean is checked below
+            warnings.simplefilter("ignore", UserWarning)
             plain = self._explain(x, target, t0)
             maps, t = [unit_range(plain.heatmap)], plain.target
             for flip, factor in self.AUGMENTATIONS:

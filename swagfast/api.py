@@ -74,6 +74,14 @@ class Method:
         if self.name in SLOW:
             self.explainer.progress = progress
 
+    def pass_batch(self, device: torch.device) -> int:
+        """Masked inputs a :data:`SLOW` method puts through the model at a time on ``device``."""
+        from swagfast._backend import resolve_batch_size
+
+        if hasattr(self.explainer, "batch_size_for"):  # the CAMs
+            return self.explainer.batch_size_for(device)
+        return resolve_batch_size(self.explainer.batch_size, device)
+
     def extra_passes(self, x: torch.Tensor) -> int:
         """Masked forward passes a call on ``x`` makes (0 but for :data:`SLOW` methods)."""
         if self.name == "rise":

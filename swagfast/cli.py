@@ -321,8 +321,7 @@ def _estimate(method, bundle, pictures: list[np.ndarray], n: int, device) -> str
 
     x = bundle.preprocess.normalize(np.stack(pictures[:1])).to(device)
     passes = method.extra_passes(x)
-    bs = method.explainer.batch_size_for(x.device) if hasattr(method.explainer, "batch_size_for") else None
-    bs = bs or (method.explainer.batch_size or (64 if x.device.type == "cuda" else 8))
+    bs = method.pass_batch(x.device)
     with torch.no_grad():
         batch = x.expand(bs, *x.shape[1:]).contiguous()
         bundle.model(batch)  # warm-up
